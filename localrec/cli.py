@@ -1,0 +1,225 @@
+"""The `localrec` command: parse arguments, call one library function, format the answer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import LocalrecError
+from .output import format_json, format_table, human_size
+
+
+class LocalrecGroup(click.Group):
+    """A group that turns every `LocalrecError` into a one-line message and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LocalrecError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(cls=LocalrecGroup)
+@click.version_option(__version__, prog_name="localrec")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="LOCALREC_DB",
+    help="The database file (default: $LOCALREC_DB, else localrec.db under $LOCALREC_HOME).",
+)
+@click.option("--verbose", is_flag=True, help="Show llama.cpp's own log on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, db_path: Path | None, verbose: bool) -> None:
+    """Private, offline recommendations with small GGUF embedding models."""
+    ctx.ensure_object(dict)
+    ctx.obj["db_path"] = db_path
+    ctx.obj["verbose"] = verbose
+
+
+# -- models ------------------------------------------------------------------------------
+
+
+@cli.group(cls=LocalrecGroup)
+def models() -> None:
+    """List, pull, add, inspect and convert embedding models."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def models_list(as_json: bool) -> None:
+    """Show the registered models and which are on disk."""
+    from .model_cache import list_models
+    from .registry import load_registry
+
+    registry = load_registry()
+    rows: list[dict[str, Any]] = [
+        {
+            "name": row.spec.name,
+            "dim": row.spec.dim,
+            "default": row.spec.name == registry.default,
+            "path": str(row.path) if row.path else None,
+            "size": row.size,
+            "source": row.source,
+            "pooling": row.spec.pooling,
+            "max_tokens": row.spec.max_tokens,
+            "languages": list(row.spec.languages),
+            "license": row.spec.license,
+            "repo": row.spec.repo,
+            "download_size": row.spec.size,
+        }
+        for row in list_models(registry)
+    ]
+    if as_json:
+        click.echo(format_json(rows))
+        return
+    for row in rows:
+        row["on disk"] = human_size(row["size"]) if row["path"] else "no"
+        row["name"] = f"{row['name']} *" if row["default"] else row["name"]
+        row["download"] = human_size(row["download_size"])
+    click.echo(
+        format_table(
+            rows, ["name", "dim", "pooling", "max_tokens", "languages", "download", "on disk"]
+        )
+    )
+    click.echo("\n* the default model")
+
+
+@models.command("pull")
+@click.argument("name", required=False)
+@click.option("--force", is_flag=True, help="Fetch again even if the file is on disk.")
+def models_pull(name: str | None, force: bool) -> None:
+    """Download a registered model (the default when NAME is omitted).
+
+    The file is checked against the registry's sha256. When the hub cannot be reached,
+    a model with an offline source is built from its installed package instead.
+    """
+    from .model_cache import pull_model
+
+    result = pull_model(name, force=force, step=_say)
+    click.echo(result.message)
+
+
+@models.command("add")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="Name to register it under (default: from the file name).")
+@click.option(
+    "--max-tokens", type=click.IntRange(8, 1 << 20), help="Truncate texts to this many tokens."
+)
+def models_add(path: Path, name: str | None, max_tokens: int | None) -> None:
+    """Register a GGUF embedding model you already have."""
+    from .model_cache import add_model
+
+    spec = add_model(path, name=name, max_tokens=max_tokens)
+    click.echo(
+        f"added {spec.name}: {spec.dim} dims, {spec.pooling} pooling, from {spec.local_path}"
+    )
+
+
+@models.command("info")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def models_info(name: str | None, as_json: bool) -> None:
+    """Show the GGUF metadata of a model on disk."""
+    from .model_cache import model_info
+
+    info = model_info(name).to_dict()
+    if as_json:
+        click.echo(format_json(info))
+        return
+    width = max(map(len, info))
+    for key, value in info.items():
+        click.echo(f"{key.ljust(width)}  {value}")
+
+
+@models.command("convert")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--type",
+    "quant",
+    type=click.Choice(["f16", "q8_0"]),
+    default="q8_0",
+    show_default=True,
+    help="Weight type of the GGUF.",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Output file.")
+def models_convert(directory: Path, quant: str, out: Path | None) -> None:
+    """Convert a sentence-transformers BERT checkpoint directory into a GGUF."""
+    from .convert import convert_checkpoint
+
+    out = out or Path(f"{directory.resolve().name}-{quant}.gguf")
+    info = convert_checkpoint(directory, out, quant, on_step=_say)
+    click.echo(
+        f"wrote {out} ({human_size(info.file_size)}, {info.architecture}, "
+        f"{info.embedding_length} dims, {info.pooling} pooling)"
+    )
+
+
+# -- embed -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("texts", nargs=-1)
+@click.option("--model", "model_name", help="Model name (default: the registry's default).")
+@click.option(
+    "--query", is_flag=True, help="Apply the model's query prefix instead of the document one."
+)
+@click.option(
+    "--file", "text_file", type=click.File("r", encoding="utf-8"), help="Read one text per line."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of vectors.")
+@click.option(
+    "--npy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the vectors to a .npy file.",
+)
+@click.pass_context
+def embed(
+    ctx: click.Context,
+    texts: tuple[str, ...],
+    model_name: str | None,
+    query: bool,
+    text_file: Any,
+    as_json: bool,
+    npy: Path | None,
+) -> None:
+    """Embed TEXTS (or one text per line of --file or stdin) and print the vectors."""
+    from .embedding import embed_texts, save_npy
+
+    lines = list(texts)
+    if text_file is not None:
+        lines.extend(line.rstrip("\n") for line in text_file)
+    if not lines:
+        if sys.stdin.isatty():
+            raise click.UsageError("give TEXT arguments, --file FILE, or texts on stdin")
+        lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    result = embed_texts(lines, model=model_name, query=query, verbose=ctx.obj["verbose"])
+    if npy is not None:
+        save_npy(npy, result.vectors)
+        _say(f"wrote {len(lines)} x {result.vectors.shape[1]} vectors to {npy}")
+    if as_json:
+        click.echo(format_json(result.vectors.tolist()))
+    elif npy is None:
+        rows = [
+            {
+                "text": text,
+                "dim": len(vec),
+                "norm": float(sum(v * v for v in vec) ** 0.5),
+                "first values": ", ".join(f"{v:+.4f}" for v in vec[:4]),
+            }
+            for text, vec in zip(lines, result.vectors.tolist(), strict=True)
+        ]
+        click.echo(format_table(rows, ["text", "dim", "norm", "first values"]))
+    if result.truncated:
+        _say(
+            f"{result.truncated} text(s) were longer than {result.max_tokens} tokens "
+            "and were truncated"
+        )

@@ -1,0 +1,292 @@
+"""Text to L2-normalised float32 vectors: the `Encoder` interface and its llama.cpp implementation.
+
+`LlamaEncoder` talks to llama.cpp's batch API directly (token ids in, one pooled vector per
+sequence out) rather than through `Llama.embed`, because that is what makes exact
+reference truncation and dense packing of many short texts possible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import EncoderError, ModelFileError
+from .gguf_info import check_embedding_model, read_gguf_info
+from .llama_runtime import ensure_backend, physical_cores, set_llama_verbose
+from .registry import ModelSpec
+
+__all__ = ["EncodeStats", "Encoder", "LlamaEncoder", "normalise_rows", "open_encoder"]
+
+_POOLING_CODES = {"mean": 1, "cls": 2, "last": 3}
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Anything that turns texts into an (n, dim) float32 array of unit vectors."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray: ...
+
+
+@dataclass
+class EncodeStats:
+    """Running counts, so callers can report what the encoder did."""
+
+    texts: int = 0
+    tokens: int = 0
+    truncated: int = 0
+    batches: int = 0
+
+
+def normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    np.maximum(norms, 1e-12, out=norms)
+    normalised: np.ndarray = (matrix / norms).astype(np.float32, copy=False)
+    return normalised
+
+
+class LlamaEncoder:
+    """A GGUF embedding model run by llama.cpp on the CPU.
+
+    `batch_tokens` is the number of tokens per llama.cpp batch (n_ctx = n_batch = n_ubatch;
+    any other combination aborts the process in C). Attention cost grows with its square,
+    so it is kept just large enough for one maximal text.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        spec: ModelSpec,
+        *,
+        n_threads: int | None = None,
+        batch_tokens: int | None = None,
+        max_sequences: int = 32,
+        flash_attention: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        ensure_backend()
+        set_llama_verbose(verbose)
+        import llama_cpp
+
+        self._llama = llama_cpp
+        self.path = Path(path)
+        self.spec = spec
+        self.name = spec.name
+        info = read_gguf_info(self.path)
+        check_embedding_model(info)
+        self.info = info
+        self.stats = EncodeStats()
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self._ctx: Any = None
+        self._batch: Any = None
+
+        model_params = llama_cpp.llama_model_default_params()
+        model_params.n_gpu_layers = 0
+        model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), model_params)
+        if not model:
+            raise ModelFileError(f"{self.path}: llama.cpp could not load this GGUF")
+        self._model = model
+        self.dim = int(llama_cpp.llama_model_n_embd(model))
+        if self.dim != spec.dim:
+            self.close()
+            raise ModelFileError(
+                f"{self.path}: the model has {self.dim} dimensions, the registry says {spec.dim}"
+            )
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(model))
+        self.max_tokens = min(spec.max_tokens, n_ctx_train)
+        # Never above the trained context: llama.cpp aborts the process there.
+        self.batch_tokens = min(max(batch_tokens or self.max_tokens, self.max_tokens), n_ctx_train)
+        # A power of two that divides the batch, at most one sequence per 8 tokens: other
+        # values abort in llama.cpp's pooling graph (seen with 40 sequences in 256 tokens).
+        limit = min(
+            max_sequences, self.batch_tokens // 8, int(llama_cpp.llama_max_parallel_sequences())
+        )
+        self.max_sequences = 1 << max(0, limit.bit_length() - 1)
+        self.n_threads = n_threads or physical_cores()
+
+        ctx_params = llama_cpp.llama_context_default_params()
+        ctx_params.n_ctx = self.batch_tokens
+        ctx_params.n_batch = self.batch_tokens
+        ctx_params.n_ubatch = self.batch_tokens
+        ctx_params.n_seq_max = self.max_sequences
+        ctx_params.n_threads = self.n_threads
+        ctx_params.n_threads_batch = self.n_threads
+        ctx_params.embeddings = True
+        ctx_params.pooling_type = _POOLING_CODES[spec.pooling]
+        ctx_params.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if flash_attention
+            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+        ctx = llama_cpp.llama_init_from_model(model, ctx_params)
+        if not ctx:
+            self.close()
+            raise ModelFileError(f"{self.path}: llama.cpp could not create a context")
+        self._ctx = ctx
+        self._memory = llama_cpp.llama_get_memory(ctx)
+        self._batch = llama_cpp.llama_batch_init(self.batch_tokens, 0, 1)
+        self._n_prefix = 1 if llama_cpp.llama_vocab_get_add_bos(self._vocab) else 0
+        self._n_suffix = int(
+            bool(llama_cpp.llama_vocab_get_add_sep(self._vocab))
+            or bool(llama_cpp.llama_vocab_get_add_eos(self._vocab))
+        )
+        self._token_buf = (llama_cpp.llama_token * (self.max_tokens * 4 + 16))()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        llama_cpp = self._llama
+        if self._batch is not None:
+            llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx is not None:
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+        if self._model is not None:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    def __enter__(self) -> LlamaEncoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def _tokenize_raw(self, data: bytes, add_special: bool) -> list[int]:
+        llama_cpp = self._llama
+        buf = self._token_buf
+        n = llama_cpp.llama_tokenize(
+            self._vocab, data, len(data), buf, len(buf), add_special, False
+        )
+        if n < 0:
+            buf = (llama_cpp.llama_token * (-n))()
+            n = llama_cpp.llama_tokenize(
+                self._vocab, data, len(data), buf, len(buf), add_special, False
+            )
+            if n < 0:
+                raise EncoderError("llama.cpp failed to tokenize a text")
+        return list(buf[:n])
+
+    def tokenize(self, text: str) -> tuple[list[int], bool]:
+        """Token ids with the model's special tokens, cut like the reference; and whether cut.
+
+        The reference (sentence-transformers) keeps [CLS] and [SEP] and drops the content
+        between; llama.cpp's own truncation would drop [SEP]. A long text is tokenised in
+        growing prefixes, so a 100 kB text costs about as much as the part that is kept.
+        """
+        budget = self.max_tokens - self._n_prefix - self._n_suffix
+        data = text.encode("utf-8", errors="replace")
+        limit = max(256, budget * 8)
+        while True:
+            piece = data[:limit]
+            content = self._tokenize_raw(piece, add_special=False)
+            # One extra token beyond the budget proves the cut word did not matter.
+            if len(piece) == len(data) or len(content) > budget + 1:
+                break
+            limit *= 2
+        truncated = len(content) > budget
+        full = self._tokenize_raw(b"", add_special=True)
+        prefix, suffix = full[: self._n_prefix], full[self._n_prefix :]
+        return prefix + content[:budget] + suffix, truncated
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` with special tokens, before any truncation."""
+        return len(self._tokenize_raw(text.encode("utf-8", errors="replace"), add_special=True))
+
+    # -- encoding --------------------------------------------------------------------------
+
+    def encode(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
+        """Embed `texts` (query or document prefix applied); rows are L2-normalised."""
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a sequence of texts, not one string")
+        prefix = self.spec.query_prefix if query else self.spec.document_prefix
+        token_lists: list[list[int]] = []
+        truncated = 0
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise EncoderError(f"text #{i + 1} is {type(text).__name__}, not str")
+            if not text.strip():
+                raise EncoderError(f"text #{i + 1} is empty; there is nothing to embed")
+            tokens, cut = self.tokenize(prefix + text)
+            truncated += cut
+            token_lists.append(tokens)
+        out = np.empty((len(token_lists), self.dim), dtype=np.float32)
+        with self._lock:
+            if self._ctx is None:
+                raise EncoderError("this encoder is closed")
+            for batch in self._pack(token_lists):
+                self._run_batch(batch, token_lists, out)
+        self.stats.texts += len(token_lists)
+        self.stats.tokens += sum(map(len, token_lists))
+        self.stats.truncated += truncated
+        self.last_truncated = truncated
+        return normalise_rows(out)
+
+    def _pack(self, token_lists: list[list[int]]) -> list[list[int]]:
+        """Group text indices into batches: longest first, filling tokens and sequences."""
+        order = sorted(range(len(token_lists)), key=lambda i: -len(token_lists[i]))
+        batches: list[list[int]] = []
+        current: list[int] = []
+        used = 0
+        for i in order:
+            n = len(token_lists[i])
+            if current and (used + n > self.batch_tokens or len(current) >= self.max_sequences):
+                batches.append(current)
+                current, used = [], 0
+            current.append(i)
+            used += n
+        if current:
+            batches.append(current)
+        return batches
+
+    def _run_batch(self, batch: list[int], token_lists: list[list[int]], out: np.ndarray) -> None:
+        llama_cpp = self._llama
+        b = self._batch
+        k = 0
+        for seq, i in enumerate(batch):
+            for pos, token in enumerate(token_lists[i]):
+                b.token[k] = token
+                b.pos[k] = pos
+                b.n_seq_id[k] = 1
+                b.seq_id[k][0] = seq
+                # Every token is an output in embedding mode; otherwise llama.cpp warns per call.
+                b.logits[k] = 1
+                k += 1
+        b.n_tokens = k
+        if self._memory:
+            llama_cpp.llama_memory_clear(self._memory, True)
+            rc = llama_cpp.llama_decode(self._ctx, b)
+        else:
+            rc = llama_cpp.llama_encode(self._ctx, b)
+        if rc != 0:
+            raise EncoderError(f"llama.cpp failed on a batch of {len(batch)} texts (code {rc})")
+        for seq, i in enumerate(batch):
+            ptr = llama_cpp.llama_get_embeddings_seq(self._ctx, seq)
+            if not ptr:
+                raise EncoderError("llama.cpp returned no pooled embedding")
+            out[i] = np.ctypeslib.as_array(ptr, shape=(self.dim,))
+        self.stats.batches += 1
+
+
+def open_encoder(name: str | None = None, **options: Any) -> LlamaEncoder:
+    """Load a registered (or user-added) model by name; the default model when None."""
+    from .model_cache import resolve_model
+
+    spec, path = resolve_model(name)
+    return LlamaEncoder(path, spec, **options)

@@ -1,0 +1,81 @@
+"""Every error localrec raises on purpose. The CLI turns each into a one-line message, exit 1."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DatabaseError",
+    "DatasetError",
+    "EncoderError",
+    "InputError",
+    "LocalrecError",
+    "ModelError",
+    "ModelFileError",
+    "ModelNotFound",
+    "ModelNotPulled",
+    "NetworkDisabled",
+    "NotEncoded",
+    "RegistryError",
+    "SchemaError",
+    "TrainingError",
+    "UnknownModel",
+]
+
+
+class LocalrecError(Exception):
+    """Base of every error localrec raises on purpose."""
+
+
+class RegistryError(LocalrecError):
+    """models.toml (or a user registry entry) is malformed."""
+
+
+class ModelError(LocalrecError):
+    """A model cannot be found, fetched or used."""
+
+
+class UnknownModel(ModelError):
+    """A model name that no registry knows."""
+
+
+class ModelNotPulled(ModelError):
+    """A registered model whose GGUF file is not on disk yet."""
+
+
+class ModelNotFound(ModelError):
+    """A model cannot be fetched from the hub or built offline."""
+
+
+class ModelFileError(ModelError):
+    """A GGUF file is corrupt, truncated, has the wrong hash or is not an embedding model."""
+
+
+class NetworkDisabled(ModelError):
+    """A download was needed while HF_HUB_OFFLINE forbids the network."""
+
+
+class EncoderError(LocalrecError):
+    """Text cannot be encoded (empty text, llama.cpp failure)."""
+
+
+class InputError(LocalrecError):
+    """A user-supplied file, row or value is invalid."""
+
+
+class DatabaseError(LocalrecError):
+    """The database cannot be opened or used as asked."""
+
+
+class SchemaError(DatabaseError):
+    """The database schema is newer than this localrec, or cannot be migrated."""
+
+
+class NotEncoded(DatabaseError):
+    """Vectors for the requested model are missing: `localrec encode` must run first."""
+
+
+class DatasetError(LocalrecError):
+    """A sequence dataset directory is missing files or is malformed."""
+
+
+class TrainingError(LocalrecError):
+    """An adapter cannot be trained (too little data, bad settings)."""

