@@ -68,3 +68,37 @@ def human_size(n: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} GB"
+
+
+class Progress:
+    """A one-line progress display on stderr with rate and ETA; silent when not a terminal."""
+
+    def __init__(self, label: str, unit: str = "items", stream: Any = None, force: bool = False):
+        import sys
+        import time
+
+        self._time = time.monotonic
+        self.label = label
+        self.unit = unit
+        self.stream = stream or sys.stderr
+        self.enabled = force or getattr(self.stream, "isatty", lambda: False)()
+        self.start = self._time()
+        self.last = 0.0
+        self.total = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.total = total
+        now = self._time()
+        if not self.enabled or (now - self.last < 0.2 and done < total):
+            return
+        self.last = now
+        elapsed = max(now - self.start, 1e-9)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate > 0 else 0.0
+        self.stream.write(
+            f"\r{self.label}: {done}/{total} {self.unit}, {rate:.0f} {self.unit}/s, "
+            f"ETA {eta:.0f} s   "
+        )
+        self.stream.flush()
+        if done >= total:
+            self.stream.write("\n")

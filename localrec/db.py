@@ -1,0 +1,544 @@
+"""The SQLite store: items, events, vectors and config of one app, behind a small API.
+
+Every write runs in one `BEGIN IMMEDIATE` transaction with a busy timeout and retries, so
+a crash loses at most the transaction in flight and concurrent writers queue instead of
+failing. Vectors are little-endian float32 BLOBs with their model and dim, as llm and
+sqlite-vec store them; the dim is checked on every read.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlite_utils import Database
+
+from .errors import DatabaseError, InputError, NotEncoded, SchemaError
+from .schema import SCHEMA_VERSION, migrations
+
+__all__ = ["EventRow", "ItemMatrix", "ItemRow", "Store"]
+
+BUSY_TIMEOUT_S = 30.0
+_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One catalogue item as stored."""
+
+    id: str
+    domain: str
+    title: str
+    fields: dict[str, str]
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One user event as stored; `ts` is None when only the order is known."""
+
+    user_id: str
+    item_id: str
+    action: str
+    value: float | None = None
+    ts: float | None = None
+    review: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemMatrix:
+    """A domain's item vectors for one model: row i is the vector of `ids[i]`."""
+
+    model: str
+    domain: str | None
+    ids: tuple[str, ...]
+    domains: tuple[str, ...]
+    matrix: np.ndarray
+
+    def index(self) -> dict[str, int]:
+        return {item_id: i for i, item_id in enumerate(self.ids)}
+
+
+def vector_to_blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def blob_to_vector(blob: bytes, dim: int) -> np.ndarray:
+    if len(blob) != 4 * dim:
+        raise DatabaseError(
+            f"a stored vector has {len(blob)} bytes, expected {4 * dim} for dim {dim}"
+        )
+    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class Store:
+    """One localrec database file. Safe to open from several processes at once."""
+
+    def __init__(self, path: Path | str, *, create: bool = True, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise DatabaseError(
+                f"{self.path}: no such database; create it with `localrec add items FILE`"
+            )
+        if self.path.exists() and self.path.is_dir():
+            raise DatabaseError(f"{self.path}: is a directory, not a database file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            self._conn = conn
+            self.db = Database(conn, execute_plugins=False)
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal" and not readonly:
+                raise DatabaseError(f"{self.path}: cannot switch the database to WAL mode")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"{self.path}: not a usable SQLite database ({exc})") from None
+        self._lock = threading.RLock()
+        self._matrix_cache: dict[tuple[str, str | None], tuple[int, ItemMatrix]] = {}
+        self._migrate(readonly)
+
+    # -- lifecycle and schema --------------------------------------------------------------
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _applied_migrations(self) -> list[str]:
+        return [m.name for m in migrations.applied(self.db)]
+
+    def _migrate(self, readonly: bool) -> None:
+        try:
+            applied = self._applied_migrations()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"{self.path}: not a usable SQLite database ({exc})") from None
+        known = [m.name for m in migrations._migrations]
+        unknown = [name for name in applied if name not in known]
+        user_version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if unknown or user_version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"{self.path}: written by a newer localrec (schema version "
+                f"{max(user_version, len(applied))}, this localrec knows {SCHEMA_VERSION}); "
+                "upgrade localrec to use it. The database was not changed."
+            )
+        if not applied and self._has_foreign_tables():
+            raise SchemaError(
+                f"{self.path}: this SQLite file is not a localrec database; "
+                "choose another path with --db"
+            )
+        pending = migrations.pending(self.db)
+        if not pending:
+            return
+        if readonly:
+            raise SchemaError(f"{self.path}: needs a schema upgrade; open it once read-write")
+        if applied:
+            self._backup(f"schema{len(applied)}")
+        with self.write():
+            migrations.apply(self.db)
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _has_foreign_tables(self) -> bool:
+        names = {
+            row[0]
+            for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        return bool(names - {"_sqlite_migrations", "sqlite_sequence"})
+
+    def _backup(self, label: str) -> Path:
+        target = self.path.with_name(f"{self.path.name}.bak-{label}")
+        if target.exists():
+            target = self.path.with_name(f"{self.path.name}.bak-{label}-{int(time.time())}")
+        backup = sqlite3.connect(str(target))
+        try:
+            self._conn.backup(backup)
+        finally:
+            backup.close()
+        return target
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- transactions ----------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction, retried while another process holds the write lock."""
+        with self._lock:
+            for attempt in range(_RETRIES):
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not _is_locked(exc) or attempt == _RETRIES - 1:
+                        raise DatabaseError(
+                            f"{self.path}: the database stayed locked by another process "
+                            f"for {BUSY_TIMEOUT_S * _RETRIES:.0f} s; try again"
+                        ) from None
+                    time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same committed state."""
+        with self._lock:
+            if self._conn.in_transaction:
+                yield self._conn
+                return
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                if self._conn.in_transaction:
+                    self._conn.execute("COMMIT")
+
+    # -- config ----------------------------------------------------------------------------
+
+    def config_get(self, key: str, default: str | None = None) -> str | None:
+        row = self._conn.execute("SELECT value FROM config WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def config_set(self, key: str, value: str) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO config (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def config_unset(self, key: str) -> bool:
+        with self.write() as conn:
+            return conn.execute("DELETE FROM config WHERE key = ?", (key,)).rowcount > 0
+
+    def config_items(self) -> dict[str, str]:
+        return dict(self._conn.execute("SELECT key, value FROM config ORDER BY key").fetchall())
+
+    # -- items and events ------------------------------------------------------------------
+
+    def upsert_items(self, conn: sqlite3.Connection, rows: Sequence[ItemRow]) -> None:
+        """Insert or update items inside the caller's write transaction."""
+        conn.executemany(
+            "INSERT INTO items (id, domain, title, fields, attributes) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET domain = excluded.domain, title = excluded.title, "
+            "fields = excluded.fields, attributes = excluded.attributes",
+            [
+                (
+                    r.id,
+                    r.domain,
+                    r.title,
+                    json.dumps(r.fields, ensure_ascii=False),
+                    json.dumps(r.attributes, ensure_ascii=False, default=str),
+                )
+                for r in rows
+            ],
+        )
+
+    def insert_events(self, conn: sqlite3.Connection, rows: Sequence[EventRow]) -> None:
+        conn.executemany(
+            "INSERT INTO events (user_id, item_id, action, value, ts, review) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(r.user_id, r.item_id, r.action, r.value, r.ts, r.review) for r in rows],
+        )
+
+    def missing_items(self, conn: sqlite3.Connection, ids: Iterable[str]) -> set[str]:
+        wanted = set(ids)
+        found: set[str] = set()
+        chunk = list(wanted)
+        for start in range(0, len(chunk), 500):
+            part = chunk[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(
+                row[0] for row in conn.execute(f"SELECT id FROM items WHERE id IN ({marks})", part)
+            )
+        return wanted - found
+
+    def delete_items(self, ids: Iterable[str]) -> int:
+        """Delete items with their events and vectors; returns how many existed."""
+        ids = list(ids)
+        deleted = 0
+        with self.write() as conn:
+            for item_id in ids:
+                deleted += conn.execute("DELETE FROM items WHERE id = ?", (item_id,)).rowcount
+                conn.execute("DELETE FROM vectors WHERE kind = 'item' AND owner = ?", (item_id,))
+            self._bump_vectors(conn)
+        return deleted
+
+    def forget_user(self, user_id: str) -> int:
+        """Remove every event and vector of one user; returns the number of rows deleted."""
+        with self.write() as conn:
+            n = conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
+            n += conn.execute(
+                "DELETE FROM vectors WHERE kind = 'user' AND owner = ?", (user_id,)
+            ).rowcount
+            self._bump_vectors(conn)
+        return n
+
+    def vacuum(self) -> None:
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def get_items(self, ids: Sequence[str]) -> dict[str, ItemRow]:
+        out: dict[str, ItemRow] = {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for row in self._conn.execute(
+                f"SELECT id, domain, title, fields, attributes FROM items WHERE id IN ({marks})",
+                part,
+            ):
+                out[row[0]] = _item_row(row)
+        return out
+
+    def iter_items(self, domain: str | None = None, batch: int = 2000) -> Iterator[ItemRow]:
+        """All items (of one domain), in insertion order, read in batches."""
+        last = 0
+        where = "AND domain = ?" if domain is not None else ""
+        while True:
+            params: list[Any] = [last]
+            if domain is not None:
+                params.append(domain)
+            rows = self._conn.execute(
+                "SELECT rowid, id, domain, title, fields, attributes FROM items "
+                f"WHERE rowid > ? {where} ORDER BY rowid LIMIT {batch}",
+                params,
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _item_row(row[1:])
+            last = rows[-1][0]
+
+    def domains(self) -> list[str]:
+        return [
+            r[0] for r in self._conn.execute("SELECT DISTINCT domain FROM items ORDER BY domain")
+        ]
+
+    def require_domain(self, domain: str) -> None:
+        known = self.domains()
+        if domain not in known:
+            raise InputError(
+                f"unknown domain {domain!r}; the database has: {', '.join(known) or 'no items yet'}"
+            )
+
+    def user_events(
+        self, user_id: str, domains: Sequence[str] | None = None
+    ) -> list[tuple[EventRow, str]]:
+        """A user's events, oldest first, each with its item's domain."""
+        sql = (
+            "SELECT e.user_id, e.item_id, e.action, e.value, e.ts, e.review, i.domain "
+            "FROM events e JOIN items i ON i.id = e.item_id WHERE e.user_id = ?"
+        )
+        params: list[Any] = [user_id]
+        if domains:
+            sql += f" AND i.domain IN ({','.join('?' * len(domains))})"
+            params.extend(domains)
+        sql += " ORDER BY coalesce(e.ts, 0), e.id"
+        return [(EventRow(*row[:6]), row[6]) for row in self._conn.execute(sql, params)]
+
+    def users(self) -> list[str]:
+        return [
+            r[0] for r in self._conn.execute("SELECT DISTINCT user_id FROM events ORDER BY user_id")
+        ]
+
+    def user_sequences(self) -> dict[str, list[tuple[str, str, float | None]]]:
+        """Every user's events as (item, action, value), oldest first."""
+        out: dict[str, list[tuple[str, str, float | None]]] = {}
+        for user, item, action, value in self._conn.execute(
+            "SELECT user_id, item_id, action, value FROM events "
+            "ORDER BY user_id, coalesce(ts, 0), id"
+        ):
+            out.setdefault(user, []).append((item, action, value))
+        return out
+
+    def popularity(self, domain: str | None = None) -> dict[str, int]:
+        sql = "SELECT e.item_id, count(*) FROM events e"
+        params: list[Any] = []
+        if domain is not None:
+            sql += " JOIN items i ON i.id = e.item_id WHERE i.domain = ?"
+            params.append(domain)
+        sql += " GROUP BY e.item_id"
+        return {row[0]: int(row[1]) for row in self._conn.execute(sql, params)}
+
+    def stats(self) -> dict[str, Any]:
+        with self.snapshot() as conn:
+            items = dict(
+                conn.execute(
+                    "SELECT domain, count(*) FROM items GROUP BY domain ORDER BY domain"
+                ).fetchall()
+            )
+            events = conn.execute("SELECT count(*), count(DISTINCT user_id) FROM events").fetchone()
+            vectors = dict(
+                conn.execute(
+                    "SELECT model, count(*) FROM vectors WHERE kind = 'item' "
+                    "GROUP BY model ORDER BY model"
+                ).fetchall()
+            )
+        return {
+            "path": str(self.path),
+            "schema_version": self.schema_version,
+            "items": items,
+            "items_total": sum(items.values()),
+            "users": int(events[1]),
+            "events": int(events[0]),
+            "vectors": vectors,
+        }
+
+    # -- vectors ---------------------------------------------------------------------------
+
+    def _bump_vectors(self, conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE state SET value = value + 1 WHERE key = 'vectors'")
+
+    def vectors_generation(self) -> int:
+        row = self._conn.execute("SELECT value FROM state WHERE key = 'vectors'").fetchone()
+        return int(row[0])
+
+    def vector_hashes(self, model: str, kind: str = "item") -> dict[str, str]:
+        return dict(
+            self._conn.execute(
+                "SELECT owner, content_hash FROM vectors WHERE kind = ? AND model = ?",
+                (kind, model),
+            ).fetchall()
+        )
+
+    def put_vectors(
+        self,
+        conn: sqlite3.Connection,
+        model: str,
+        owners: Sequence[str],
+        hashes: Sequence[str],
+        vectors: np.ndarray,
+        kind: str = "item",
+    ) -> None:
+        """Store vectors inside the caller's write transaction."""
+        if vectors.ndim != 2 or vectors.shape[0] != len(owners):
+            raise ValueError("one vector per owner is required")
+        dim = int(vectors.shape[1])
+        data = np.ascontiguousarray(vectors, dtype="<f4")
+        conn.executemany(
+            "INSERT INTO vectors (kind, owner, model, dim, content_hash, vector) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(kind, owner, model) DO UPDATE SET "
+            "dim = excluded.dim, content_hash = excluded.content_hash, vector = excluded.vector",
+            [
+                (kind, owner, model, dim, h, data[i].tobytes())
+                for i, (owner, h) in enumerate(zip(owners, hashes, strict=True))
+            ],
+        )
+        self._bump_vectors(conn)
+
+    def item_matrix(
+        self, model: str, domain: str | None = None, dim: int | None = None
+    ) -> ItemMatrix:
+        """All item vectors of a domain (or every domain) for a model, in one read.
+
+        One query, one join of the BLOBs, one `np.frombuffer`: no Python work per row
+        beyond what sqlite3 itself does. Cached until any vector changes.
+        """
+        key = (model, domain)
+        generation = self.vectors_generation()
+        cached = self._matrix_cache.get(key)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        sql = (
+            "SELECT v.owner, i.domain, v.dim, v.vector FROM vectors v "
+            "JOIN items i ON i.id = v.owner WHERE v.kind = 'item' AND v.model = ?"
+        )
+        params: list[Any] = [model]
+        if domain is not None:
+            sql += " AND i.domain = ?"
+            params.append(domain)
+        sql += " ORDER BY i.rowid"
+        with self.snapshot() as conn:
+            generation = self.vectors_generation()
+            rows = conn.execute(sql, params).fetchall()
+        if not rows:
+            raise NotEncoded(
+                f"no vectors for model {model!r}"
+                + (f" in domain {domain!r}" if domain else "")
+                + f"; run `localrec encode --model {model}`"
+            )
+        ids, domains, dims, blobs = zip(*rows, strict=True)
+        stored_dim = int(dims[0])
+        if any(d != stored_dim for d in dims):
+            raise DatabaseError(f"{self.path}: vectors of model {model!r} have mixed dimensions")
+        if dim is not None and stored_dim != dim:
+            raise DatabaseError(
+                f"{self.path}: vectors of model {model!r} have {stored_dim} dimensions but the "
+                f"model has {dim}; re-encode with `localrec encode --model {model} --force`"
+            )
+        raw = b"".join(blobs)
+        if len(raw) != 4 * stored_dim * len(ids):
+            raise DatabaseError(f"{self.path}: a stored vector of {model!r} has the wrong length")
+        matrix = np.frombuffer(raw, dtype="<f4").reshape(len(ids), stored_dim)
+        result = ItemMatrix(model, domain, tuple(ids), tuple(domains), matrix)
+        self._matrix_cache[key] = (generation, result)
+        return result
+
+    def models_with_vectors(self) -> list[str]:
+        return [
+            r[0] for r in self._conn.execute("SELECT DISTINCT model FROM vectors ORDER BY model")
+        ]
+
+    # -- adapters --------------------------------------------------------------------------
+
+    def put_adapter(self, model: str, name: str, meta: dict[str, Any], payload: bytes) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO adapters (model, name, created_at, meta, payload) "
+                "VALUES (?, ?, datetime('now'), ?, ?) ON CONFLICT(model, name) DO UPDATE SET "
+                "created_at = excluded.created_at, meta = excluded.meta, "
+                "payload = excluded.payload",
+                (model, name, json.dumps(meta), payload),
+            )
+
+    def get_adapter(self, model: str, name: str) -> tuple[dict[str, Any], bytes] | None:
+        row = self._conn.execute(
+            "SELECT meta, payload FROM adapters WHERE model = ? AND name = ?", (model, name)
+        ).fetchone()
+        return (json.loads(row[0]), bytes(row[1])) if row else None
+
+    def integrity_check(self) -> str:
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _item_row(row: Sequence[Any]) -> ItemRow:
+    return ItemRow(
+        id=row[0],
+        domain=row[1],
+        title=row[2],
+        fields=json.loads(row[3]),
+        attributes=json.loads(row[4]),
+    )
+
+
+def copy_database(src: Path, dst: Path) -> None:
+    shutil.copy(src, dst)

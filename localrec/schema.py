@@ -1,0 +1,78 @@
+"""The database schema as sqlite-utils migrations, and the checks run before applying them."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+__all__ = ["MIGRATION_SET", "SCHEMA_VERSION", "migrations"]
+
+MIGRATION_SET = "localrec"
+migrations = Migrations(MIGRATION_SET)
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE items (
+            id TEXT PRIMARY KEY,
+            domain TEXT NOT NULL,
+            title TEXT NOT NULL,
+            fields TEXT NOT NULL DEFAULT '{}',
+            attributes TEXT NOT NULL DEFAULT '{}'
+        )
+        """
+    )
+    db.execute("CREATE INDEX items_domain ON items(domain)")
+    db.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL,
+            item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            action TEXT NOT NULL,
+            value REAL,
+            ts REAL,
+            review TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX events_user ON events(user_id, ts, id)")
+    db.execute("CREATE INDEX events_item ON events(item_id)")
+    db.execute(
+        """
+        CREATE TABLE vectors (
+            kind TEXT NOT NULL CHECK (kind IN ('item', 'user')),
+            owner TEXT NOT NULL,
+            model TEXT NOT NULL,
+            dim INTEGER NOT NULL CHECK (dim > 0),
+            content_hash TEXT NOT NULL,
+            vector BLOB NOT NULL CHECK (length(vector) = 4 * dim),
+            PRIMARY KEY (kind, owner, model)
+        )
+        """
+    )
+    db.execute("CREATE INDEX vectors_model ON vectors(model, kind)")
+    db.execute("CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    # Bumped by every write that changes vectors, so readers know when a cache is stale.
+    db.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+    db.execute("INSERT INTO state (key, value) VALUES ('vectors', 0)")
+
+
+@migrations()
+def m002_adapters(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE adapters (
+            model TEXT NOT NULL,
+            name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            meta TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (model, name)
+        )
+        """
+    )
+
+
+SCHEMA_VERSION = len(migrations._migrations)
