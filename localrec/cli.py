@@ -485,3 +485,268 @@ def config_unset(ctx: click.Context, key: str) -> None:
     with _open_store(ctx, create=False) as store:
         removed = store.config_unset(key)
     click.echo(f"{key} removed" if removed else f"{key} was not set")
+
+
+# -- recommendations ---------------------------------------------------------------------
+
+_USER_VECTOR = click.option(
+    "--user-vector",
+    type=click.Choice(["hybrid", "history-text", "item-mean", "max-sim"]),
+    help="How the user becomes a vector (default: hybrid).",
+)
+_MODEL = click.option("--model", "model_name", help="Model whose vectors to use (default model).")
+
+
+def _domains(value: str | None) -> list[str] | None:
+    return [d.strip() for d in value.split(",") if d.strip()] if value else None
+
+
+def _print_recommendations(items: list[Any], as_json: bool, as_csv: bool, explain: bool) -> None:
+    from .output import format_csv
+
+    rows = [item.to_dict() for item in items]
+    if as_json:
+        click.echo(format_json(rows))
+        return
+    columns = ["item_id", "domain", "score", "title"]
+    if as_csv:
+        click.echo(format_csv(rows, [*columns, "because"] if explain else columns))
+        return
+    for rank, row in enumerate(rows, start=1):
+        row["#"] = rank
+        row["because you"] = [
+            f"{d['action']} {d['title'][:40]} ({d['similarity']:.2f})"
+            for d in row["because_detail"]
+        ]
+    click.echo(
+        format_table(
+            rows,
+            ["#", "item_id", "score", "title", *(["because you"] if explain else [])],
+            max_width=70 if explain else 80,
+        )
+    )
+
+
+@cli.command()
+@click.argument("user", required=False)
+@click.option("--domain", required=True, help="The domain to recommend from.")
+@click.option(
+    "--history", help='An ad-hoc user, stored nowhere: "bought a phone; rated a laptop 5/5".'
+)
+@click.option(
+    "-k", "k", type=int, help="How many items (default 10; all of R(u) with --threshold)."
+)
+@click.option("--threshold", type=float, help="Only items with s(u,p) >= THRESHOLD.")
+@click.option(
+    "--from", "from_domains", help="Use only history from these domains (comma-separated)."
+)
+@_USER_VECTOR
+@_MODEL
+@click.option("--explain", is_flag=True, help="Name the history items behind each recommendation.")
+@click.option("--include-seen", is_flag=True, help="Keep items the user already has.")
+@click.option("--no-fallback", is_flag=True, help="No popular items for a user without history.")
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default="en",
+    show_default=True,
+    help="Language of the history text.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.pass_context
+def recommend(
+    ctx: click.Context,
+    user: str | None,
+    domain: str,
+    history: str | None,
+    k: int | None,
+    threshold: float | None,
+    from_domains: str | None,
+    user_vector: str | None,
+    model_name: str | None,
+    explain: bool,
+    include_seen: bool,
+    no_fallback: bool,
+    lang: str,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Recommend DOMAIN items for USER (or for an ad-hoc --history)."""
+    from .paths import default_db_path
+    from .recommend import Recommender
+
+    if (user is None) == (history is None):
+        raise click.UsageError("give a USER or --history TEXT (one of them)")
+    if k is not None and k <= 0:
+        raise click.BadParameter(f"{k} is not a positive number of items", param_hint="-k")
+    if threshold is not None and not -1 <= threshold <= 1:
+        raise click.BadParameter(
+            f"{threshold} is not a cosine in [-1, 1]", param_hint="--threshold"
+        )
+    db = ctx.obj.get("db_path") or default_db_path()
+    with Recommender(
+        db, model_name, user_vector=user_vector or "hybrid", lang=lang, verbose=ctx.obj["verbose"]
+    ) as rec:
+        result = rec.recommend(
+            user,
+            domain=domain,
+            history=history,
+            k=k,
+            threshold=threshold,
+            from_domains=_domains(from_domains),
+            explain=explain,
+            include_seen=include_seen,
+            fallback=not no_fallback,
+        )
+    for note in result.notes:
+        _say(note)
+    if result.fallback and no_fallback:
+        raise click.ClickException(f"no recommendations: {result.notes[0]}")
+    _print_recommendations(result.items, as_json, as_csv, explain)
+
+
+@cli.command()
+@click.argument("user")
+@click.argument("items", nargs=-1, required=True)
+@click.option("--from", "from_domains", help="Use only history from these domains.")
+@_USER_VECTOR
+@_MODEL
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.pass_context
+def score(
+    ctx: click.Context,
+    user: str,
+    items: tuple[str, ...],
+    from_domains: str | None,
+    user_vector: str | None,
+    model_name: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Print s(USER, ITEM) for each ITEM."""
+    from .paths import default_db_path
+    from .recommend import Recommender
+
+    db = ctx.obj.get("db_path") or default_db_path()
+    with Recommender(
+        db, model_name, user_vector=user_vector or "hybrid", verbose=ctx.obj["verbose"]
+    ) as rec:
+        scored = rec.score(user, list(items), from_domains=_domains(from_domains))
+    _print_recommendations(scored, as_json, as_csv, False)
+
+
+@cli.command()
+@click.argument("item")
+@click.option("--domain", help="Domain to search (default: the item's own).")
+@click.option(
+    "-k", "k", type=click.IntRange(1), default=10, show_default=True, help="How many items."
+)
+@_MODEL
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.pass_context
+def similar(
+    ctx: click.Context,
+    item: str,
+    domain: str | None,
+    k: int,
+    model_name: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Items closest to ITEM."""
+    from .paths import default_db_path
+    from .recommend import Recommender
+
+    db = ctx.obj.get("db_path") or default_db_path()
+    with Recommender(db, model_name, verbose=ctx.obj["verbose"]) as rec:
+        items = rec.similar(item, domain=domain, k=k)
+    _print_recommendations(items, as_json, as_csv, False)
+
+
+@cli.command()
+@click.argument("user")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def forget(ctx: click.Context, user: str, yes: bool) -> None:
+    """Delete every event and vector of USER, then VACUUM so the bytes are gone."""
+    if not yes:
+        click.confirm(f"Delete all data of user {user!r}?", abort=True)
+    with _open_store(ctx, create=False) as store:
+        n = store.forget_user(user)
+        store.vacuum()
+    click.echo(f"deleted {n} row(s) of user {user!r} and vacuumed the database")
+
+
+@cli.group(cls=LocalrecGroup)
+def threshold() -> None:
+    """Choose θ for threshold lists R(u) = {p | s(u,p) >= θ}."""
+
+
+@threshold.command("suggest")
+@click.option("--domain", required=True, help="The domain the lists are for.")
+@click.option("--from", "from_domains", help="Use only history from these domains.")
+@_USER_VECTOR
+@_MODEL
+@click.option("--max-users", type=click.IntRange(1), help="Replay at most this many users.")
+@click.option(
+    "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw the curve to a PNG."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def threshold_suggest(
+    ctx: click.Context,
+    domain: str,
+    from_domains: str | None,
+    user_vector: str | None,
+    model_name: str | None,
+    max_users: int | None,
+    plot: Path | None,
+    as_json: bool,
+) -> None:
+    """Replay each user's last event: precision, recall and list size for each θ."""
+    from .paths import default_db_path
+    from .recommend import Recommender
+    from .threshold import plot_curve, suggest_threshold
+
+    db = ctx.obj.get("db_path") or default_db_path()
+    with Recommender(
+        db, model_name, user_vector=user_vector or "hybrid", verbose=ctx.obj["verbose"]
+    ) as rec:
+        report = suggest_threshold(
+            rec, domain, from_domains=_domains(from_domains), max_users=max_users
+        )
+    if plot is not None:
+        plot_curve(report, plot)
+        _say(f"wrote {plot}")
+    rows = [
+        {
+            "theta": p.theta,
+            "precision": p.precision,
+            "recall": p.recall,
+            "f1": p.f1,
+            "mean_size": p.mean_size,
+        }
+        for p in report.points
+    ]
+    if as_json:
+        click.echo(
+            format_json(
+                {
+                    "domain": domain,
+                    "users": report.users,
+                    "suggested": report.suggested.theta,
+                    "curve": rows,
+                }
+            )
+        )
+        return
+    shown = [r for r in rows if r["mean_size"] >= 0.05]
+    click.echo(format_table(shown, ["theta", "precision", "recall", "f1", "mean_size"]))
+    s = report.suggested
+    click.echo(
+        f"\nsuggested θ = {s.theta:g}: recall {s.recall:.3f}, precision {s.precision:.4f}, "
+        f"mean list size {s.mean_size:.1f} ({report.users} users replayed)"
+    )

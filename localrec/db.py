@@ -298,7 +298,6 @@ class Store:
             n += conn.execute(
                 "DELETE FROM vectors WHERE kind = 'user' AND owner = ?", (user_id,)
             ).rowcount
-            self._bump_vectors(conn)
         return n
 
     def vacuum(self) -> None:
@@ -453,7 +452,8 @@ class Store:
                 for i, (owner, h) in enumerate(zip(owners, hashes, strict=True))
             ],
         )
-        self._bump_vectors(conn)
+        if kind == "item":
+            self._bump_vectors(conn)
 
     def item_matrix(
         self, model: str, domain: str | None = None, dim: int | None = None
@@ -502,6 +502,19 @@ class Store:
         result = ItemMatrix(model, domain, tuple(ids), tuple(domains), matrix)
         self._matrix_cache[key] = (generation, result)
         return result
+
+    def user_vector(self, user_id: str, model: str, digest: str) -> np.ndarray | None:
+        """A cached history-text vector of a stored user, if its text has not changed."""
+        row = self._conn.execute(
+            "SELECT dim, vector FROM vectors WHERE kind = 'user' AND owner = ? AND model = ? "
+            "AND content_hash = ?",
+            (user_id, model, digest),
+        ).fetchone()
+        return blob_to_vector(row[1], int(row[0])) if row else None
+
+    def put_user_vector(self, user_id: str, model: str, digest: str, vector: np.ndarray) -> None:
+        with self.write() as conn:
+            self.put_vectors(conn, model, [user_id], [digest], vector.reshape(1, -1), kind="user")
 
     def models_with_vectors(self) -> list[str]:
         return [

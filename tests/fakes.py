@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from localrec.encoder import normalise_rows
+from localrec.registry import ModelSpec
 
 
 class FakeEncoder:
@@ -16,9 +17,17 @@ class FakeEncoder:
     def __init__(self, name: str = "fake", dim: int = 16) -> None:
         self.name = name
         self.dim = dim
+        self.spec = ModelSpec(name=name, dim=dim, pooling="mean", max_tokens=256)
+        self.max_tokens = 256
         self.calls = 0
         self.texts_seen: list[str] = []
         self.last_truncated = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 2
+
+    def close(self) -> None:
+        pass
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
         self.calls += 1

@@ -1,0 +1,101 @@
+"""User representations: a user's history turned into scores over candidate items.
+
+- history-text: the history written as text and embedded as a query (the seed's way);
+- item-mean:    the mean of the history items' vectors, weighted by action and recency;
+- hybrid:       a weighted mix of the two (the default);
+- max-sim:      each candidate's best similarity to any recent history item, which keeps
+                several interests apart instead of averaging them away.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .scoring import cosine_scores
+from .text import ACTION_STRENGTH
+
+__all__ = [
+    "USER_VECTORS",
+    "HistoryItem",
+    "UserProfile",
+    "history_weights",
+    "profile_scores",
+]
+
+USER_VECTORS = ("hybrid", "history-text", "item-mean", "max-sim")
+NEEDS_TEXT = frozenset({"hybrid", "history-text"})
+MAX_SIM_RECENT = 20
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One event of a history: a catalogue item (item_id set) or free text (ad-hoc users)."""
+
+    text: str
+    action: str = "purchase"
+    value: float | None = None
+    item_id: str | None = None
+    domain: str | None = None
+
+
+@dataclass
+class UserProfile:
+    """A history with one vector per item and the weights of the item-mean."""
+
+    items: list[HistoryItem]
+    vectors: np.ndarray
+    weights: np.ndarray
+    text_vector: np.ndarray | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.items
+
+    def mean_vector(self) -> np.ndarray:
+        mean: np.ndarray = self.weights @ self.vectors
+        norm = float(np.linalg.norm(mean))
+        return mean / norm if norm > 0 else mean
+
+    def vector(self, method: str, text_weight: float = 0.5) -> np.ndarray:
+        """The single user vector of a vector method (not max-sim)."""
+        if method == "item-mean":
+            return self.mean_vector()
+        if self.text_vector is None:
+            raise InputError(f"user vector {method!r} needs the history text's vector")
+        if method == "history-text":
+            return self.text_vector
+        mixed = text_weight * self.text_vector + (1 - text_weight) * self.mean_vector()
+        return mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+
+
+def history_weights(items: Sequence[HistoryItem], half_life: float = 10.0) -> np.ndarray:
+    """Action strength times 0.5 ** (events since / half_life); items are oldest first."""
+    n = len(items)
+    weights = np.empty(n, dtype=np.float32)
+    for i, item in enumerate(items):
+        strength = ACTION_STRENGTH.get(item.action, 0.5)
+        if item.action == "rate" and item.value is not None:
+            # A 1/5 rating is a weak signal of taste, a 5/5 a strong one.
+            strength *= 0.5 + min(max(item.value, 0.0), 5.0) / 10
+        weights[i] = strength * math.pow(0.5, (n - 1 - i) / half_life)
+    total = float(weights.sum())
+    return weights / total if total > 0 else weights
+
+
+def profile_scores(
+    profile: UserProfile, method: str, matrix: np.ndarray, text_weight: float = 0.5
+) -> np.ndarray:
+    """s(u, p) for every row of `matrix` under one user representation."""
+    if method not in USER_VECTORS:
+        raise InputError(f"unknown user vector {method!r}; choose one of {', '.join(USER_VECTORS)}")
+    if method != "max-sim":
+        return cosine_scores(matrix, profile.vector(method, text_weight))
+    recent = profile.vectors[-MAX_SIM_RECENT:]
+    similarities = cosine_scores(matrix, recent)  # (recent, rows)
+    best: np.ndarray = similarities.max(axis=0)
+    return best

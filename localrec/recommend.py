@@ -1,0 +1,397 @@
+"""The Python API of recommendations: `Recommender` and the small dataclasses it returns.
+
+No click here: a desktop app imports this and gets plain data back. Several Recommenders
+may read one database at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .db import ItemMatrix, Store
+from .encode import content_hash, item_text, templates
+from .encoder import LlamaEncoder, open_encoder
+from .errors import InputError
+from .profiles import (
+    NEEDS_TEXT,
+    USER_VECTORS,
+    HistoryItem,
+    UserProfile,
+    history_weights,
+    profile_scores,
+)
+from .registry import ModelSpec, load_registry
+from .scoring import cosine_scores, select, validate_k_threshold
+from .text import HistoryEvent, parse_history, user_history_text
+
+__all__ = ["Explanation", "Recommendation", "RecommendationList", "Recommender"]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A history item that pulled a recommendation up, and how similar it is."""
+
+    item_id: str | None
+    title: str
+    action: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended (or scored) item."""
+
+    item_id: str
+    domain: str
+    title: str
+    score: float
+    because: tuple[Explanation, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "domain": self.domain,
+            "title": self.title,
+            "score": round(float(self.score), 6),
+            "because": [e.item_id if e.item_id is not None else e.title for e in self.because],
+            "because_detail": [
+                {
+                    "item_id": e.item_id,
+                    "title": e.title,
+                    "action": e.action,
+                    "similarity": round(e.similarity, 6),
+                }
+                for e in self.because
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class RecommendationList:
+    """A user's list for one domain; `fallback` says when it is not personal."""
+
+    user: str | None
+    domain: str
+    user_vector: str
+    items: list[Recommendation]
+    fallback: str | None = None
+    history_size: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+Ad_hoc = Sequence[tuple[str, str]] | Sequence[str] | str
+
+
+class Recommender:
+    """Scores a local catalogue for a user, a described user, or an item.
+
+    `model` names the embedding model whose vectors are used (the default model when
+    None). The model itself is loaded only when text must be embedded.
+    """
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        model: str | None = None,
+        *,
+        encoder: Any = None,
+        user_vector: str = "hybrid",
+        text_weight: float = 0.5,
+        half_life: float = 10.0,
+        lang: str = "en",
+        verbose: bool = False,
+    ) -> None:
+        if user_vector not in USER_VECTORS:
+            raise InputError(
+                f"unknown user vector {user_vector!r}; choose one of {', '.join(USER_VECTORS)}"
+            )
+        self.store = Store(db_path, create=False)
+        self.spec: ModelSpec = load_registry().get(model) if encoder is None else encoder.spec
+        self.model = self.spec.name
+        self.user_vector = user_vector
+        self.text_weight = text_weight
+        self.half_life = half_life
+        self.lang = lang
+        self._encoder = encoder
+        self._verbose = verbose
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        if self._encoder is not None and isinstance(self._encoder, LlamaEncoder):
+            self._encoder.close()
+        self.store.close()
+
+    def __enter__(self) -> Recommender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    @property
+    def encoder(self) -> Any:
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = open_encoder(self.model, verbose=self._verbose)
+            return self._encoder
+
+    def _matrix(self, domain: str | None) -> ItemMatrix:
+        if domain is not None:
+            self.store.require_domain(domain)
+        return self.store.item_matrix(self.model, domain, dim=self.spec.dim)
+
+    def _stored_history(self, user: str, from_domains: Sequence[str] | None) -> list[HistoryItem]:
+        events = self.store.user_events(user, from_domains)
+        rows = self.store.get_items(sorted({e.item_id for e, _ in events}))
+        by_domain = templates(self.store)
+        return [
+            HistoryItem(
+                text=item_text(rows[e.item_id], by_domain.get(domain)),
+                action=e.action,
+                value=e.value,
+                item_id=e.item_id,
+                domain=domain,
+            )
+            for e, domain in events
+            if e.item_id in rows
+        ]
+
+    def _ad_hoc_history(self, history: Ad_hoc) -> list[HistoryItem]:
+        """Free text ("bought a phone; rated a laptop 5/5") or (item id or text, action) pairs."""
+        if isinstance(history, str):
+            events = parse_history(history)
+        else:
+            events = []
+            for entry in history:
+                text, action = (entry, "purchase") if isinstance(entry, str) else entry
+                events.append(HistoryEvent(text=str(text), action=str(action)))
+        known = self.store.get_items([e.text for e in events])
+        by_domain = templates(self.store)
+        items = []
+        for e in events:
+            row = known.get(e.text)
+            if row is not None:
+                text = item_text(row, by_domain.get(row.domain))
+                items.append(HistoryItem(text, e.action, e.value, row.id, row.domain))
+            else:
+                items.append(HistoryItem(e.text, e.action, e.value))
+        return items
+
+    def _history_vectors(self, items: list[HistoryItem]) -> np.ndarray:
+        """Stored vectors for catalogue items; free text (and unencoded items) embedded now."""
+        vectors = np.zeros((len(items), self.spec.dim), dtype=np.float32)
+        missing: list[int] = []
+        try:
+            everything = self.store.item_matrix(self.model, None, dim=self.spec.dim)
+            index = everything.index()
+        except Exception:
+            everything, index = None, {}
+        for i, item in enumerate(items):
+            row = index.get(item.item_id) if item.item_id is not None else None
+            if row is not None and everything is not None:
+                vectors[i] = everything.matrix[row]
+            else:
+                missing.append(i)
+        if missing:
+            vectors[missing] = self.encoder.encode([items[i].text for i in missing])
+        return vectors
+
+    def _history_text_vector(self, user: str | None, items: list[HistoryItem]) -> np.ndarray:
+        encoder = self.encoder
+        events = [HistoryEvent(i.text, i.action, i.value) for i in items]
+        text = user_history_text(
+            events,
+            lang=self.lang,
+            max_tokens=encoder.max_tokens,
+            count_tokens=getattr(encoder, "count_tokens", None),
+            half_life=self.half_life,
+        )
+        if user is None:  # ad-hoc users are never written down
+            vector: np.ndarray = encoder.encode([text], query=True)[0]
+            return vector
+        digest = content_hash(self.model, self.spec.query_prefix, text)
+        cached = self.store.user_vector(user, self.model, digest)
+        if cached is not None:
+            return cached
+        vector = encoder.encode([text], query=True)[0]
+        self.store.put_user_vector(user, self.model, digest, vector)
+        return vector
+
+    def profile(
+        self,
+        user: str | None = None,
+        *,
+        history: Ad_hoc | None = None,
+        from_domains: Sequence[str] | None = None,
+        user_vector: str | None = None,
+    ) -> UserProfile:
+        method = user_vector or self.user_vector
+        if (user is None) == (history is None):
+            raise InputError("give either a stored user or an ad-hoc history, not both")
+        if history is not None:
+            items = self._ad_hoc_history(history)
+            if from_domains:
+                items = [i for i in items if i.domain is None or i.domain in from_domains]
+        else:
+            assert user is not None
+            items = self._stored_history(user, from_domains)
+        if not items:
+            return UserProfile(
+                [], np.zeros((0, self.spec.dim), np.float32), np.zeros(0, np.float32)
+            )
+        profile = UserProfile(
+            items, self._history_vectors(items), history_weights(items, self.half_life)
+        )
+        if method in NEEDS_TEXT:
+            profile.text_vector = self._history_text_vector(user, items)
+        return profile
+
+    # -- the API ---------------------------------------------------------------------------
+
+    def recommend(
+        self,
+        user: str | None = None,
+        *,
+        domain: str,
+        history: Ad_hoc | None = None,
+        k: int | None = 10,
+        threshold: float | None = None,
+        from_domains: Sequence[str] | None = None,
+        user_vector: str | None = None,
+        explain: bool = False,
+        include_seen: bool = False,
+        fallback: bool = True,
+    ) -> RecommendationList:
+        """Top-k, threshold list R(u) (k=None with a threshold), or top-k of R(u)."""
+        validate_k_threshold(k, threshold)
+        if k is None and threshold is None:
+            k = 10
+        method = user_vector or self.user_vector
+        matrix = self._matrix(domain)
+        for name in from_domains or ():
+            self.store.require_domain(name)
+        profile = self.profile(user, history=history, from_domains=from_domains, user_vector=method)
+        notes: list[str] = []
+        if profile.empty:
+            who = f"user {user!r}" if user is not None else "the given history"
+            notes.append(f"{who} has no usable history; showing the most popular {domain} items")
+            items = self._popular(matrix, k or 10) if fallback else []
+            return RecommendationList(user, domain, method, items, "popular", 0, notes)
+        scores = profile_scores(profile, method, matrix.matrix, self.text_weight)
+        allowed = None
+        if not include_seen:
+            seen = {i.item_id for i in profile.items if i.item_id is not None}
+            mask = np.fromiter((i not in seen for i in matrix.ids), bool, len(matrix.ids))
+            allowed = np.flatnonzero(mask)
+        rows = select(scores, k, threshold, allowed)
+        recs = self._build(matrix, rows, scores, profile if explain else None)
+        return RecommendationList(user, domain, method, recs, None, len(profile.items), notes)
+
+    def score(
+        self,
+        user: str | None,
+        item_ids: Sequence[str],
+        *,
+        history: Ad_hoc | None = None,
+        from_domains: Sequence[str] | None = None,
+        user_vector: str | None = None,
+    ) -> list[Recommendation]:
+        """s(u, p) for the given items, in the order given."""
+        method = user_vector or self.user_vector
+        everything = self.store.item_matrix(self.model, None, dim=self.spec.dim)
+        index = everything.index()
+        unknown = [i for i in item_ids if i not in index]
+        if unknown:
+            raise InputError(f"unknown or unencoded item(s): {', '.join(map(repr, unknown[:5]))}")
+        rows = np.array([index[i] for i in item_ids], dtype=np.int64)
+        profile = self.profile(user, history=history, from_domains=from_domains, user_vector=method)
+        if profile.empty:
+            raise InputError(f"user {user!r} has no usable history to score with")
+        scores = profile_scores(profile, method, everything.matrix[rows], self.text_weight)
+        sub = ItemMatrix(
+            self.model,
+            None,
+            tuple(item_ids),
+            tuple(everything.domains[r] for r in rows),
+            everything.matrix[rows],
+        )
+        return self._build(sub, np.arange(len(rows)), scores, None)
+
+    def similar(
+        self, item_id: str, *, domain: str | None = None, k: int = 10
+    ) -> list[Recommendation]:
+        """Items closest to `item_id` (in `domain`, else in the item's own domain)."""
+        validate_k_threshold(k, None)
+        source = self.store.get_items([item_id]).get(item_id)
+        if source is None:
+            raise InputError(f"unknown item {item_id!r}")
+        matrix = self._matrix(domain or source.domain)
+        vector = self._history_vectors([HistoryItem(item_text(source), item_id=item_id)])[0]
+        scores = cosine_scores(matrix.matrix, vector)
+        allowed = np.array([i for i, x in enumerate(matrix.ids) if x != item_id], dtype=np.int64)
+        rows = select(scores, k, None, allowed)
+        return self._build(matrix, rows, scores, None)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _popular(self, matrix: ItemMatrix, k: int) -> list[Recommendation]:
+        counts = self.store.popularity(matrix.domain)
+        popularity = np.array([counts.get(i, 0) for i in matrix.ids], dtype=np.float32)
+        rows = select(popularity, k, None)
+        titles = self.store.get_items([matrix.ids[r] for r in rows])
+        return [
+            Recommendation(matrix.ids[r], matrix.domains[r], titles[matrix.ids[r]].title, 0.0)
+            for r in rows
+        ]
+
+    def _build(
+        self, matrix: ItemMatrix, rows: np.ndarray, scores: np.ndarray, profile: UserProfile | None
+    ) -> list[Recommendation]:
+        ids = [matrix.ids[r] for r in rows]
+        titles = self.store.get_items(ids)
+        out = []
+        for r, item_id in zip(rows.tolist(), ids, strict=True):
+            because: tuple[Explanation, ...] = ()
+            if profile is not None:
+                because = explain(profile, matrix.matrix[r])
+            row = titles.get(item_id)
+            out.append(
+                Recommendation(
+                    item_id,
+                    matrix.domains[r],
+                    row.title if row else item_id,
+                    float(scores[r]),
+                    because,
+                )
+            )
+        return out
+
+
+def explain(profile: UserProfile, item_vector: np.ndarray, top: int = 3) -> tuple[Explanation, ...]:
+    """The one to three history items most similar to the item, positive similarity only."""
+    similarity = profile.vectors @ item_vector
+    best: dict[str, tuple[float, HistoryItem]] = {}
+    for i in np.argsort(-similarity, kind="stable"):
+        item = profile.items[int(i)]
+        key = item.item_id or item.text
+        if similarity[i] <= 0 or key in best:
+            continue
+        best[key] = (float(similarity[i]), item)
+        if len(best) == top:
+            break
+    return tuple(
+        Explanation(item.item_id, item.text, item.action, sim) for sim, item in best.values()
+    )

@@ -1,0 +1,37 @@
+"""Every command is documented in the README, and every documented command exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from localrec.cli import cli
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def commands(group: click.Group, prefix: str = "localrec") -> list[str]:
+    out = []
+    for name, command in sorted(group.commands.items()):
+        path = f"{prefix} {name}"
+        if isinstance(command, click.Group):
+            out.extend(commands(command, path))
+        else:
+            out.append(path)
+    return out
+
+
+def test_every_command_is_in_the_readme() -> None:
+    missing = [c for c in commands(cli) if not re.search(rf"{re.escape(c)}\b", README)]
+    assert missing == []
+
+
+def test_every_command_has_help() -> None:
+    for path in commands(cli):
+        group: click.Command = cli
+        for part in path.split()[1:]:
+            assert isinstance(group, click.Group)
+            group = group.commands[part]
+        assert group.help, f"{path} has no help text"
