@@ -750,3 +750,180 @@ def threshold_suggest(
         f"\nsuggested θ = {s.theta:g}: recall {s.recall:.3f}, precision {s.precision:.4f}, "
         f"mean list size {s.mean_size:.1f} ({report.users} users replayed)"
     )
+
+
+# -- evaluation --------------------------------------------------------------------------
+
+
+class _CaseProgress:
+    """Counts scored cases against a total that is known only once the scorers exist."""
+
+    def __init__(self) -> None:
+        from .output import Progress
+
+        self.bar = Progress("evaluating", unit="cases")
+        self.done = 0
+        self.total = 0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        self.bar(self.done, max(self.total, self.done))
+
+
+@cli.command("eval")
+@click.argument(
+    "dataset_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--model", "models", multiple=True, help="Model(s) to evaluate (default: all on disk)."
+)
+@click.option(
+    "--setting",
+    type=click.Choice(["mixed", "cross", "both"]),
+    default="both",
+    show_default=True,
+    help="History of both domains, or only of the other domain.",
+)
+@click.option(
+    "--negatives",
+    type=click.IntRange(1),
+    default=999,
+    show_default=True,
+    help="Sampled negatives per target.",
+)
+@click.option("--full", is_flag=True, help="Rank against the whole target domain instead.")
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the negative draw.")
+@click.option(
+    "--split",
+    type=click.Choice(["test", "valid"]),
+    default="test",
+    show_default=True,
+    help="Which held-out split of a dataset.",
+)
+@click.option("--domain", help="With --db: only users whose last event is in this domain.")
+@click.option("--no-adapter", is_flag=True, help="Leave out the tuned adapter's rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write a Markdown report with charts into this directory.",
+)
+@click.pass_context
+def eval_cmd(
+    ctx: click.Context,
+    dataset_dir: Path | None,
+    models: tuple[str, ...],
+    setting: str,
+    negatives: int,
+    full: bool,
+    seed: int,
+    split: str,
+    domain: str | None,
+    no_adapter: bool,
+    as_json: bool,
+    report_dir: Path | None,
+) -> None:
+    """Evaluate on a sequence dataset (DATASET_DIR) or on the database's own events.
+
+    The target is each user's last item, ranked among NEGATIVES items of its domain drawn
+    with numpy's default_rng(SEED) (or the whole domain with --full). Baselines (random,
+    popularity, itemknn, tfidf) and localrec's user representations run on the same
+    candidates.
+    """
+    from .evaluation import dataset_with_store, db_as_dataset, run_eval
+    from .output import Progress
+    from .report import format_results, write_report
+
+    if dataset_dir is not None:
+        dataset, store, index = dataset_with_store(dataset_dir)
+    else:
+        store = _open_store(ctx, create=False)
+        if domain is not None:
+            store.require_domain(domain)
+        dataset, index = db_as_dataset(store, domain)
+        split = "test"
+    settings = ("mixed", "cross") if setting == "both" else (setting,)
+    progress = _CaseProgress()
+    try:
+        report = run_eval(
+            dataset,
+            store=store,
+            item_index=index,
+            models=list(models) or None,
+            settings=settings,
+            n_negatives=negatives,
+            seed=seed,
+            full=full,
+            split=split,
+            encode_progress=Progress("encoding items"),
+            progress=progress,
+            adapters=not no_adapter,
+            total=lambda n: setattr(progress, "total", n),
+        )
+    finally:
+        store.close()
+    if report_dir is not None:
+        path = write_report(report, report_dir, "localrec " + " ".join(sys.argv[1:]))
+        _say(f"wrote {path}")
+    if as_json:
+        click.echo(format_json({"results": report.as_dicts()}))
+    else:
+        click.echo(format_results(report))
+
+
+@cli.command()
+@click.argument(
+    "dataset_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@_MODEL
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same bytes.")
+@click.option(
+    "--epochs", type=click.IntRange(1, 100), help="Most epochs to train (best on valid kept)."
+)
+@click.option("--dim", type=click.IntRange(4, 512), help="Size of the learned space.")
+@click.pass_context
+def tune(
+    ctx: click.Context,
+    dataset_dir: Path | None,
+    model_name: str | None,
+    seed: int,
+    epochs: int | None,
+    dim: int | None,
+) -> None:
+    """Learn an adapter on the frozen vectors from DATASET_DIR's training files, or --db events.
+
+    The best epoch on the validation split (a dataset's valid.txt, or each database user's
+    last event) is kept, with the item-kNN blend weight per domain. `recommend` and `eval`
+    use it from then on; `eval --no-adapter` leaves it out.
+    """
+    from .adapter import AdapterConfig
+    from .output import Progress
+    from .tuning import tune_database, tune_dataset
+
+    overrides = {
+        k: v for k, v in {"seed": seed, "epochs": epochs, "dim": dim}.items() if v is not None
+    }
+    config = AdapterConfig(**overrides)  # type: ignore[arg-type]
+    bar = Progress("training", unit="batches")
+
+    def on_epoch(domain: str, epoch: int, mean: float, ndcg: dict[str, float]) -> None:
+        parts = ", ".join(f"{k} {100 * v:.2f}" for k, v in ndcg.items())
+        _say(f"{domain} epoch {epoch}: valid NDCG@10 {parts} (%)")
+
+    kwargs = dict(on_epoch=on_epoch, on_batch=bar, encode_progress=Progress("encoding items"))
+    if dataset_dir is not None:
+        adapter = tune_dataset(dataset_dir, model_name, config, **kwargs)  # type: ignore[arg-type]
+    else:
+        with _open_store(ctx, create=False) as store:
+            adapter = tune_database(store, model_name, config, **kwargs)  # type: ignore[arg-type]
+    for d, a in adapter.domains.items():
+        weights = ", ".join(f"{k} {v:g}" for k, v in a.hybrid_weight.items())
+        click.echo(
+            f"{adapter.domain_names[d]}: epoch {a.epoch}, valid NDCG@10 "
+            + ", ".join(f"{k} {100 * v:.2f}%" for k, v in a.valid_ndcg.items())
+            + f"; item-kNN weight {weights}"
+        )
+    click.echo(
+        f"trained on {adapter.train_pairs} pairs in {adapter.seconds:.0f} s (model {adapter.model})"
+    )

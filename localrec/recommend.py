@@ -112,8 +112,9 @@ class Recommender:
         half_life: float = 10.0,
         lang: str = "en",
         verbose: bool = False,
+        adapter: bool = True,
     ) -> None:
-        if user_vector not in USER_VECTORS:
+        if user_vector not in (*USER_VECTORS, "tuned"):
             raise InputError(
                 f"unknown user vector {user_vector!r}; choose one of {', '.join(USER_VECTORS)}"
             )
@@ -127,6 +128,8 @@ class Recommender:
         self._encoder = encoder
         self._verbose = verbose
         self._lock = threading.Lock()
+        self.use_adapter = adapter
+        self._tuned_state: _Tuned | bool | None = None
 
     def close(self) -> None:
         if self._encoder is not None and isinstance(self._encoder, LlamaEncoder):
@@ -283,14 +286,26 @@ class Recommender:
         matrix = self._matrix(domain)
         for name in from_domains or ():
             self.store.require_domain(name)
-        profile = self.profile(user, history=history, from_domains=from_domains, user_vector=method)
+        tuned = self._tuned() if method in ("hybrid", "tuned") else None
+        if method == "tuned" and tuned is None:
+            raise InputError("no tuned adapter for this model; run `localrec tune` first")
+        profile = self.profile(
+            user,
+            history=history,
+            from_domains=from_domains,
+            user_vector="item-mean" if tuned is not None else method,
+        )
         notes: list[str] = []
         if profile.empty:
             who = f"user {user!r}" if user is not None else "the given history"
             notes.append(f"{who} has no usable history; showing the most popular {domain} items")
             items = self._popular(matrix, k or 10) if fallback else []
             return RecommendationList(user, domain, method, items, "popular", 0, notes)
-        scores = profile_scores(profile, method, matrix.matrix, self.text_weight)
+        if tuned is not None and tuned.knows(domain):
+            scores = tuned.scores(profile, matrix, domain, blend=method == "hybrid")
+            method = "tuned-hybrid" if method == "hybrid" else "tuned"
+        else:
+            scores = profile_scores(profile, method, matrix.matrix, self.text_weight)
         allowed = None
         if not include_seen:
             seen = {i.item_id for i in profile.items if i.item_id is not None}
@@ -347,6 +362,18 @@ class Recommender:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _tuned(self) -> _Tuned | None:
+        """The stored adapter of this model, aligned to the catalogue, with item-kNN; or None."""
+        if not self.use_adapter:
+            return None
+        with self._lock:
+            if self._tuned_state is None:
+                from .adapter import load_adapter
+
+                found = load_adapter(self.store, self.model)
+                self._tuned_state = _Tuned.build(self.store, found, self.spec) if found else False
+        return self._tuned_state if isinstance(self._tuned_state, _Tuned) else None
+
     def _popular(self, matrix: ItemMatrix, k: int) -> list[Recommendation]:
         counts = self.store.popularity(matrix.domain)
         popularity = np.array([counts.get(i, 0) for i in matrix.ids], dtype=np.float32)
@@ -378,6 +405,72 @@ class Recommender:
                 )
             )
         return out
+
+
+class _Tuned:
+    """An adapter ready for one database: aligned item arrays and item-kNN over its events."""
+
+    def __init__(
+        self, adapter: Any, everything: ItemMatrix, knn: Any, domain_index: dict[str, int]
+    ):
+        self.adapter = adapter
+        self.everything = everything
+        self.index = everything.index()
+        self.knn = knn
+        self.domain_index = domain_index
+
+    @classmethod
+    def build(cls, store: Store, adapter: Any, spec: ModelSpec) -> _Tuned:
+        from .adapter import aligned
+        from .baselines import ItemKNNScorer
+
+        everything = store.item_matrix(spec.name, None, dim=spec.dim)
+        index = everything.index()
+        adapter = aligned(adapter, index, everything.matrix)
+        sequences = [
+            np.asarray([index[i] for i, _, _ in events if i in index], dtype=np.int64)
+            for events in store.user_sequences().values()
+        ]
+        knn = ItemKNNScorer(sequences, len(everything.ids))
+        return cls(adapter, everything, knn, {n: i for i, n in enumerate(adapter.domain_names)})
+
+    def knows(self, domain: str) -> bool:
+        return self.domain_index.get(domain) in self.adapter.domains
+
+    def scores(
+        self, profile: UserProfile, matrix: ItemMatrix, domain: str, blend: bool
+    ) -> np.ndarray:
+        from .adapter import hybrid_scores
+
+        d = self.domain_index[domain]
+        model = self.adapter.domains[d]
+        config = self.adapter.config
+        recent = profile.items[-config.max_prefix :]
+        vectors = profile.vectors[-config.max_prefix :]
+        ages = np.arange(len(recent) - 1, -1, -1)
+        weights = np.power(0.5, ages / config.half_life)
+        same = np.array([self.domain_index.get(i.domain or "", -1) == d for i in recent])
+        means = []
+        for mask in (~same, same):
+            w = weights * mask
+            means.append((w @ vectors) / w.sum() if w.sum() > 0 else np.zeros(vectors.shape[1]))
+        user = model.user_reps(means[0][None, :], means[1][None, :])[0]
+        rows = np.array([self.index[i] for i in matrix.ids], dtype=np.int64)
+        tuned: np.ndarray = model.item_reps(self.everything.matrix, rows) @ user + model.bias[rows]
+        if not blend:
+            return tuned
+        history = np.array(
+            [
+                self.index[i.item_id]
+                for i in profile.items
+                if i.item_id is not None and i.item_id in self.index
+            ],
+            dtype=np.int64,
+        )
+        knn = np.asarray(self.knn.score([history], rows[None, :], d), dtype=np.float64)
+        weight = model.hybrid_weight["mixed" if same.any() else "cross"]
+        blended: np.ndarray = hybrid_scores(tuned[None, :].astype(np.float64), knn, weight)[0]
+        return blended
 
 
 def explain(profile: UserProfile, item_vector: np.ndarray, top: int = 3) -> tuple[Explanation, ...]:

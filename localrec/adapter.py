@@ -1,0 +1,728 @@
+"""A small model learned on the device on top of frozen text vectors, and its CF hybrid.
+
+Per target domain T:
+
+    u      = W_src · m_src + W_same · m_same          (d)
+    q_i    = P · x_i + o_i                            (d)
+    s(u,i) = u · q_i + b_i
+
+x_i is item i's frozen text vector; m_src and m_same are recency-weighted means of the
+history's text vectors from other domains and from T. o_i is a learned per-item offset,
+b_i a bias that starts at log(1 + popularity). Training is a softmax over each target and
+a shared draw of uniform negatives from T, on every prefix -> next pair of the training
+sequences, with Adam; the epoch is chosen on the validation split. Items never seen in
+training get their bias predicted from their text vector and no offset, so the learned
+bias does not bury them. Plain numpy and scipy.sparse: no PyTorch.
+
+The hybrid adds the standardised adapter score and the standardised item-kNN score, the
+weight chosen per domain and setting on the validation split.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from .baselines import ItemKNNScorer
+from .dataset import SequenceDataset
+from .errors import TrainingError
+from .protocol import draw_candidates, make_cases, metrics_from_ranks, rank_of_target, tie_break
+
+__all__ = [
+    "AdapterConfig",
+    "DomainAdapter",
+    "TrainedAdapter",
+    "build_pairs",
+    "train_adapter",
+]
+
+ItemArray = npt.NDArray[np.integer[Any]]
+ADAPTER_NAME = "adapter"
+HYBRID_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 1e6)
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """Hyper-parameters; the defaults were chosen on the Food-Kitchen validation split."""
+
+    dim: int = 64
+    epochs: int = 8
+    batch_size: int = 512
+    negatives: int = 2000
+    learning_rate: float = 0.004
+    offset_decay: float = 1e-4
+    half_life: float = 5.0
+    max_prefix: int = 50
+    # An epoch is a random sample of at most this many pairs: big domains (kitchen has
+    # ~280k) then cost no more per epoch than small ones, and more epochs see more of them.
+    max_pairs_per_epoch: int = 150_000
+    min_pairs: int = 300
+    seed: int = 0
+
+
+@dataclass
+class DomainAdapter:
+    """The learned parameters for one target domain."""
+
+    domain: int
+    w_src: np.ndarray
+    w_same: np.ndarray
+    proj: np.ndarray
+    offsets: np.ndarray
+    bias: np.ndarray
+    epoch: int = 0
+    valid_ndcg: dict[str, float] = field(default_factory=dict)
+    hybrid_weight: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def item_reps(self, vectors: np.ndarray, items: np.ndarray) -> np.ndarray:
+        reps: np.ndarray = vectors[items] @ self.proj.T + self.offsets[items]
+        return reps
+
+    def user_reps(self, m_src: np.ndarray, m_same: np.ndarray) -> np.ndarray:
+        users: np.ndarray = m_src @ self.w_src.T + m_same @ self.w_same.T
+        return users
+
+
+def history_means(
+    histories: Sequence[ItemArray],
+    vectors: np.ndarray,
+    domains: np.ndarray,
+    target_domain: int,
+    half_life: float,
+    max_prefix: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Recency-weighted mean text vectors of the other-domain and same-domain history."""
+    src, same = _history_weights(
+        histories, domains, target_domain, len(vectors), half_life, max_prefix
+    )
+    return np.asarray(src @ vectors, np.float32), np.asarray(same @ vectors, np.float32)
+
+
+def _history_weights(
+    histories: Sequence[ItemArray],
+    domains: np.ndarray,
+    target_domain: int,
+    n_items: int,
+    half_life: float,
+    max_prefix: int,
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Two row-normalised (histories x items) matrices: other-domain and same-domain items."""
+    rows_l, cols_l, ages_l = [], [], []
+    for r, h in enumerate(histories):
+        h = np.asarray(h[-max_prefix:], dtype=np.int64)
+        if len(h):
+            rows_l.append(np.full(len(h), r))
+            cols_l.append(h)
+            ages_l.append(np.arange(len(h) - 1, -1, -1))
+    shape = (len(histories), n_items)
+    if not rows_l:
+        return sp.csr_matrix(shape, dtype=np.float32), sp.csr_matrix(shape, dtype=np.float32)
+    rows, cols, ages = np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(ages_l)
+    weights = np.power(0.5, ages / half_life)
+    same = domains[cols] == target_domain
+    return _normalised(rows, cols, weights, ~same, shape), _normalised(
+        rows, cols, weights, same, shape
+    )
+
+
+def _normalised(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    weights: np.ndarray,
+    keep: np.ndarray,
+    shape: tuple[int, int],
+) -> sp.csr_matrix:
+    matrix = sp.csr_matrix((weights[keep], (rows[keep], cols[keep])), shape=shape, dtype=np.float64)
+    sums = np.asarray(matrix.sum(axis=1)).ravel()
+    scale = sp.diags(np.where(sums > 0, 1.0 / np.maximum(sums, 1e-12), 0.0))
+    return sp.csr_matrix(scale @ matrix, dtype=np.float32)
+
+
+@dataclass
+class Pairs:
+    """Every prefix -> next training pair whose next item is in the target domain."""
+
+    src: sp.csr_matrix
+    same: sp.csr_matrix
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+def build_pairs(
+    sequences: Sequence[ItemArray],
+    domains: np.ndarray,
+    target_domain: int,
+    n_items: int,
+    half_life: float,
+    max_prefix: int,
+) -> Pairs:
+    """The history weights of all prefixes, built in one vectorised pass per sequence."""
+    rows_l, cols_l, ages_l, targets_l = [], [], [], []
+    n = 0
+    for seq in sequences:
+        seq = np.asarray(seq, dtype=np.int64)
+        positions = np.flatnonzero(domains[seq[1:]] == target_domain) + 1
+        if not len(positions):
+            continue
+        for t in positions.tolist():
+            start = max(0, t - max_prefix)
+            rows_l.append(np.full(t - start, n))
+            cols_l.append(seq[start:t])
+            ages_l.append(np.arange(t - start - 1, -1, -1))
+            n += 1
+        targets_l.append(seq[positions])
+    if n == 0:
+        empty = sp.csr_matrix((0, n_items), dtype=np.float32)
+        return Pairs(empty, empty, np.zeros(0, dtype=np.int64))
+    rows, cols, ages = np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(ages_l)
+    weights = np.power(0.5, ages / half_life)
+    same = domains[cols] == target_domain
+    shape = (n, n_items)
+    return Pairs(
+        _normalised(rows, cols, weights, ~same, shape),
+        _normalised(rows, cols, weights, same, shape),
+        np.concatenate(targets_l),
+    )
+
+
+class _Adam:
+    """Adam over named arrays; rows of sparse parameters update lazily (only those touched)."""
+
+    def __init__(self, params: dict[str, np.ndarray], lr: float) -> None:
+        self.lr = lr
+        self.m = {k: np.zeros_like(v) for k, v in params.items()}
+        self.v = {k: np.zeros_like(v) for k, v in params.items()}
+        self.t = 0
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, Any]) -> None:
+        self.t += 1
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        correction = math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        for name, grad in grads.items():
+            if isinstance(grad, tuple):  # (rows, row gradients) of a sparse parameter
+                rows, g = grad
+                m, v = self.m[name][rows], self.v[name][rows]
+                m = b1 * m + (1 - b1) * g
+                v = b2 * v + (1 - b2) * g * g
+                self.m[name][rows], self.v[name][rows] = m, v
+                params[name][rows] -= self.lr * correction * m / (np.sqrt(v) + eps)
+            else:
+                self.m[name] = b1 * self.m[name] + (1 - b1) * grad
+                self.v[name] = b2 * self.v[name] + (1 - b2) * grad * grad
+                params[name] -= self.lr * correction * self.m[name] / (np.sqrt(self.v[name]) + eps)
+
+
+def batch_loss_and_grads(
+    params: dict[str, np.ndarray],
+    m_src: np.ndarray,
+    m_same: np.ndarray,
+    vectors: np.ndarray,
+    targets: np.ndarray,
+    negatives: np.ndarray,
+    offset_decay: float = 0.0,
+) -> tuple[float, dict[str, Any]]:
+    """Softmax cross-entropy of each target against the shared negatives, and its gradient.
+
+    Sparse parameters (offsets, bias) get (unique rows, summed gradient) pairs.
+    """
+    w_src, w_same, proj, offsets, bias = (
+        params["w_src"],
+        params["w_same"],
+        params["proj"],
+        params["offsets"],
+        params["bias"],
+    )
+    users = m_src @ w_src.T + m_same @ w_same.T  # (B, d)
+    x_t, x_n = vectors[targets], vectors[negatives]
+    q_t = x_t @ proj.T + offsets[targets]
+    q_n = x_n @ proj.T + offsets[negatives]
+    s_pos = (users * q_t).sum(axis=1) + bias[targets]
+    s_neg = users @ q_n.T + bias[negatives]
+    # A negative that is the row's own target is not a negative.
+    s_neg = np.where(negatives[None, :] == targets[:, None], -np.inf, s_neg)
+    logits = np.concatenate([s_pos[:, None], s_neg], axis=1)
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    probs = exp / exp.sum(axis=1, keepdims=True)
+    batch = len(targets)
+    loss = float(-np.log(np.maximum(probs[:, 0], 1e-30)).mean())
+    grad = probs / batch
+    grad[:, 0] -= 1.0 / batch
+    g_pos, g_neg = grad[:, 0], grad[:, 1:]
+    d_users = g_pos[:, None] * q_t + g_neg @ q_n
+    d_qt = g_pos[:, None] * users
+    d_qn = g_neg.T @ users
+    items = np.concatenate([targets, negatives])
+    d_q = np.concatenate([d_qt, d_qn])
+    d_b = np.concatenate([g_pos, g_neg.sum(axis=0)])
+    unique, inverse = np.unique(items, return_inverse=True)
+    # Summing rows that share an item, as one sparse product: np.add.at is ~10x slower.
+    scatter = sp.csr_matrix(
+        (np.ones(len(items), np.float32), (inverse, np.arange(len(items)))),
+        shape=(len(unique), len(items)),
+    )
+    d_offsets = np.asarray(scatter @ d_q) + offset_decay * offsets[unique]
+    d_bias = np.asarray(scatter @ d_b).ravel()
+    grads: dict[str, Any] = {
+        "w_src": d_users.T @ m_src,
+        "w_same": d_users.T @ m_same,
+        "proj": d_q.T @ vectors[items],
+        "offsets": (unique, d_offsets.astype(offsets.dtype)),
+        "bias": (unique, d_bias.astype(bias.dtype)),
+    }
+    return loss, grads
+
+
+@dataclass
+class TrainedAdapter:
+    """One `DomainAdapter` per target domain, and what is needed to use and store them."""
+
+    model: str
+    config: AdapterConfig
+    domains: dict[int, DomainAdapter]
+    domain_names: tuple[str, ...]
+    item_ids: list[str]
+    seen: np.ndarray
+    train_pairs: int
+    seconds: float
+
+    def to_bytes(self) -> bytes:
+        arrays: dict[str, np.ndarray] = {"seen": self.seen}
+        for d, a in self.domains.items():
+            arrays[f"{d}/w_src"] = a.w_src.astype(np.float32)
+            arrays[f"{d}/w_same"] = a.w_same.astype(np.float32)
+            arrays[f"{d}/proj"] = a.proj.astype(np.float32)
+            # float16 holds the offsets within ~1e-3 relative error: enough for ranking.
+            arrays[f"{d}/offsets"] = a.offsets.astype(np.float16)
+            arrays[f"{d}/bias"] = a.bias.astype(np.float32)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        return buffer.getvalue()
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "config": self.config.__dict__,
+            "domain_names": list(self.domain_names),
+            "item_ids": self.item_ids,
+            "train_pairs": self.train_pairs,
+            "seconds": round(self.seconds, 1),
+            "domains": {
+                str(d): {
+                    "epoch": a.epoch,
+                    "valid_ndcg@10": a.valid_ndcg,
+                    "hybrid_weight": a.hybrid_weight,
+                    "seconds": round(a.seconds, 1),
+                }
+                for d, a in self.domains.items()
+            },
+        }
+
+    @classmethod
+    def from_stored(cls, meta: dict[str, Any], payload: bytes) -> TrainedAdapter:
+        arrays = np.load(io.BytesIO(payload))
+        domains = {}
+        for key, info in meta["domains"].items():
+            d = int(key)
+            domains[d] = DomainAdapter(
+                domain=d,
+                w_src=arrays[f"{d}/w_src"],
+                w_same=arrays[f"{d}/w_same"],
+                proj=arrays[f"{d}/proj"],
+                offsets=arrays[f"{d}/offsets"].astype(np.float32),
+                bias=arrays[f"{d}/bias"],
+                epoch=info["epoch"],
+                valid_ndcg=info["valid_ndcg@10"],
+                hybrid_weight=info["hybrid_weight"],
+                seconds=info.get("seconds", 0.0),
+            )
+        return cls(
+            model=meta["model"],
+            config=AdapterConfig(**meta["config"]),
+            domains=domains,
+            domain_names=tuple(meta["domain_names"]),
+            item_ids=list(meta["item_ids"]),
+            seen=arrays["seen"],
+            train_pairs=int(meta["train_pairs"]),
+            seconds=float(meta["seconds"]),
+        )
+
+    def scores(
+        self,
+        histories: Sequence[ItemArray],
+        candidates: np.ndarray,
+        domain: int,
+        vectors: np.ndarray,
+        item_domains: np.ndarray,
+    ) -> np.ndarray:
+        adapter = self.domains[domain]
+        m_src, m_same = history_means(
+            histories, vectors, item_domains, domain, self.config.half_life, self.config.max_prefix
+        )
+        users = adapter.user_reps(m_src, m_same)
+        unique, inverse = np.unique(candidates, return_inverse=True)
+        reps = adapter.item_reps(vectors, unique)
+        gathered = reps[inverse.reshape(candidates.shape)]
+        out: np.ndarray = np.einsum("bd,bcd->bc", users, gathered) + adapter.bias[candidates]
+        return out
+
+
+def _predict_unseen_bias(
+    vectors: np.ndarray, bias: np.ndarray, seen: np.ndarray, items: np.ndarray, ridge: float = 1.0
+) -> np.ndarray:
+    """Ridge regression from text vector to learned bias over the domain's seen items."""
+    known = items[seen[items]]
+    unknown = items[~seen[items]]
+    out = bias.copy()
+    if len(unknown) == 0 or len(known) < 10:
+        return out
+    x = np.hstack([vectors[known], np.ones((len(known), 1), np.float32)]).astype(np.float64)
+    gram = x.T @ x + ridge * np.eye(x.shape[1])
+    coef = np.linalg.solve(gram, x.T @ bias[known].astype(np.float64))
+    xu = np.hstack([vectors[unknown], np.ones((len(unknown), 1), np.float32)])
+    out[unknown] = (xu @ coef).astype(bias.dtype)
+    return out
+
+
+def standardise(scores: np.ndarray) -> np.ndarray:
+    mean = scores.mean(axis=1, keepdims=True)
+    std = scores.std(axis=1, keepdims=True)
+    out: np.ndarray = (scores - mean) / np.maximum(std, 1e-9)
+    return out
+
+
+def hybrid_scores(adapter_scores: np.ndarray, knn_scores: np.ndarray, weight: float) -> np.ndarray:
+    """z(adapter) + weight * z(item-kNN); a huge weight means item-kNN with adapter tie-breaks."""
+    if weight >= 1e5:
+        return standardise(knn_scores) + 1e-3 * standardise(adapter_scores)
+    return standardise(adapter_scores) + weight * standardise(knn_scores)
+
+
+def train_adapter(
+    dataset: SequenceDataset,
+    vectors: np.ndarray,
+    model: str,
+    item_ids: Sequence[str],
+    config: AdapterConfig | None = None,
+    on_epoch: Callable[[str, int, float, dict[str, float]], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> TrainedAdapter:
+    """Train one adapter per target domain on `dataset.train`, choose epochs on `valid`."""
+    config = config or AdapterConfig()
+    start = time.perf_counter()
+    n_items, dim = vectors.shape
+    counts = (
+        np.bincount(
+            np.concatenate([np.asarray(s, np.int64) for s in dataset.train]), minlength=n_items
+        )
+        if dataset.train
+        else np.zeros(n_items, np.int64)
+    )
+    seen = counts > 0
+    if not dataset.valid:
+        raise TrainingError(f"{dataset.root}: tuning needs a validation split to choose the epoch")
+    knn = ItemKNNScorer(dataset.train, n_items)
+    trained: dict[int, DomainAdapter] = {}
+    total_pairs = 0
+    rng = np.random.default_rng(config.seed)
+    valid_cases = {s: make_cases(dataset.valid, dataset, s) for s in ("mixed", "cross")}
+    # The evaluation protocol's draw; small catalogues get as many negatives as they have.
+    n_valid_neg = min(
+        999, min(len(dataset.items_of_domain(d)) for d in range(dataset.n_domains)) - 1
+    )
+    valid_cands = {s: draw_candidates(c, dataset, n_valid_neg, 42) for s, c in valid_cases.items()}
+    ties = tie_break(n_items)
+    for d in range(dataset.n_domains):
+        domain_start = time.perf_counter()
+        pairs = build_pairs(
+            dataset.train, dataset.domains, d, n_items, config.half_life, config.max_prefix
+        )
+        total_pairs += len(pairs)
+        if len(pairs) < config.min_pairs:
+            raise TrainingError(
+                f"only {len(pairs)} training interactions end in {dataset.domain_names[d]!r}; "
+                f"an adapter needs at least {config.min_pairs}, or it would make results worse. "
+                "Keep using the zero-shot recommendations until there is more history."
+            )
+        domain_items = dataset.items_of_domain(d)
+        init = rng.standard_normal((config.dim, dim)) / math.sqrt(dim)
+        params: dict[str, np.ndarray] = {
+            "w_src": init.copy().astype(np.float32),
+            "w_same": init.copy().astype(np.float32),
+            "proj": init.copy().astype(np.float32),
+            "offsets": np.zeros((n_items, config.dim), np.float32),
+            "bias": np.log1p(counts).astype(np.float32),
+        }
+        optimiser = _Adam(params, config.learning_rate)
+        best: tuple[float, int, dict[str, np.ndarray], dict[str, float]] | None = None
+        per_epoch = min(len(pairs), config.max_pairs_per_epoch)
+        steps = math.ceil(per_epoch / config.batch_size)
+        for epoch in range(1, config.epochs + 1):
+            order = rng.permutation(len(pairs))[:per_epoch]
+            for step in range(steps):
+                rows = order[step * config.batch_size : (step + 1) * config.batch_size]
+                m_src = np.asarray(pairs.src[rows] @ vectors, np.float32)
+                m_same = np.asarray(pairs.same[rows] @ vectors, np.float32)
+                negatives = domain_items[rng.integers(0, len(domain_items), config.negatives)]
+                _, grads = batch_loss_and_grads(
+                    params,
+                    m_src,
+                    m_same,
+                    vectors,
+                    pairs.targets[rows],
+                    negatives,
+                    config.offset_decay,
+                )
+                optimiser.step(params, grads)
+                if on_batch is not None:
+                    on_batch(step + 1, steps)
+            snapshot = _domain_adapter(d, params, vectors, seen, domain_items)
+            ndcg = {
+                s: _valid_ndcg(
+                    snapshot,
+                    None,
+                    valid_cases[s],
+                    valid_cands[s],
+                    d,
+                    vectors,
+                    dataset,
+                    ties,
+                    config,
+                )
+                for s in ("mixed", "cross")
+            }
+            mean = float(np.mean(list(ndcg.values())))
+            if on_epoch is not None:
+                on_epoch(dataset.domain_names[d], epoch, mean, ndcg)
+            if best is None or mean > best[0]:
+                best = (mean, epoch, {k: v.copy() for k, v in params.items()}, ndcg)
+        assert best is not None
+        adapter = _domain_adapter(d, best[2], vectors, seen, domain_items)
+        adapter.epoch, adapter.valid_ndcg = best[1], best[3]
+        for s in ("mixed", "cross"):
+            adapter.hybrid_weight[s] = _best_hybrid_weight(
+                adapter, knn, valid_cases[s], valid_cands[s], d, vectors, dataset, ties, config
+            )
+        adapter.seconds = time.perf_counter() - domain_start
+        trained[d] = adapter
+    return TrainedAdapter(
+        model,
+        config,
+        trained,
+        dataset.domain_names,
+        list(item_ids),
+        seen,
+        total_pairs,
+        time.perf_counter() - start,
+    )
+
+
+def _domain_adapter(
+    d: int,
+    params: dict[str, np.ndarray],
+    vectors: np.ndarray,
+    seen: np.ndarray,
+    domain_items: np.ndarray,
+) -> DomainAdapter:
+    offsets = params["offsets"].copy()
+    offsets[~seen] = 0.0
+    bias = _predict_unseen_bias(vectors, params["bias"], seen, domain_items)
+    return DomainAdapter(
+        d, params["w_src"].copy(), params["w_same"].copy(), params["proj"].copy(), offsets, bias
+    )
+
+
+def _case_scores(
+    adapter: DomainAdapter,
+    cases: Any,
+    cands: np.ndarray,
+    d: int,
+    vectors: np.ndarray,
+    dataset: SequenceDataset,
+    config: AdapterConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    mask = cases.domains == d
+    histories = [cases.histories[i] for i in np.flatnonzero(mask)]
+    m_src, m_same = history_means(
+        histories, vectors, dataset.domains, d, config.half_life, config.max_prefix
+    )
+    users = adapter.user_reps(m_src, m_same)
+    c = cands[mask]
+    unique, inverse = np.unique(c, return_inverse=True)
+    reps = adapter.item_reps(vectors, unique)
+    scores = np.einsum("bd,bcd->bc", users, reps[inverse.reshape(c.shape)]) + adapter.bias[c]
+    return scores.astype(np.float64), np.flatnonzero(mask)
+
+
+def _valid_ndcg(
+    adapter: DomainAdapter,
+    _: Any,
+    cases: Any,
+    cands: np.ndarray,
+    d: int,
+    vectors: np.ndarray,
+    dataset: SequenceDataset,
+    ties: np.ndarray,
+    config: AdapterConfig,
+) -> float:
+    scores, rows = _case_scores(adapter, cases, cands, d, vectors, dataset, config)
+    if not len(rows):
+        return 0.0
+    ranks = rank_of_target(scores + ties[cands[rows]])
+    return metrics_from_ranks(ranks)["ndcg@10"]
+
+
+def _best_hybrid_weight(
+    adapter: DomainAdapter,
+    knn: ItemKNNScorer,
+    cases: Any,
+    cands: np.ndarray,
+    d: int,
+    vectors: np.ndarray,
+    dataset: SequenceDataset,
+    ties: np.ndarray,
+    config: AdapterConfig,
+) -> float:
+    scores, rows = _case_scores(adapter, cases, cands, d, vectors, dataset, config)
+    if not len(rows):
+        return 1.0
+    knn_scores = np.asarray(
+        knn.score([cases.histories[i] for i in rows], cands[rows], d), np.float64
+    )
+    best_weight, best_ndcg = 1.0, -1.0
+    for weight in HYBRID_WEIGHTS:
+        mixed = hybrid_scores(scores, knn_scores, weight) + ties[cands[rows]]
+        ndcg = metrics_from_ranks(rank_of_target(mixed))["ndcg@10"]
+        if ndcg > best_ndcg:
+            best_weight, best_ndcg = weight, ndcg
+    return best_weight
+
+
+def store_adapter(store: Any, adapter: TrainedAdapter) -> None:
+    store.put_adapter(adapter.model, ADAPTER_NAME, adapter.meta(), adapter.to_bytes())
+
+
+def load_adapter(store: Any, model: str) -> TrainedAdapter | None:
+    found = store.get_adapter(model, ADAPTER_NAME)
+    return TrainedAdapter.from_stored(*found) if found else None
+
+
+def describe(adapter: TrainedAdapter) -> str:
+    return json.dumps(adapter.meta()["domains"], indent=2)
+
+
+def aligned(
+    adapter: TrainedAdapter, item_index: dict[str, int], vectors: np.ndarray
+) -> TrainedAdapter:
+    """The adapter re-indexed to the current catalogue order; new items count as unseen."""
+    n = len(vectors)
+    if (
+        adapter.item_ids == sorted(item_index, key=item_index.__getitem__)
+        and len(adapter.seen) == n
+    ):
+        return adapter
+    old = np.array([item_index.get(i, -1) for i in adapter.item_ids], dtype=np.int64)
+    keep = old >= 0
+    seen = np.zeros(n, dtype=bool)
+    seen[old[keep]] = adapter.seen[keep]
+    domains: dict[int, DomainAdapter] = {}
+    for d, a in adapter.domains.items():
+        offsets = np.zeros((n, a.offsets.shape[1]), np.float32)
+        offsets[old[keep]] = a.offsets[keep]
+        bias = np.zeros(n, np.float32)
+        bias[old[keep]] = a.bias[keep]
+        items = np.arange(n)
+        bias = _predict_unseen_bias(vectors, bias, seen, items)
+        domains[d] = DomainAdapter(
+            d,
+            a.w_src,
+            a.w_same,
+            a.proj,
+            offsets,
+            bias,
+            a.epoch,
+            a.valid_ndcg,
+            a.hybrid_weight,
+            a.seconds,
+        )
+    order = sorted(item_index, key=item_index.__getitem__)
+    return TrainedAdapter(
+        adapter.model,
+        adapter.config,
+        domains,
+        adapter.domain_names,
+        order,
+        seen,
+        adapter.train_pairs,
+        adapter.seconds,
+    )
+
+
+@dataclass
+class AdapterScorer:
+    """The tuned model alone, as a protocol scorer."""
+
+    name: str
+    adapter: TrainedAdapter
+    vectors: np.ndarray
+    domains: np.ndarray
+
+    def score(
+        self, histories: Sequence[ItemArray], candidates: np.ndarray, target_domain: int
+    ) -> Any:
+        return self.adapter.scores(histories, candidates, target_domain, self.vectors, self.domains)
+
+
+@dataclass
+class HybridScorer:
+    """z(tuned) + w * z(item-kNN); w per domain, and per setting: whether the history has
+    items of the target domain ("mixed") or not ("cross")."""
+
+    name: str
+    tuned: AdapterScorer
+    knn: ItemKNNScorer
+
+    def score(
+        self, histories: Sequence[ItemArray], candidates: np.ndarray, target_domain: int
+    ) -> Any:
+        tuned = np.asarray(self.tuned.score(histories, candidates, target_domain), np.float64)
+        knn = np.asarray(self.knn.score(histories, candidates, target_domain), np.float64)
+        weights = self.tuned.adapter.domains[target_domain].hybrid_weight
+        out = np.empty_like(tuned)
+        for i, h in enumerate(histories):
+            has_same = bool(len(h)) and bool(
+                (self.tuned.domains[np.asarray(h)] == target_domain).any()
+            )
+            w = weights["mixed" if has_same else "cross"]
+            out[i] = hybrid_scores(tuned[i : i + 1], knn[i : i + 1], w)[0]
+        return out
+
+
+def scorers_for(
+    store: Any,
+    model: str,
+    vectors: np.ndarray,
+    dataset: SequenceDataset,
+    item_index: dict[str, int],
+    suffix: str = "",
+) -> list[Any]:
+    """`localrec:tuned` and `localrec:hybrid` rows for eval, when an adapter is stored."""
+    adapter = load_adapter(store, model)
+    if adapter is None:
+        return []
+    adapter = aligned(adapter, item_index, vectors)
+    tuned = AdapterScorer(f"localrec:tuned{suffix}", adapter, vectors, dataset.domains)
+    knn = ItemKNNScorer(dataset.train, dataset.n_items)
+    return [tuned, HybridScorer(f"localrec:hybrid{suffix}", tuned, knn)]

@@ -1,0 +1,351 @@
+"""`localrec eval`: baselines and localrec's user representations on one protocol, one run.
+
+The candidates, tie-break and metrics come from `protocol`; this module builds the
+scorers. Item vectors of a sequence dataset are cached in a localrec database under
+$LOCALREC_HOME/datasets, so the next run encodes nothing; history-text vectors are cached
+there too, keyed by the text's content hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .baselines import ItemKNNScorer, PopularityScorer, RandomScorer, TfidfScorer
+from .dataset import SequenceDataset, load_dataset
+from .db import Store
+from .encode import content_hash, encode_items
+from .errors import DatasetError, ModelNotPulled
+from .paths import home_dir
+from .profiles import MAX_SIM_RECENT
+from .protocol import SETTINGS, EvalReport, Scorer, evaluate
+from .registry import ModelSpec, load_registry
+from .text import HistoryEvent, user_history_text
+
+__all__ = [
+    "EMBEDDING_METHODS",
+    "EmbeddingScorer",
+    "dataset_store",
+    "db_as_dataset",
+    "run_eval",
+]
+
+EMBEDDING_METHODS = ("history-text", "item-mean", "hybrid", "max-sim")
+IntArray = npt.NDArray[np.int64]
+ItemArray = npt.NDArray[np.integer[Any]]
+# Recency decay of the zero-shot user vectors: the k-th most recent history item counts
+# 0.5 ** (k / half_life). Chosen on the valid split; the default of `recommend` too.
+HALF_LIFE = 10.0
+
+
+def dataset_store(dataset: SequenceDataset) -> Store:
+    """The cache database beside a dataset: its items (for vectors), keyed by items.jsonl."""
+    digest = hashlib.sha256((dataset.root / "items.jsonl").read_bytes()).hexdigest()[:16]
+    path = home_dir() / "datasets" / f"{dataset.root.name}-{digest}.db"
+    store = Store(path)
+    if store.stats()["items_total"] != dataset.n_items:
+        from .ingest import add_items
+
+        add_items(
+            store,
+            (
+                {
+                    "id": str(i),
+                    "domain": dataset.domain_names[dataset.domains[i]],
+                    "title": dataset.item_text(i),
+                }
+                for i in range(dataset.n_items)
+            ),
+            source=str(dataset.root / "items.jsonl"),
+        )
+    return store
+
+
+def _aligned_matrix(store: Store, model: str, index: dict[str, int], dim: int) -> np.ndarray:
+    """Item vectors in dataset order; `index` maps the store's item ids to dataset indices."""
+    stored = store.item_matrix(model, None, dim=dim)
+    rows = [(index[i], r) for r, i in enumerate(stored.ids) if i in index]
+    matrix = np.zeros((len(index), dim), dtype=np.float32)
+    if rows:
+        targets, sources = zip(*rows, strict=True)
+        matrix[list(targets)] = stored.matrix[list(sources)]
+    return matrix
+
+
+@dataclass
+class EmbeddingScorer:
+    """A localrec user representation over frozen item vectors, as a protocol scorer."""
+
+    name: str
+    method: str
+    vectors: np.ndarray  # (n_items, dim), unit rows, dataset order
+    domains: np.ndarray
+    text_vectors: Callable[[Sequence[ItemArray]], np.ndarray] | None = None
+    half_life: float = HALF_LIFE
+    text_weight: float = 0.5
+
+    def _weights(self, n: int) -> np.ndarray:
+        w: np.ndarray = np.power(0.5, np.arange(n - 1, -1, -1) / self.half_life)
+        normalised: np.ndarray = w / w.sum()
+        return normalised
+
+    def user_vectors(self, histories: Sequence[ItemArray]) -> np.ndarray:
+        users = np.zeros((len(histories), self.vectors.shape[1]), dtype=np.float32)
+        if self.method in ("item-mean", "hybrid"):
+            for i, h in enumerate(histories):
+                if len(h):
+                    users[i] = self._weights(len(h)) @ self.vectors[h]
+            users /= np.maximum(np.linalg.norm(users, axis=1, keepdims=True), 1e-12)
+        if self.method in ("history-text", "hybrid"):
+            assert self.text_vectors is not None
+            text = self.text_vectors(histories)
+            users = (
+                text
+                if self.method == "history-text"
+                else (self.text_weight * text + (1 - self.text_weight) * users)
+            )
+            users /= np.maximum(np.linalg.norm(users, axis=1, keepdims=True), 1e-12)
+        return users
+
+    def score(
+        self, histories: Sequence[ItemArray], candidates: IntArray, target_domain: int
+    ) -> Any:
+        if self.method == "max-sim":
+            out = np.zeros(candidates.shape, dtype=np.float32)
+            for i, h in enumerate(histories):
+                if len(h):
+                    recent = self.vectors[h[-MAX_SIM_RECENT:]]
+                    out[i] = (self.vectors[candidates[i]] @ recent.T).max(axis=1)
+            return out
+        users = self.user_vectors(histories)
+        # Score the whole domain once per chunk, then pick the candidates: far cheaper than
+        # gathering (cases x candidates x dim) vectors.
+        items = np.flatnonzero(self.domains == target_domain)
+        position = np.full(len(self.vectors), -1, dtype=np.int64)
+        position[items] = np.arange(len(items))
+        block = users @ self.vectors[items].T
+        return np.take_along_axis(block, position[candidates], axis=1)
+
+
+class HistoryTextCache:
+    """History texts embedded as queries, cached in the store by content hash."""
+
+    def __init__(self, store: Store, encoder: Any, titles: Sequence[str]) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.titles = titles
+        self.spec: ModelSpec = encoder.spec
+
+    def text(self, history: ItemArray) -> str:
+        events = [HistoryEvent(self.titles[int(i)], "purchase") for i in history]
+        return user_history_text(
+            events,
+            max_tokens=self.encoder.max_tokens,
+            count_tokens=self.encoder.count_tokens,
+            half_life=HALF_LIFE,
+        )
+
+    def __call__(self, histories: Sequence[ItemArray]) -> np.ndarray:
+        out = np.zeros((len(histories), self.spec.dim), dtype=np.float32)
+        texts = [self.text(h) if len(h) else "" for h in histories]
+        digests = [content_hash(self.spec.name, self.spec.query_prefix, t) for t in texts]
+        missing: dict[str, str] = {}
+        for i, (t, d) in enumerate(zip(texts, digests, strict=True)):
+            if not t:
+                continue
+            cached = self.store.user_vector(d, self.spec.name, d)
+            if cached is None:
+                missing[d] = t
+            else:
+                out[i] = cached
+        if missing:
+            keys = list(missing)
+            vectors = self.encoder.encode([missing[k] for k in keys], query=True)
+            with self.store.write() as conn:
+                self.store.put_vectors(conn, self.spec.name, keys, keys, vectors, kind="user")
+            fresh = dict(zip(keys, vectors, strict=True))
+            for i, d in enumerate(digests):
+                if d in fresh:
+                    out[i] = fresh[d]
+        return out
+
+
+def adapter_scorers(
+    store: Store,
+    spec: ModelSpec,
+    vectors: np.ndarray,
+    dataset: SequenceDataset,
+    item_index: dict[str, int],
+    suffix: str,
+) -> list[Scorer]:
+    """The tuned adapter and its hybrid with item-kNN, when `localrec tune` has stored one."""
+    from .adapter import scorers_for
+
+    found: list[Scorer] = scorers_for(store, spec.name, vectors, dataset, item_index, suffix)
+    return found
+
+
+def models_on_disk(names: Sequence[str] | None) -> list[ModelSpec]:
+    from .model_cache import list_models
+
+    registry = load_registry()
+    if names:
+        for name in names:
+            registry.get(name)  # unknown names list the known ones
+        chosen = [row for row in list_models(registry) if row.spec.name in names]
+        for row in chosen:
+            if row.path is None:
+                raise ModelNotPulled(
+                    f"model {row.spec.name!r} is not on disk yet; run `localrec models pull "
+                    f"{row.spec.name}`"
+                )
+        return [row.spec for row in chosen]
+    on_disk = [row.spec for row in list_models(registry) if row.path is not None]
+    if not on_disk:
+        raise ModelNotPulled("no model is on disk yet; run `localrec models pull`")
+    return on_disk
+
+
+def baseline_scorers(dataset: SequenceDataset) -> list[Scorer]:
+    return [
+        RandomScorer(seed=0),
+        PopularityScorer(dataset.train, dataset.n_items),
+        ItemKNNScorer(dataset.train, dataset.n_items),
+        TfidfScorer(dataset.item_texts()),
+    ]
+
+
+def run_eval(
+    dataset: SequenceDataset,
+    *,
+    store: Store,
+    item_index: dict[str, int],
+    models: Sequence[str] | None = None,
+    settings: Sequence[str] = SETTINGS,
+    methods: Sequence[str] = EMBEDDING_METHODS,
+    n_negatives: int = 999,
+    seed: int = 42,
+    full: bool = False,
+    split: str = "test",
+    encode_progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    adapters: bool = True,
+    total: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """Every baseline and every localrec method, for each model on disk, in one protocol run.
+
+    `store` holds (or receives) the item vectors; for a sequence dataset it is the cache
+    from `dataset_store`, for a database the database itself.
+    """
+    from .encoder import open_encoder
+
+    if not full:
+        for d in range(dataset.n_domains):
+            size = len(dataset.items_of_domain(d))
+            if size < n_negatives + 1:  # say so before minutes of encoding, not after
+                raise DatasetError(
+                    f"{dataset.root}: domain {dataset.domain_names[d]!r} has {size} items, too "
+                    f"few for {n_negatives} negatives plus the target; use --negatives "
+                    f"{size - 1} or fewer, or --full"
+                )
+    scorers: list[Scorer] = baseline_scorers(dataset)
+    specs = models_on_disk(models)
+    default = load_registry().default
+    encoders = []
+    for spec in specs:
+        encoder = open_encoder(spec.name)
+        encoders.append(encoder)
+        encode_items(store, encoder, progress=encode_progress)
+        vectors = _aligned_matrix(store, spec.name, item_index, spec.dim)
+        texts = HistoryTextCache(store, encoder, dataset.titles)
+        suffix = "" if spec.name == default or len(specs) == 1 else f"@{spec.name}"
+        tuned = (
+            adapter_scorers(store, spec, vectors, dataset, item_index, suffix) if adapters else []
+        )
+        for method in methods:
+            # With an adapter, "hybrid" is the tuned model blended with item-kNN (the
+            # product default); the zero-shot text + mean blend keeps a row of its own.
+            label = "zero-shot-hybrid" if method == "hybrid" and tuned else method
+            scorers.append(
+                EmbeddingScorer(
+                    f"localrec:{label}{suffix}",
+                    method,
+                    vectors,
+                    dataset.domains,
+                    texts if method in ("history-text", "hybrid") else None,
+                )
+            )
+        scorers.extend(tuned)
+    if total is not None:
+        sequences = dataset.valid if split == "valid" else dataset.test
+        total(len(settings) * len(scorers) * len(sequences))
+    try:
+        return evaluate(
+            dataset,
+            split=split,  # type: ignore[arg-type]
+            settings=settings,  # type: ignore[arg-type]
+            scorers=scorers,
+            n_negatives=n_negatives,
+            seed=seed,
+            full=full,
+            progress=progress,
+        )
+    finally:
+        for encoder in encoders:
+            encoder.close()
+
+
+def db_as_dataset(
+    store: Store, domain: str | None = None
+) -> tuple[SequenceDataset, dict[str, int]]:
+    """A database's own events as a leave-last-out dataset: each user's last event is held out.
+
+    Item ids in the returned dataset are the rows of the database's items, in order; the
+    database serves as its own vector store (the cache ids are the item ids).
+    """
+    rows = list(store.iter_items())
+    if not rows:
+        raise DatasetError(f"{store.path}: the database has no items")
+    index = {r.id: i for i, r in enumerate(rows)}
+    names = tuple(dict.fromkeys(r.domain for r in rows))
+    domain_of = {n: i for i, n in enumerate(names)}
+    sequences = store.user_sequences()
+    train, test = [], []
+    for events in sequences.values():
+        seq = np.asarray([index[item] for item, _, _ in events if item in index], dtype=np.int32)
+        if len(seq) >= 2 and (domain is None or rows[seq[-1]].domain == domain):
+            test.append(seq)
+            train.append(seq[:-1])
+        else:
+            train.append(seq)
+    if not test:
+        raise DatasetError(
+            f"{store.path}: no user has two or more events"
+            + (f" ending in {domain!r}" if domain else "")
+            + "; leave-last-out needs a history and a held-out event"
+        )
+    dataset = SequenceDataset(
+        root=Path(store.path),
+        item_ids=np.arange(len(rows), dtype=np.int64),
+        domains=np.asarray([domain_of[r.domain] for r in rows], dtype=np.int8),
+        domain_names=names,
+        titles=[r.title for r in rows],
+        attributes=["" for _ in rows],
+        train=train,
+        valid=[],
+        test=test,
+        train_files=("events",),
+    )
+    return dataset, index
+
+
+def dataset_with_store(path: Path) -> tuple[SequenceDataset, Store, dict[str, int]]:
+    """A sequence dataset, its vector cache and the cache's id-to-index map."""
+    dataset = load_dataset(path)
+    return dataset, dataset_store(dataset), {str(i): i for i in range(dataset.n_items)}

@@ -1,0 +1,131 @@
+"""The evaluation as a table, and as a Markdown report with two charts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .protocol import METRICS, EvalReport
+
+__all__ = ["format_results", "write_report"]
+
+HISTORY_BUCKETS = ((1, 2), (3, 5), (6, 10), (11, 20), (21, 10_000))
+
+
+def format_results(report: EvalReport) -> str:
+    """One row per method, setting and domain; metrics in %."""
+    head = f"{'method':<26} {'setting':<7} {'domain':<9}" + "".join(f"{m:>12}" for m in METRICS)
+    lines = [head + f"{'n':>6}", "-" * (len(head) + 6)]
+    for r in report.rows:
+        values = "".join(f"{100 * r.metric(m):>12.2f}" for m in METRICS)
+        lines.append(f"{r.method:<26} {r.setting:<7} {r.domain:<9}{values}{r.n:>6}")
+    protocol = "full ranking" if report.n_negatives is None else f"{report.n_negatives} negatives"
+    lines.append(f"\n{report.split} split, {protocol}, seed {report.seed}; metrics in %")
+    return "\n".join(lines)
+
+
+def _pyplot() -> object:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError("--report needs matplotlib: pip install 'localrec[plot]'") from None
+    return plt
+
+
+def _bar_chart(report: EvalReport, path: Path) -> None:
+    plt: object = _pyplot()
+    methods = list(dict.fromkeys(r.method for r in report.rows))
+    cells = list(dict.fromkeys((r.setting, r.domain) for r in report.rows))
+    fig, ax = plt.subplots(figsize=(max(8, len(methods) * 0.9), 4.5))  # type: ignore[attr-defined]
+    width = 0.8 / len(cells)
+    for j, (setting, domain) in enumerate(cells):
+        values = []
+        for m in methods:
+            try:
+                values.append(100 * report.row(m, setting, domain).ndcg_10)
+            except KeyError:
+                values.append(0.0)
+        ax.bar(np.arange(len(methods)) + j * width, values, width, label=f"{setting} / {domain}")
+    ax.set_xticks(np.arange(len(methods)) + 0.4 - width / 2)
+    ax.set_xticklabels(methods, rotation=30, ha="right")
+    ax.set_ylabel("NDCG@10 (%)")
+    ax.legend()
+    ax.set_title("NDCG@10 by method, setting and target domain")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)  # type: ignore[attr-defined]
+
+
+def ndcg_by_history_length(report: EvalReport, method: str, setting: str) -> list[float | None]:
+    cases = report.cases[(method, setting)]
+    gain = np.where(cases.ranks <= 10, 1.0 / np.log2(cases.ranks + 1.0), 0.0)
+    out: list[float | None] = []
+    for low, high in HISTORY_BUCKETS:
+        mask = (cases.history_lengths >= low) & (cases.history_lengths <= high)
+        out.append(float(gain[mask].mean()) if mask.any() else None)
+    return out
+
+
+def _length_chart(report: EvalReport, methods: Sequence[str], setting: str, path: Path) -> None:
+    plt: object = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))  # type: ignore[attr-defined]
+    labels = [f"{lo}-{hi}" if hi < 10_000 else f"{lo}+" for lo, hi in HISTORY_BUCKETS]
+    for method in methods:
+        if (method, setting) not in report.cases:
+            continue
+        values = ndcg_by_history_length(report, method, setting)
+        ax.plot(
+            labels, [100 * v if v is not None else np.nan for v in values], marker="o", label=method
+        )
+    ax.set_xlabel(f"history length ({setting} setting)")
+    ax.set_ylabel("NDCG@10 (%)")
+    ax.legend(fontsize=8)
+    ax.set_title("NDCG@10 against history length")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)  # type: ignore[attr-defined]
+
+
+def write_report(report: EvalReport, directory: Path, command: str) -> Path:
+    """report.md with the results table and the two charts beside it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _bar_chart(report, directory / "ndcg10_by_method.png")
+    methods = list(dict.fromkeys(r.method for r in report.rows))
+    settings = list(dict.fromkeys(r.setting for r in report.rows))
+    for setting in settings:
+        _length_chart(report, methods, setting, directory / f"ndcg10_by_history_{setting}.png")
+    lines = [
+        "# localrec evaluation",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| method | setting | domain | " + " | ".join(METRICS) + " | n |",
+        "|---|---|---|" + "---|" * len(METRICS) + "---|",
+    ]
+    for r in report.rows:
+        values = " | ".join(f"{100 * r.metric(m):.2f}" for m in METRICS)
+        lines.append(f"| {r.method} | {r.setting} | {r.domain} | {values} | {r.n} |")
+    protocol = (
+        "full ranking" if report.n_negatives is None else f"{report.n_negatives} sampled negatives"
+    )
+    lines += [
+        "",
+        f"{report.split} split, {protocol}, seed {report.seed}. Metrics in %.",
+        "",
+        "![NDCG@10 by method](ndcg10_by_method.png)",
+        "",
+    ]
+    for setting in settings:
+        lines.append(
+            f"![NDCG@10 against history length, {setting}](ndcg10_by_history_{setting}.png)"
+        )
+        lines.append("")
+    path = directory / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

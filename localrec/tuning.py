@@ -1,0 +1,81 @@
+"""`localrec tune`: train the adapter on a dataset's training files or a database's events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from .adapter import AdapterConfig, TrainedAdapter, store_adapter, train_adapter
+from .dataset import SequenceDataset
+from .db import Store
+from .encode import encode_items
+from .encoder import open_encoder
+from .evaluation import _aligned_matrix, dataset_with_store, db_as_dataset
+from .model_cache import resolve_model
+
+__all__ = ["tune_database", "tune_dataset"]
+
+EpochCallback = Callable[[str, int, float, dict[str, float]], None]
+BatchCallback = Callable[[int, int], None]
+
+
+def _tune(
+    dataset: SequenceDataset,
+    store: Store,
+    item_index: dict[str, int],
+    model: str | None,
+    config: AdapterConfig,
+    on_epoch: EpochCallback | None,
+    on_batch: BatchCallback | None,
+    encode_progress: Callable[[int, int], None] | None,
+) -> TrainedAdapter:
+    spec, _ = resolve_model(model)
+    with open_encoder(spec.name) as encoder:
+        encode_items(store, encoder, progress=encode_progress)
+    vectors = _aligned_matrix(store, spec.name, item_index, spec.dim)
+    ids = sorted(item_index, key=item_index.__getitem__)
+    adapter = train_adapter(dataset, vectors, spec.name, ids, config, on_epoch, on_batch)
+    store_adapter(store, adapter)
+    return adapter
+
+
+def tune_dataset(
+    path: Path,
+    model: str | None = None,
+    config: AdapterConfig | None = None,
+    *,
+    on_epoch: EpochCallback | None = None,
+    on_batch: BatchCallback | None = None,
+    encode_progress: Callable[[int, int], None] | None = None,
+) -> TrainedAdapter:
+    """Train on the dataset's training files; the adapter is kept with its cached vectors."""
+    dataset, store, index = dataset_with_store(path)
+    with store:
+        return _tune(
+            dataset,
+            store,
+            index,
+            model,
+            config or AdapterConfig(),
+            on_epoch,
+            on_batch,
+            encode_progress,
+        )
+
+
+def tune_database(
+    store: Store,
+    model: str | None = None,
+    config: AdapterConfig | None = None,
+    *,
+    on_epoch: EpochCallback | None = None,
+    on_batch: BatchCallback | None = None,
+    encode_progress: Callable[[int, int], None] | None = None,
+) -> TrainedAdapter:
+    """Train on a database's events: each user's last event chooses the epoch."""
+    dataset, index = db_as_dataset(store)
+    dataset = replace(dataset, valid=dataset.test)
+    return _tune(
+        dataset, store, index, model, config or AdapterConfig(), on_epoch, on_batch, encode_progress
+    )

@@ -1,0 +1,166 @@
+"""The trained adapter: gradients, a synthetic task it must solve, determinism, rails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from localrec.adapter import (
+    AdapterConfig,
+    TrainedAdapter,
+    batch_loss_and_grads,
+    build_pairs,
+    hybrid_scores,
+    train_adapter,
+)
+from localrec.dataset import SequenceDataset
+from localrec.encoder import normalise_rows
+from localrec.errors import TrainingError
+
+
+def _params(rng: np.random.Generator, n_items: int, dim: int, d: int) -> dict[str, np.ndarray]:
+    return {
+        "w_src": rng.standard_normal((d, dim)),
+        "w_same": rng.standard_normal((d, dim)),
+        "proj": rng.standard_normal((d, dim)),
+        "offsets": rng.standard_normal((n_items, d)) * 0.1,
+        "bias": rng.standard_normal(n_items) * 0.1,
+    }
+
+
+def test_gradient_matches_finite_differences() -> None:
+    rng = np.random.default_rng(1)
+    n_items, dim, d, batch = 30, 6, 3, 4
+    params = _params(rng, n_items, dim, d)
+    vectors = rng.standard_normal((n_items, dim))
+    m_src, m_same = rng.standard_normal((batch, dim)), rng.standard_normal((batch, dim))
+    targets = np.array([1, 2, 3, 2])
+    negatives = np.array([5, 6, 7, 8, 2, 9])  # 2 is also a target: masked for its own rows
+    loss, grads = batch_loss_and_grads(params, m_src, m_same, vectors, targets, negatives, 0.01)
+
+    def loss_at(name: str, index: tuple[int, ...], eps: float) -> float:
+        changed = {k: v.copy() for k, v in params.items()}
+        changed[name][index] += eps
+        value, _ = batch_loss_and_grads(changed, m_src, m_same, vectors, targets, negatives, 0.0)
+        return value
+
+    for name, index in [
+        ("w_src", (0, 1)),
+        ("w_same", (2, 5)),
+        ("proj", (1, 3)),
+        ("offsets", (6, 2)),
+        ("bias", (2,)),
+        ("bias", (9,)),
+    ]:
+        eps = 1e-6
+        numeric = (loss_at(name, index, eps) - loss_at(name, index, -eps)) / (2 * eps)
+        grad = grads[name]
+        if isinstance(grad, tuple):
+            rows, values = grad
+            row = int(np.flatnonzero(rows == index[0])[0])
+            analytic = values[(row, *index[1:])]
+            if name == "offsets":  # the decay term is added to the gradient, not the loss
+                analytic -= 0.01 * params["offsets"][index]
+        else:
+            analytic = grad[index]
+        assert analytic == pytest.approx(numeric, rel=1e-4, abs=1e-7), (name, index)
+    assert np.isfinite(loss)
+
+
+def _synthetic(seed: int = 0) -> tuple[SequenceDataset, np.ndarray]:
+    """Two domains of 60 items; after source item k users always take target item k."""
+    rng = np.random.default_rng(seed)
+    n = 60
+    vectors = normalise_rows(rng.standard_normal((2 * n, 16)).astype(np.float32))
+    domains = np.array([0] * n + [1] * n, dtype=np.int8)
+
+    def user() -> np.ndarray:
+        k = int(rng.integers(0, n))
+        return np.array([int(rng.integers(0, n)), k, n + k], dtype=np.int32)
+
+    train = [user() for _ in range(3000)]
+    dataset = SequenceDataset(
+        root=Path("synthetic"),
+        item_ids=np.arange(2 * n, dtype=np.int64),
+        domains=domains,
+        domain_names=("a", "b"),
+        titles=[f"item {i}" for i in range(2 * n)],
+        attributes=[""] * (2 * n),
+        train=train,
+        valid=[user() for _ in range(200)],
+        test=[user() for _ in range(200)],
+    )
+    return dataset, vectors
+
+
+def test_recovers_a_known_mapping() -> None:
+    dataset, vectors = _synthetic()
+    config = AdapterConfig(
+        dim=16, epochs=6, negatives=50, batch_size=128, learning_rate=0.02, min_pairs=10
+    )
+    adapter = train_adapter(dataset, vectors, "fake", [str(i) for i in range(120)], config)
+    target = adapter.domains[1]
+    assert target.valid_ndcg["mixed"] > 0.9  # the mapping is learned, near perfectly
+    histories = [np.array([3, 7]), np.array([12])]
+    candidates = np.tile(np.arange(60, 120), (2, 1))
+    scores = adapter.scores(histories, candidates, 1, vectors, dataset.domains)
+    assert scores[0].argmax() == 7 and scores[1].argmax() == 12
+
+
+def test_same_seed_same_bytes() -> None:
+    dataset, vectors = _synthetic()
+    config = AdapterConfig(dim=8, epochs=2, negatives=20, batch_size=256, min_pairs=10, seed=5)
+    ids = [str(i) for i in range(120)]
+    first = train_adapter(dataset, vectors, "fake", ids, config).to_bytes()
+    second = train_adapter(dataset, vectors, "fake", ids, config).to_bytes()
+    other = train_adapter(
+        dataset, vectors, "fake", ids, AdapterConfig(**{**config.__dict__, "seed": 6})
+    )
+    assert first == second and first != other.to_bytes()
+
+
+def test_stored_adapter_round_trips() -> None:
+    dataset, vectors = _synthetic()
+    config = AdapterConfig(dim=8, epochs=1, negatives=20, min_pairs=10)
+    adapter = train_adapter(dataset, vectors, "fake", [str(i) for i in range(120)], config)
+    again = TrainedAdapter.from_stored(adapter.meta(), adapter.to_bytes())
+    candidates = np.tile(np.arange(60, 120), (1, 1))
+    a = adapter.scores([np.array([1, 2])], candidates, 1, vectors, dataset.domains)
+    b = again.scores([np.array([1, 2])], candidates, 1, vectors, dataset.domains)
+    np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-3)  # float16 offsets
+
+
+def test_too_little_data_is_refused() -> None:
+    dataset, vectors = _synthetic()
+    small = SequenceDataset(
+        root=Path("small"),
+        item_ids=dataset.item_ids,
+        domains=dataset.domains,
+        domain_names=dataset.domain_names,
+        titles=dataset.titles,
+        attributes=dataset.attributes,
+        train=dataset.train[:50],
+        valid=dataset.valid,
+        test=dataset.test,
+    )
+    with pytest.raises(TrainingError, match="only 50 training interactions end in 'a'"):
+        train_adapter(small, vectors, "fake", [str(i) for i in range(120)], AdapterConfig())
+
+
+def test_pairs_are_every_prefix_ending_in_the_domain() -> None:
+    domains = np.array([0, 0, 1, 1], dtype=np.int8)
+    pairs = build_pairs([np.array([0, 2, 1, 3])], domains, 1, 4, half_life=1.0, max_prefix=50)
+    assert pairs.targets.tolist() == [2, 3]
+    # second pair: history 0, 2, 1 -> other-domain items 0 (age 2) and 1 (age 0)
+    np.testing.assert_allclose(pairs.src.toarray()[1], [0.25 / 1.25, 1 / 1.25, 0, 0])
+    np.testing.assert_allclose(pairs.same.toarray()[1], [0, 0, 1.0, 0])
+
+
+def test_hybrid_is_a_sum_of_standardised_scores() -> None:
+    a = np.array([[1.0, 2.0, 3.0]])
+    k = np.array([[30.0, 20.0, 10.0]])
+    assert hybrid_scores(a, k, 0.0).argmax() == 2
+    assert hybrid_scores(a, k, 1e6).argmax() == 0
+    np.testing.assert_allclose(hybrid_scores(a, k, 1.0), [[0.0, 0.0, 0.0]], atol=1e-9)

@@ -1,0 +1,178 @@
+"""`localrec eval` and `localrec tune` end to end on a slice of the real Food-Kitchen data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from localrec.cli import cli
+from localrec.db import Store
+from localrec.evaluation import EmbeddingScorer, db_as_dataset
+from localrec.ingest import add_events, add_items
+
+from .conftest import require_data
+
+
+def _slice(src: Path, dst: Path, users: int) -> Path:
+    """The first `users` lines of each split (5x for training) and every item they touch,
+    plus 120 more per domain."""
+    dst.mkdir()
+    kept: set[int] = set()
+    for name in ("train_overlap.txt", "valid.txt", "test.txt"):
+        lines = (src / name).read_text().splitlines()[: users * (5 if "train" in name else 1)]
+        (dst / name).write_text("\n".join(lines) + "\n")
+        for line in lines:
+            kept.update(int(x) for x in line.split("\t")[1].split(","))
+    items = [json.loads(line) for line in (src / "items.jsonl").read_text().splitlines()]
+    per_domain: dict[str, int] = {}
+    with open(dst / "items.jsonl", "w") as fh:
+        for item in items:
+            extra = per_domain.get(item["domain"], 0) < 120
+            if item["item_id"] in kept or extra:
+                per_domain[item["domain"]] = per_domain.get(item["domain"], 0) + (
+                    item["item_id"] not in kept
+                )
+                fh.write(json.dumps(item) + "\n")
+    return dst
+
+
+@pytest.fixture(scope="module")
+def data_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _slice(require_data(), tmp_path_factory.mktemp("fk") / "food-kitchen-slice", 30)
+
+
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory: pytest.TempPathFactory, pulled_home: Path) -> Path:
+    """One LOCALREC_HOME for the module, so the slice's vectors are encoded once."""
+    home = tmp_path_factory.mktemp("eval-home")
+    (home / "models").mkdir()
+    for path in (pulled_home / "models").iterdir():
+        if not path.name.startswith("."):
+            (home / "models" / path.name).symlink_to(path)
+    return home
+
+
+@pytest.fixture
+def model_home(module_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LOCALREC_HOME", str(module_home))
+    return module_home
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_eval_json_has_every_method_in_both_settings(
+    model_home: Path, data_slice: Path, tmp_path: Path
+) -> None:
+    code, out, err = run(
+        "eval", str(data_slice), "--negatives", "99", "--json", "--report", str(tmp_path / "report")
+    )
+    assert code == 0, err
+    rows = json.loads(out)["results"]
+    methods = {r["method"] for r in rows}
+    assert {
+        "random",
+        "popularity",
+        "itemknn",
+        "tfidf",
+        "localrec:history-text",
+        "localrec:item-mean",
+        "localrec:hybrid",
+        "localrec:max-sim",
+    } <= methods
+    assert {(r["setting"], r["domain"]) for r in rows} == {
+        (s, d) for s in ("mixed", "cross") for d in ("food", "kitchen")
+    }
+    for r in rows:
+        assert 0.0 <= r["ndcg@10"] <= r["hr@10"] <= 1.0 and r["n"] > 0
+        assert r["hr@1"] <= r["hr@5"] <= r["hr@10"]
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| itemknn | mixed |" in report
+    assert (tmp_path / "report" / "ndcg10_by_method.png").stat().st_size > 1000
+    assert (tmp_path / "report" / "ndcg10_by_history_mixed.png").exists()
+    # The item vectors are cached for the next run.
+    code, out2, err = run(
+        "eval", str(data_slice), "--negatives", "99", "--json", "--setting", "mixed"
+    )
+    assert code == 0 and "encoding items" not in err
+    again = {(r["method"], r["domain"]): r["ndcg@10"] for r in json.loads(out2)["results"]}
+    first = {(r["method"], r["domain"]): r["ndcg@10"] for r in rows if r["setting"] == "mixed"}
+    assert again == first  # same seed, same candidates, same numbers
+
+
+def test_tune_then_eval_adds_tuned_rows(model_home: Path, data_slice: Path) -> None:
+    code, out, err = run("tune", str(data_slice), "--epochs", "2", "--dim", "16")
+    assert code == 0, err
+    assert "food: epoch" in out and "kitchen: epoch" in out
+    assert "valid NDCG@10" in err
+    code, out, _ = run("eval", str(data_slice), "--negatives", "99", "--json", "--setting", "cross")
+    methods = {r["method"] for r in json.loads(out)["results"]}
+    assert {"localrec:tuned", "localrec:hybrid", "localrec:zero-shot-hybrid"} <= methods
+    code, out, _ = run(
+        "eval", str(data_slice), "--negatives", "99", "--json", "--setting", "cross", "--no-adapter"
+    )
+    methods = {r["method"] for r in json.loads(out)["results"]}
+    assert "localrec:tuned" not in methods and "localrec:hybrid" in methods
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["eval", "/no/such/dir"], 2, "does not exist"),
+        (["eval", "{empty}"], 1, "items.jsonl: missing"),
+        (["eval", "{slice}", "--setting", "sideways"], 2, "'sideways' is not one of"),
+        (["eval", "{slice}", "--negatives", "0"], 2, "0 is not in the range"),
+        (["eval", "{slice}", "--negatives", "5000"], 1, "too few for 5000 negatives"),
+        (["eval", "{slice}", "--model", "nope"], 1, "unknown model 'nope'"),
+    ],
+)
+def test_eval_errors(
+    model_home: Path, data_slice: Path, tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    args = [
+        a.replace("{slice}", str(data_slice)).replace("{empty}", str(tmp_path / "empty"))
+        for a in args
+    ]
+    exit_code, out, err = run(*args)
+    assert exit_code == code, err
+    assert message in err and "Traceback" not in err + out
+
+
+def test_database_leave_last_out(tmp_path: Path) -> None:
+    with Store(tmp_path / "d.db") as store:
+        add_items(
+            store,
+            [{"id": f"i{n}", "domain": "a" if n < 5 else "b", "title": f"t{n}"} for n in range(10)],
+        )
+        add_events(
+            store,
+            [
+                {"user": "u1", "item": "i1", "time": 1},
+                {"user": "u1", "item": "i7", "time": 2},
+                {"user": "u2", "item": "i2", "time": 1},
+                {"user": "u3", "item": "i3", "time": 1},
+                {"user": "u3", "item": "i4", "time": 2},
+            ],
+        )
+        dataset, index = db_as_dataset(store)
+        assert [s.tolist() for s in dataset.test] == [
+            [index["i1"], index["i7"]],
+            [index["i3"], index["i4"]],
+        ]
+        only_b, _ = db_as_dataset(store, "b")
+        assert len(only_b.test) == 1
+
+
+def test_embedding_scorer_item_mean_is_the_weighted_mean() -> None:
+    vectors = np.eye(4, dtype=np.float32)
+    scorer = EmbeddingScorer("x", "item-mean", vectors, np.zeros(4, np.int8), half_life=1.0)
+    scores = scorer.score([np.array([0, 1])], np.array([[2, 0, 1]]), 0)
+    # weights 0.5 (item 0) and 1 (item 1), normalised: item 1 scores highest
+    assert scores.shape == (1, 3) and scores[0, 2] > scores[0, 1] > scores[0, 0]
