@@ -23,7 +23,7 @@ from .db import Store
 from .encode import content_hash, encode_items
 from .errors import DatasetError, ModelNotPulled
 from .paths import home_dir
-from .profiles import MAX_SIM_RECENT
+from .profiles import MAX_SIM_HALF_LIFE, MAX_SIM_RECENT, MEAN_HALF_LIFE, recency_decay
 from .protocol import SETTINGS, EvalReport, Scorer, evaluate
 from .registry import ModelSpec, load_registry
 from .text import HistoryEvent, user_history_text
@@ -39,8 +39,7 @@ __all__ = [
 EMBEDDING_METHODS = ("history-text", "item-mean", "hybrid", "max-sim")
 IntArray = npt.NDArray[np.int64]
 ItemArray = npt.NDArray[np.integer[Any]]
-# Recency decay of the zero-shot user vectors: the k-th most recent history item counts
-# 0.5 ** (k / half_life). Chosen on the valid split; the default of `recommend` too.
+# Recency of the history text: what `recommend` uses to order and trim it.
 HALF_LIFE = 10.0
 
 
@@ -87,7 +86,7 @@ class EmbeddingScorer:
     vectors: np.ndarray  # (n_items, dim), unit rows, dataset order
     domains: np.ndarray
     text_vectors: Callable[[Sequence[ItemArray]], np.ndarray] | None = None
-    half_life: float = HALF_LIFE
+    half_life: float = MEAN_HALF_LIFE
     text_weight: float = 0.5
 
     def _weights(self, n: int) -> np.ndarray:
@@ -121,7 +120,8 @@ class EmbeddingScorer:
             for i, h in enumerate(histories):
                 if len(h):
                     recent = self.vectors[h[-MAX_SIM_RECENT:]]
-                    out[i] = (self.vectors[candidates[i]] @ recent.T).max(axis=1)
+                    decay = recency_decay(len(recent), MAX_SIM_HALF_LIFE).astype(np.float32)
+                    out[i] = ((self.vectors[candidates[i]] @ recent.T) * decay).max(axis=1)
             return out
         users = self.user_vectors(histories)
         # Score the whole domain once per chunk, then pick the candidates: far cheaper than

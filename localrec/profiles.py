@@ -3,8 +3,8 @@
 - history-text: the history written as text and embedded as a query (the seed's way);
 - item-mean:    the mean of the history items' vectors, weighted by action and recency;
 - hybrid:       a weighted mix of the two (the default);
-- max-sim:      each candidate's best similarity to any recent history item, which keeps
-                several interests apart instead of averaging them away.
+- max-sim:      each candidate's best recency-weighted similarity to one history item,
+                which keeps several interests apart instead of averaging them away.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ __all__ = [
 USER_VECTORS = ("hybrid", "history-text", "item-mean", "max-sim")
 NEEDS_TEXT = frozenset({"hybrid", "history-text"})
 MAX_SIM_RECENT = 20
+# Half-lives in events, chosen on the Food-Kitchen validation split: the mean wants the
+# last one or two items (half-life 1: 5.1/4.5 % NDCG@10, 10: 2.1/2.9 %, none: 1.2/2.4 %),
+# the max a longer memory (half-life 10: 6.3/6.0 %, no decay: 5.2/5.1 %).
+MEAN_HALF_LIFE = 2.0
+MAX_SIM_HALF_LIFE = 10.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ class UserProfile:
         return mixed / max(float(np.linalg.norm(mixed)), 1e-12)
 
 
-def history_weights(items: Sequence[HistoryItem], half_life: float = 10.0) -> np.ndarray:
+def history_weights(items: Sequence[HistoryItem], half_life: float = MEAN_HALF_LIFE) -> np.ndarray:
     """Action strength times 0.5 ** (events since / half_life); items are oldest first."""
     n = len(items)
     weights = np.empty(n, dtype=np.float32)
@@ -95,7 +100,19 @@ def profile_scores(
         raise InputError(f"unknown user vector {method!r}; choose one of {', '.join(USER_VECTORS)}")
     if method != "max-sim":
         return cosine_scores(matrix, profile.vector(method, text_weight))
-    recent = profile.vectors[-MAX_SIM_RECENT:]
-    similarities = cosine_scores(matrix, recent)  # (recent, rows)
+    return max_similarity(profile.vectors, matrix)
+
+
+def recency_decay(n: int, half_life: float) -> np.ndarray:
+    """0.5 ** (k / half_life) for the k-th most recent of n items (oldest first)."""
+    decay: np.ndarray = np.power(0.5, np.arange(n - 1, -1, -1) / half_life)
+    return decay
+
+
+def max_similarity(history: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Each row's best similarity to one of the recent history vectors, times its recency."""
+    recent = history[-MAX_SIM_RECENT:]
+    weights = recency_decay(len(recent), MAX_SIM_HALF_LIFE)
+    similarities = cosine_scores(matrix, recent) * weights[:, None].astype(np.float32)
     best: np.ndarray = similarities.max(axis=0)
     return best

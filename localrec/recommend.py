@@ -19,6 +19,7 @@ from .encode import content_hash, item_text, templates
 from .encoder import LlamaEncoder, open_encoder
 from .errors import InputError
 from .profiles import (
+    MEAN_HALF_LIFE,
     NEEDS_TEXT,
     USER_VECTORS,
     HistoryItem,
@@ -110,6 +111,7 @@ class Recommender:
         user_vector: str = "hybrid",
         text_weight: float = 0.5,
         half_life: float = 10.0,
+        mean_half_life: float = MEAN_HALF_LIFE,
         lang: str = "en",
         verbose: bool = False,
         adapter: bool = True,
@@ -124,6 +126,7 @@ class Recommender:
         self.user_vector = user_vector
         self.text_weight = text_weight
         self.half_life = half_life
+        self.mean_half_life = mean_half_life
         self.lang = lang
         self._encoder = encoder
         self._verbose = verbose

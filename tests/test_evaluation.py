@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from localrec.cli import cli
+from localrec.dataset import write_slice
 from localrec.db import Store
 from localrec.evaluation import EmbeddingScorer, db_as_dataset
 from localrec.ingest import add_events, add_items
@@ -17,32 +18,9 @@ from localrec.ingest import add_events, add_items
 from .conftest import require_data
 
 
-def _slice(src: Path, dst: Path, users: int) -> Path:
-    """The first `users` lines of each split (5x for training) and every item they touch,
-    plus 120 more per domain."""
-    dst.mkdir()
-    kept: set[int] = set()
-    for name in ("train_overlap.txt", "valid.txt", "test.txt"):
-        lines = (src / name).read_text().splitlines()[: users * (5 if "train" in name else 1)]
-        (dst / name).write_text("\n".join(lines) + "\n")
-        for line in lines:
-            kept.update(int(x) for x in line.split("\t")[1].split(","))
-    items = [json.loads(line) for line in (src / "items.jsonl").read_text().splitlines()]
-    per_domain: dict[str, int] = {}
-    with open(dst / "items.jsonl", "w") as fh:
-        for item in items:
-            extra = per_domain.get(item["domain"], 0) < 120
-            if item["item_id"] in kept or extra:
-                per_domain[item["domain"]] = per_domain.get(item["domain"], 0) + (
-                    item["item_id"] not in kept
-                )
-                fh.write(json.dumps(item) + "\n")
-    return dst
-
-
 @pytest.fixture(scope="module")
 def data_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _slice(require_data(), tmp_path_factory.mktemp("fk") / "food-kitchen-slice", 30)
+    return write_slice(require_data(), tmp_path_factory.mktemp("fk") / "food-kitchen-slice", 30)
 
 
 @pytest.fixture(scope="module")
