@@ -134,9 +134,8 @@ def main() -> None:
         for rank, rec in enumerate(json.loads(out), start=1):
             print(f"  {rank}. {rec['title'][:70]}  (score {rec['score']:.3f})")
             for why in rec["because_detail"][:2]:
-                print(
-                    f"       because you bought {why['title'][:55]} (similarity {why['similarity']:.2f})"
-                )
+                similarity = why["similarity"]
+                print(f"    because you bought {why['title'][:55]} ({similarity:.2f})")
         print(f"  their actual next Kitchen item: {dataset.titles[target][:80]}")
 
     negatives = min(999, min(len(dataset.items_of_domain(d)) for d in range(dataset.n_domains)) - 1)
