@@ -55,16 +55,23 @@ class AdapterConfig:
     """Hyper-parameters; the defaults were chosen on the Food-Kitchen validation split."""
 
     dim: int = 64
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 512
     negatives: int = 2000
-    learning_rate: float = 0.004
+    learning_rate: float = 0.01
     offset_decay: float = 1e-4
     half_life: float = 5.0
     max_prefix: int = 50
     # An epoch is a random sample of at most this many pairs: big domains (kitchen has
     # ~280k) then cost no more per epoch than small ones, and more epochs see more of them.
     max_pairs_per_epoch: int = 150_000
+    # Share of training pairs whose same-domain history is hidden, so that the
+    # other-domain projection learns to carry a user who is new to the domain.
+    same_dropout: float = 0.5
+    # Stop after this many epochs without a better validation score.
+    patience: int = 2
+    # Start item biases at log(1 + popularity) (True) or at zero.
+    popularity_bias: bool = True
     min_pairs: int = 300
     seed: int = 0
 
@@ -418,6 +425,7 @@ def train_adapter(
     config: AdapterConfig | None = None,
     on_epoch: Callable[[str, int, float, dict[str, float]], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    only_domains: Sequence[int] | None = None,
 ) -> TrainedAdapter:
     """Train one adapter per target domain on `dataset.train`, choose epochs on `valid`."""
     config = config or AdapterConfig()
@@ -445,6 +453,8 @@ def train_adapter(
     valid_cands = {s: draw_candidates(c, dataset, n_valid_neg, 42) for s, c in valid_cases.items()}
     ties = tie_break(n_items)
     for d in range(dataset.n_domains):
+        if only_domains is not None and d not in only_domains:
+            continue
         domain_start = time.perf_counter()
         pairs = build_pairs(
             dataset.train, dataset.domains, d, n_items, config.half_life, config.max_prefix
@@ -463,7 +473,9 @@ def train_adapter(
             "w_same": init.copy().astype(np.float32),
             "proj": init.copy().astype(np.float32),
             "offsets": np.zeros((n_items, config.dim), np.float32),
-            "bias": np.log1p(counts).astype(np.float32),
+            "bias": (np.log1p(counts) if config.popularity_bias else np.zeros(n_items)).astype(
+                np.float32
+            ),
         }
         optimiser = _Adam(params, config.learning_rate)
         best: tuple[float, int, dict[str, np.ndarray], dict[str, float]] | None = None
@@ -475,6 +487,9 @@ def train_adapter(
                 rows = order[step * config.batch_size : (step + 1) * config.batch_size]
                 m_src = np.asarray(pairs.src[rows] @ vectors, np.float32)
                 m_same = np.asarray(pairs.same[rows] @ vectors, np.float32)
+                if config.same_dropout > 0:
+                    hide = rng.random(len(rows)) < config.same_dropout
+                    m_same[hide] = 0.0
                 negatives = domain_items[rng.integers(0, len(domain_items), config.negatives)]
                 _, grads = batch_loss_and_grads(
                     params,
@@ -508,6 +523,8 @@ def train_adapter(
                 on_epoch(dataset.domain_names[d], epoch, mean, ndcg)
             if best is None or mean > best[0]:
                 best = (mean, epoch, {k: v.copy() for k, v in params.items()}, ndcg)
+            elif epoch - best[1] >= config.patience:
+                break
         assert best is not None
         adapter = _domain_adapter(d, best[2], vectors, seen, domain_items)
         adapter.epoch, adapter.valid_ndcg = best[1], best[3]
