@@ -4,31 +4,62 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .db import Store
-from .embedding import EmbedResult, embed_texts
-from .encode import EncodeReport, encode_items
-from .encoder import Encoder, LlamaEncoder, open_encoder
-from .errors import (
-    DatabaseError,
-    DatasetError,
-    EncoderError,
-    InputError,
-    LocalrecError,
-    ModelError,
-    ModelFileError,
-    ModelNotFound,
-    ModelNotPulled,
-    NetworkDisabled,
-    NotEncoded,
-    RegistryError,
-    SchemaError,
-    TrainingError,
-    UnknownModel,
-)
-from .ingest import EventColumns, IngestReport, ItemColumns, add_events, add_items
-from .model_cache import add_model, list_models, pull_model, resolve_model
-from .recommend import Explanation, Recommendation, RecommendationList, Recommender
-from .registry import ModelSpec, Registry, load_registry
+import importlib
+from typing import Any
+
+# The public names, imported on first use: `import localrec` stays cheap (the CLI starts in
+# a fraction of a second), and an app pays only for what it touches.
+_EXPORTS = {
+    "DatabaseError": "errors",
+    "DatasetError": "errors",
+    "EmbedResult": "embedding",
+    "EncodeReport": "encode",
+    "Encoder": "encoder",
+    "EncoderError": "errors",
+    "EventColumns": "ingest",
+    "Explanation": "recommend",
+    "IngestReport": "ingest",
+    "InputError": "errors",
+    "ItemColumns": "ingest",
+    "LlamaEncoder": "encoder",
+    "LocalrecError": "errors",
+    "ModelError": "errors",
+    "ModelFileError": "errors",
+    "ModelNotFound": "errors",
+    "ModelNotPulled": "errors",
+    "ModelSpec": "registry",
+    "NetworkDisabled": "errors",
+    "NotEncoded": "errors",
+    "Recommendation": "recommend",
+    "RecommendationList": "recommend",
+    "Recommender": "recommend",
+    "Registry": "registry",
+    "RegistryError": "errors",
+    "SchemaError": "errors",
+    "Store": "db",
+    "TrainingError": "errors",
+    "UnknownModel": "errors",
+    "add_events": "ingest",
+    "add_items": "ingest",
+    "add_model": "model_cache",
+    "embed_texts": "embedding",
+    "encode_items": "encode",
+    "list_models": "model_cache",
+    "load_registry": "registry",
+    "open_encoder": "encoder",
+    "pull_model": "model_cache",
+    "resolve_model": "model_cache",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'localrec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DatabaseError",

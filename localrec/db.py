@@ -16,19 +16,20 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlite_utils import Database
 
 from .errors import DatabaseError, InputError, NotEncoded, SchemaError
-from .schema import SCHEMA_VERSION, migrations
 
 __all__ = ["EventRow", "ItemMatrix", "ItemRow", "Store"]
 
 BUSY_TIMEOUT_S = 30.0
+# The number of migrations in schema.py (a test keeps the two equal). Checking it first
+# lets an up-to-date database open without importing sqlite-utils at all.
+SCHEMA_VERSION = 2
 _RETRIES = 8
 
 
@@ -64,9 +65,13 @@ class ItemMatrix:
     ids: tuple[str, ...]
     domains: tuple[str, ...]
     matrix: np.ndarray
+    _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def index(self) -> dict[str, int]:
-        return {item_id: i for i, item_id in enumerate(self.ids)}
+        """Item id -> row, built once per matrix (a million ids take ~1 s to map)."""
+        if not self._index and self.ids:
+            self._index.update((item_id, i) for i, item_id in enumerate(self.ids))
+        return self._index
 
 
 def vector_to_blob(vector: np.ndarray) -> bytes:
@@ -101,7 +106,6 @@ class Store:
         try:
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
             self._conn = conn
-            self.db = Database(conn, execute_plugins=False)
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -125,12 +129,16 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _applied_migrations(self) -> list[str]:
-        return [m.name for m in migrations.applied(self.db)]
-
     def _migrate(self, readonly: bool) -> None:
         try:
-            applied = self._applied_migrations()
+            if self._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                return
+            from sqlite_utils import Database
+
+            from .schema import migrations
+
+            db = Database(self._conn, execute_plugins=False)
+            applied = [m.name for m in migrations.applied(db)]
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"{self.path}: not a usable SQLite database ({exc})") from None
         known = [m.name for m in migrations._migrations]
@@ -147,7 +155,7 @@ class Store:
                 f"{self.path}: this SQLite file is not a localrec database; "
                 "choose another path with --db"
             )
-        pending = migrations.pending(self.db)
+        pending = migrations.pending(db)
         if not pending:
             return
         if readonly:
@@ -155,7 +163,7 @@ class Store:
         if applied:
             self._backup(f"schema{len(applied)}")
         with self.write():
-            migrations.apply(self.db)
+            migrations.apply(db)
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _has_foreign_tables(self) -> bool:
@@ -343,6 +351,11 @@ class Store:
         ]
 
     def require_domain(self, domain: str) -> None:
+        found = self._conn.execute(
+            "SELECT 1 FROM items WHERE domain = ? LIMIT 1", (domain,)
+        ).fetchone()
+        if found:
+            return
         known = self.domains()
         if domain not in known:
             raise InputError(
@@ -502,6 +515,25 @@ class Store:
         result = ItemMatrix(model, domain, tuple(ids), tuple(domains), matrix)
         self._matrix_cache[key] = (generation, result)
         return result
+
+    def item_vectors(self, model: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of a few items, by id (no full-matrix read)."""
+        out: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for owner, dim, blob in self._conn.execute(
+                "SELECT owner, dim, vector FROM vectors WHERE kind = 'item' AND model = ? "
+                f"AND owner IN ({marks})",
+                [model, *part],
+            ):
+                out[owner] = blob_to_vector(blob, int(dim))
+        return out
+
+    def has_adapter(self, model: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM adapters WHERE model = ? LIMIT 1", (model,))
+        return row.fetchone() is not None
 
     def user_vector(self, user_id: str, model: str, digest: str) -> np.ndarray | None:
         """A cached history-text vector of a stored user, if its text has not changed."""

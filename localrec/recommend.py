@@ -6,6 +6,8 @@ may read one database at once.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .db import ItemMatrix, Store
-from .encode import content_hash, item_text, templates
+from .encode import item_text, templates
 from .encoder import LlamaEncoder, open_encoder
 from .errors import InputError
 from .profiles import (
@@ -200,15 +202,11 @@ class Recommender:
         """Stored vectors for catalogue items; free text (and unencoded items) embedded now."""
         vectors = np.zeros((len(items), self.spec.dim), dtype=np.float32)
         missing: list[int] = []
-        try:
-            everything = self.store.item_matrix(self.model, None, dim=self.spec.dim)
-            index = everything.index()
-        except Exception:
-            everything, index = None, {}
+        stored = self.store.item_vectors(self.model, [i.item_id for i in items if i.item_id])
         for i, item in enumerate(items):
-            row = index.get(item.item_id) if item.item_id is not None else None
-            if row is not None and everything is not None:
-                vectors[i] = everything.matrix[row]
+            vector = stored.get(item.item_id) if item.item_id is not None else None
+            if vector is not None and len(vector) == self.spec.dim:
+                vectors[i] = vector
             else:
                 missing.append(i)
         if missing:
@@ -216,25 +214,38 @@ class Recommender:
         return vectors
 
     def _history_text_vector(self, user: str | None, items: list[HistoryItem]) -> np.ndarray:
+        if user is None:  # ad-hoc users are never written down
+            vector: np.ndarray = self.encoder.encode([self._history_text(items)], query=True)[0]
+            return vector
+        # Keyed on the events, not the text, so that a cache hit needs no model load.
+        key = json.dumps(
+            [
+                self.model,
+                self.spec.query_prefix,
+                self.lang,
+                self.half_life,
+                [(i.item_id, i.text, i.action, i.value) for i in items],
+            ],
+            ensure_ascii=False,
+        )
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        cached = self.store.user_vector(user, self.model, digest)
+        if cached is not None:
+            return cached
+        vector = self.encoder.encode([self._history_text(items)], query=True)[0]
+        self.store.put_user_vector(user, self.model, digest, vector)
+        return vector
+
+    def _history_text(self, items: list[HistoryItem]) -> str:
         encoder = self.encoder
         events = [HistoryEvent(i.text, i.action, i.value) for i in items]
-        text = user_history_text(
+        return user_history_text(
             events,
             lang=self.lang,
             max_tokens=encoder.max_tokens,
             count_tokens=getattr(encoder, "count_tokens", None),
             half_life=self.half_life,
         )
-        if user is None:  # ad-hoc users are never written down
-            vector: np.ndarray = encoder.encode([text], query=True)[0]
-            return vector
-        digest = content_hash(self.model, self.spec.query_prefix, text)
-        cached = self.store.user_vector(user, self.model, digest)
-        if cached is not None:
-            return cached
-        vector = encoder.encode([text], query=True)[0]
-        self.store.put_user_vector(user, self.model, digest, vector)
-        return vector
 
     def profile(
         self,
@@ -259,7 +270,7 @@ class Recommender:
                 [], np.zeros((0, self.spec.dim), np.float32), np.zeros(0, np.float32)
             )
         profile = UserProfile(
-            items, self._history_vectors(items), history_weights(items, self.half_life)
+            items, self._history_vectors(items), history_weights(items, self.mean_half_life)
         )
         if method in NEEDS_TEXT:
             profile.text_vector = self._history_text_vector(user, items)
@@ -309,12 +320,12 @@ class Recommender:
             method = "tuned-hybrid" if method == "hybrid" else "tuned"
         else:
             scores = profile_scores(profile, method, matrix.matrix, self.text_weight)
-        allowed = None
         if not include_seen:
-            seen = {i.item_id for i in profile.items if i.item_id is not None}
-            mask = np.fromiter((i not in seen for i in matrix.ids), bool, len(matrix.ids))
-            allowed = np.flatnonzero(mask)
-        rows = select(scores, k, threshold, allowed)
+            index = matrix.index()
+            seen = [index[i.item_id] for i in profile.items if i.item_id in index]
+            scores = scores.copy()
+            scores[seen] = -np.inf
+        rows = select(scores, k, threshold)
         recs = self._build(matrix, rows, scores, profile if explain else None)
         return RecommendationList(user, domain, method, recs, None, len(profile.items), notes)
 
@@ -367,7 +378,7 @@ class Recommender:
 
     def _tuned(self) -> _Tuned | None:
         """The stored adapter of this model, aligned to the catalogue, with item-kNN; or None."""
-        if not self.use_adapter:
+        if not self.use_adapter or not self.store.has_adapter(self.model):
             return None
         with self._lock:
             if self._tuned_state is None:

@@ -39,22 +39,29 @@ def rank_rows(scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def top_k_rows(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
-    """The k best rows (among `allowed` when given), best first, via argpartition."""
-    candidates = np.arange(len(scores)) if allowed is None else allowed
-    if k >= len(candidates):
-        return rank_rows(scores, candidates)
-    sub = scores[candidates]
-    # Everything tied with the k-th score must be considered for a deterministic cut.
-    kth = np.partition(sub, len(sub) - k)[len(sub) - k]
-    return rank_rows(scores, candidates[sub >= kth])[:k]
+    """The k best rows (among `allowed` when given), best first, via a partition.
+
+    Rows scored -inf (e.g. items the user already has) are never returned.
+    """
+    sub = scores if allowed is None else scores[allowed]
+    if k < len(sub):
+        # Everything tied with the k-th score must be considered for a deterministic cut.
+        kth = np.partition(sub, len(sub) - k)[len(sub) - k]
+        picked = np.flatnonzero(sub >= kth)
+    else:
+        picked = np.arange(len(sub))
+    rows = picked if allowed is None else allowed[picked]
+    ranked = rank_rows(scores, rows)
+    finite: np.ndarray = ranked[np.isfinite(scores[ranked])][:k]
+    return finite
 
 
 def threshold_rows(
     scores: np.ndarray, theta: float, allowed: np.ndarray | None = None
 ) -> np.ndarray:
     """R(u) = {p | s(u,p) >= theta}, best first."""
-    candidates = np.arange(len(scores)) if allowed is None else allowed
-    return rank_rows(scores, candidates[scores[candidates] >= theta])
+    rows = np.flatnonzero(scores >= theta) if allowed is None else allowed[scores[allowed] >= theta]
+    return rank_rows(scores, rows)
 
 
 def select(

@@ -13,7 +13,7 @@ from localrec.db import Store
 from localrec.encode import encode_items
 from localrec.errors import DatabaseError, NotEncoded, SchemaError
 from localrec.ingest import add_events, add_items
-from localrec.schema import SCHEMA_VERSION
+from localrec.db import SCHEMA_VERSION
 
 from .fakes import FakeEncoder
 
@@ -164,3 +164,9 @@ def test_forget_removes_the_users_bytes(tmp_path: Path) -> None:
 
 def test_integrity_check(store: Store) -> None:
     assert store.integrity_check() == "ok"
+
+
+def test_schema_version_constant_matches_the_migrations() -> None:
+    from localrec import db, schema
+
+    assert db.SCHEMA_VERSION == schema.SCHEMA_VERSION == len(schema.migrations._migrations)

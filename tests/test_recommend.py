@@ -285,7 +285,8 @@ def test_cli_ad_hoc_history_and_table(real_db: str) -> None:
         "1",
         "--explain",
     )
-    assert code == 0 and "k1" in out and "because you" in out
+    assert code == 0 and "because you" in out
+    assert "k1" in out or "k2" in out  # the kettle or the grinder, not pans or hooks
 
 
 def test_cli_unknown_user_is_cold_start(real_db: str) -> None:
