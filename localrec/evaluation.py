@@ -23,7 +23,13 @@ from .db import Store
 from .encode import content_hash, encode_items
 from .errors import DatasetError, ModelNotPulled
 from .paths import home_dir
-from .profiles import MAX_SIM_HALF_LIFE, MAX_SIM_RECENT, MEAN_HALF_LIFE, recency_decay
+from .profiles import (
+    MAX_SIM_HALF_LIFE,
+    MAX_SIM_RECENT,
+    MEAN_HALF_LIFE,
+    hybrid_blend,
+    recency_decay,
+)
 from .protocol import SETTINGS, EvalReport, Scorer, evaluate
 from .registry import ModelSpec, load_registry
 from .text import HistoryEvent, user_history_text
@@ -87,7 +93,6 @@ class EmbeddingScorer:
     domains: np.ndarray
     text_vectors: Callable[[Sequence[ItemArray]], np.ndarray] | None = None
     half_life: float = MEAN_HALF_LIFE
-    text_weight: float = 0.5
 
     def _weights(self, n: int) -> np.ndarray:
         w: np.ndarray = np.power(0.5, np.arange(n - 1, -1, -1) / self.half_life)
@@ -95,34 +100,40 @@ class EmbeddingScorer:
         return normalised
 
     def user_vectors(self, histories: Sequence[ItemArray]) -> np.ndarray:
-        users = np.zeros((len(histories), self.vectors.shape[1]), dtype=np.float32)
-        if self.method in ("item-mean", "hybrid"):
-            for i, h in enumerate(histories):
-                if len(h):
-                    users[i] = self._weights(len(h)) @ self.vectors[h]
-            users /= np.maximum(np.linalg.norm(users, axis=1, keepdims=True), 1e-12)
-        if self.method in ("history-text", "hybrid"):
+        """One vector per history: the weighted item mean, or the embedded history text."""
+        if self.method == "history-text":
             assert self.text_vectors is not None
-            text = self.text_vectors(histories)
-            users = (
-                text
-                if self.method == "history-text"
-                else (self.text_weight * text + (1 - self.text_weight) * users)
-            )
-            users /= np.maximum(np.linalg.norm(users, axis=1, keepdims=True), 1e-12)
+            text: np.ndarray = self.text_vectors(histories)
+            return text
+        users = np.zeros((len(histories), self.vectors.shape[1]), dtype=np.float32)
+        for i, h in enumerate(histories):
+            if len(h):
+                users[i] = self._weights(len(h)) @ self.vectors[h]
+        users /= np.maximum(np.linalg.norm(users, axis=1, keepdims=True), 1e-12)
         return users
+
+    def _max_sim(self, histories: Sequence[ItemArray], candidates: IntArray) -> np.ndarray:
+        out = np.zeros(candidates.shape, dtype=np.float32)
+        for i, h in enumerate(histories):
+            if len(h):
+                recent = self.vectors[h[-MAX_SIM_RECENT:]]
+                decay = recency_decay(len(recent), MAX_SIM_HALF_LIFE).astype(np.float32)
+                out[i] = ((self.vectors[candidates[i]] @ recent.T) * decay).max(axis=1)
+        return out
 
     def score(
         self, histories: Sequence[ItemArray], candidates: IntArray, target_domain: int
     ) -> Any:
         if self.method == "max-sim":
-            out = np.zeros(candidates.shape, dtype=np.float32)
-            for i, h in enumerate(histories):
-                if len(h):
-                    recent = self.vectors[h[-MAX_SIM_RECENT:]]
-                    decay = recency_decay(len(recent), MAX_SIM_HALF_LIFE).astype(np.float32)
-                    out[i] = ((self.vectors[candidates[i]] @ recent.T) * decay).max(axis=1)
-            return out
+            return self._max_sim(histories, candidates)
+        cosines = self._cosines(histories, candidates, target_domain)
+        if self.method == "hybrid":
+            return hybrid_blend(self._max_sim(histories, candidates), cosines)
+        return cosines
+
+    def _cosines(
+        self, histories: Sequence[ItemArray], candidates: IntArray, target_domain: int
+    ) -> np.ndarray:
         users = self.user_vectors(histories)
         # Score the whole domain once per chunk, then pick the candidates: far cheaper than
         # gathering (cases x candidates x dim) vectors.
@@ -130,7 +141,8 @@ class EmbeddingScorer:
         position = np.full(len(self.vectors), -1, dtype=np.int64)
         position[items] = np.arange(len(items))
         block = users @ self.vectors[items].T
-        return np.take_along_axis(block, position[candidates], axis=1)
+        picked: np.ndarray = np.take_along_axis(block, position[candidates], axis=1)
+        return picked
 
 
 class HistoryTextCache:
@@ -278,7 +290,7 @@ def run_eval(
                     method,
                     vectors,
                     dataset.domains,
-                    texts if method in ("history-text", "hybrid") else None,
+                    texts if method == "history-text" else None,
                 )
             )
         scorers.extend(tuned)

@@ -2,9 +2,14 @@
 
 - history-text: the history written as text and embedded as a query (the seed's way);
 - item-mean:    the mean of the history items' vectors, weighted by action and recency;
-- hybrid:       a weighted mix of the two (the default);
 - max-sim:      each candidate's best recency-weighted similarity to one history item,
-                which keeps several interests apart instead of averaging them away.
+                which keeps several interests apart instead of averaging them away;
+- hybrid:       the default: (max-sim + 0.25 item-mean) / 1.25, still a cosine in
+                [-1, 1], so thresholds keep their meaning. On the Food-Kitchen validation
+                split (NDCG@10 %, food / kitchen, mixed) it scored 6.49 / 6.15 against
+                6.32 / 6.03 for max-sim, 5.13 / 4.29 for item-mean and 2.14 / 2.15 for
+                history-text; blends with history-text scored lower (max-sim + half of it:
+                6.38 / 5.91). It needs no model at query time.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ __all__ = [
 ]
 
 USER_VECTORS = ("hybrid", "history-text", "item-mean", "max-sim")
-NEEDS_TEXT = frozenset({"hybrid", "history-text"})
+NEEDS_TEXT = frozenset({"history-text"})
+HYBRID_MEAN_WEIGHT = 0.25
 MAX_SIM_RECENT = 20
 # Half-lives in events, chosen on the Food-Kitchen validation split: the mean wants the
 # last one or two items (half-life 1: 5.1/4.5 % NDCG@10, 10: 2.1/2.9 %, none: 1.2/2.4 %),
@@ -66,16 +72,13 @@ class UserProfile:
         norm = float(np.linalg.norm(mean))
         return mean / norm if norm > 0 else mean
 
-    def vector(self, method: str, text_weight: float = 0.5) -> np.ndarray:
-        """The single user vector of a vector method (not max-sim)."""
+    def vector(self, method: str) -> np.ndarray:
+        """The single user vector of item-mean or history-text."""
         if method == "item-mean":
             return self.mean_vector()
         if self.text_vector is None:
             raise InputError(f"user vector {method!r} needs the history text's vector")
-        if method == "history-text":
-            return self.text_vector
-        mixed = text_weight * self.text_vector + (1 - text_weight) * self.mean_vector()
-        return mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+        return self.text_vector
 
 
 def history_weights(items: Sequence[HistoryItem], half_life: float = MEAN_HALF_LIFE) -> np.ndarray:
@@ -92,15 +95,25 @@ def history_weights(items: Sequence[HistoryItem], half_life: float = MEAN_HALF_L
     return weights / total if total > 0 else weights
 
 
-def profile_scores(
-    profile: UserProfile, method: str, matrix: np.ndarray, text_weight: float = 0.5
-) -> np.ndarray:
-    """s(u, p) for every row of `matrix` under one user representation."""
+def hybrid_blend(max_sim: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """A convex mix of two cosines, so still a cosine-scaled score."""
+    blend: np.ndarray = (max_sim + HYBRID_MEAN_WEIGHT * mean) / (1 + HYBRID_MEAN_WEIGHT)
+    return blend
+
+
+def profile_scores(profile: UserProfile, method: str, matrix: np.ndarray) -> np.ndarray:
+    """s(u, p) for every row of `matrix` under one user representation.
+
+    Every representation gives a cosine-scaled score in [-1, 1].
+    """
     if method not in USER_VECTORS:
         raise InputError(f"unknown user vector {method!r}; choose one of {', '.join(USER_VECTORS)}")
-    if method != "max-sim":
-        return cosine_scores(matrix, profile.vector(method, text_weight))
-    return max_similarity(profile.vectors, matrix)
+    if method == "max-sim":
+        return max_similarity(profile.vectors, matrix)
+    if method == "hybrid":
+        mean = cosine_scores(matrix, profile.mean_vector())
+        return hybrid_blend(max_similarity(profile.vectors, matrix), mean)
+    return cosine_scores(matrix, profile.vector(method))
 
 
 def recency_decay(n: int, half_life: float) -> np.ndarray:

@@ -111,7 +111,6 @@ class Recommender:
         *,
         encoder: Any = None,
         user_vector: str = "hybrid",
-        text_weight: float = 0.5,
         half_life: float = 10.0,
         mean_half_life: float = MEAN_HALF_LIFE,
         lang: str = "en",
@@ -126,7 +125,6 @@ class Recommender:
         self.spec: ModelSpec = load_registry().get(model) if encoder is None else encoder.spec
         self.model = self.spec.name
         self.user_vector = user_vector
-        self.text_weight = text_weight
         self.half_life = half_life
         self.mean_half_life = mean_half_life
         self.lang = lang
@@ -319,7 +317,7 @@ class Recommender:
             scores = tuned.scores(profile, matrix, domain, blend=method == "hybrid")
             method = "tuned-hybrid" if method == "hybrid" else "tuned"
         else:
-            scores = profile_scores(profile, method, matrix.matrix, self.text_weight)
+            scores = profile_scores(profile, method, matrix.matrix)
         if not include_seen:
             index = matrix.index()
             seen = [index[i.item_id] for i in profile.items if i.item_id in index]
@@ -349,7 +347,7 @@ class Recommender:
         profile = self.profile(user, history=history, from_domains=from_domains, user_vector=method)
         if profile.empty:
             raise InputError(f"user {user!r} has no usable history to score with")
-        scores = profile_scores(profile, method, everything.matrix[rows], self.text_weight)
+        scores = profile_scores(profile, method, everything.matrix[rows])
         sub = ItemMatrix(
             self.model,
             None,

@@ -69,9 +69,7 @@ def suggest_threshold(
         profile = rec.profile(history=history, from_domains=from_domains, user_vector=user_vector)
         if profile.empty:
             continue
-        scores = profile_scores(
-            profile, user_vector or rec.user_vector, matrix.matrix, rec.text_weight
-        )
+        scores = profile_scores(profile, user_vector or rec.user_vector, matrix.matrix)
         seen = [index[i.item_id] for i in profile.items if i.item_id in index]
         scores[seen] = -np.inf
         ordered = np.sort(scores)
