@@ -29,9 +29,12 @@ __all__ = ["EventRow", "ItemMatrix", "ItemRow", "Store"]
 BUSY_TIMEOUT_S = 30.0
 # The number of migrations in schema.py (a test keeps the two equal). Checking it first
 # lets an up-to-date database open without importing sqlite-utils at all.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _RETRIES = 8
 MMAP_BYTES = 1 << 30
+_PACK_CHUNK = 1 << 20
+# Joins the ids and domains of a packed matrix; ingest rejects control characters in both.
+_SEP = "\x1f"
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,8 @@ class Store:
                 for r in rows
             ],
         )
+        # A domain can change without the text: matrices (cached or packed) join domains.
+        self._bump_vectors(conn)
 
     def insert_events(self, conn: sqlite3.Connection, rows: Sequence[EventRow]) -> None:
         conn.executemany(
@@ -476,14 +481,31 @@ class Store:
     ) -> ItemMatrix:
         """All item vectors of a domain (or every domain) for a model, in one read.
 
-        One query, one join of the BLOBs, one `np.frombuffer`: no Python work per row
-        beyond what sqlite3 itself does. Cached until any vector changes.
+        From the packed copy when it is current (one BLOB read in 1 MB pieces), else from
+        one row per vector. Cached until any vector changes.
         """
         key = (model, domain)
         generation = self.vectors_generation()
         cached = self._matrix_cache.get(key)
         if cached is not None and cached[0] == generation:
             return cached[1]
+        with self.snapshot() as conn:
+            generation = self.vectors_generation()
+            packed = self._read_packed(conn, model, generation)
+            if packed is None:
+                result = self._read_rows(conn, model, domain)
+            else:
+                result = _select_domain(packed, domain)
+        if dim is not None and result.matrix.shape[1] != dim:
+            raise DatabaseError(
+                f"{self.path}: vectors of model {model!r} have {result.matrix.shape[1]} "
+                f"dimensions but the model has {dim}; re-encode with "
+                f"`localrec encode --model {model} --force`"
+            )
+        self._matrix_cache[key] = (generation, result)
+        return result
+
+    def _read_rows(self, conn: sqlite3.Connection, model: str, domain: str | None) -> ItemMatrix:
         # Items drive the join (CROSS JOIN keeps that order), so rowid order needs no sort.
         # Joined the other way, SQLite sorted every BLOB in a temp B-tree, which spills to a
         # temp file past cache_size: half of a cold load at 100k vectors.
@@ -496,9 +518,7 @@ class Store:
             sql += " WHERE i.domain = ?"
             params.append(domain)
         sql += " ORDER BY i.rowid"
-        with self.snapshot() as conn:
-            generation = self.vectors_generation()
-            rows = conn.execute(sql, params).fetchall()
+        rows = conn.execute(sql, params).fetchall()
         if not rows:
             raise NotEncoded(
                 f"no vectors for model {model!r}"
@@ -509,18 +529,78 @@ class Store:
         stored_dim = int(dims[0])
         if any(d != stored_dim for d in dims):
             raise DatabaseError(f"{self.path}: vectors of model {model!r} have mixed dimensions")
-        if dim is not None and stored_dim != dim:
-            raise DatabaseError(
-                f"{self.path}: vectors of model {model!r} have {stored_dim} dimensions but the "
-                f"model has {dim}; re-encode with `localrec encode --model {model} --force`"
-            )
         raw = b"".join(blobs)
         if len(raw) != 4 * stored_dim * len(ids):
             raise DatabaseError(f"{self.path}: a stored vector of {model!r} has the wrong length")
         matrix = np.frombuffer(raw, dtype="<f4").reshape(len(ids), stored_dim)
-        result = ItemMatrix(model, domain, tuple(ids), tuple(domains), matrix)
-        self._matrix_cache[key] = (generation, result)
-        return result
+        return ItemMatrix(model, domain, tuple(ids), tuple(domains), matrix)
+
+    def _read_packed(
+        self, conn: sqlite3.Connection, model: str, generation: int
+    ) -> ItemMatrix | None:
+        row = conn.execute(
+            "SELECT rowid, generation, dim, ids, domains FROM matrices WHERE model = ?", (model,)
+        ).fetchone()
+        if row is None or row[1] != generation:
+            return None
+        rowid, _, dim, ids_text, domains_text = row
+        ids = tuple(ids_text.split(_SEP))
+        domains = tuple(domains_text.split(_SEP))
+        with conn.blobopen("matrices", "data", rowid, readonly=True) as blob:
+            size = len(blob)
+            if size != 4 * dim * len(ids) or len(domains) != len(ids):
+                raise DatabaseError(f"{self.path}: the packed matrix of {model!r} is damaged")
+            # Read into numpy's own buffer: one bytes object of the whole matrix would
+            # cost a second copy and a page fault per 4 kB.
+            out = np.empty(size, dtype=np.uint8)
+            for offset in range(0, size, _PACK_CHUNK):
+                piece = blob.read(_PACK_CHUNK)
+                out[offset : offset + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+        matrix = out.view("<f4").reshape(len(ids), dim)
+        matrix.flags.writeable = False
+        return ItemMatrix(model, None, ids, domains, matrix)
+
+    def packed_is_current(self, model: str) -> bool:
+        row = self._conn.execute(
+            "SELECT generation FROM matrices WHERE model = ?", (model,)
+        ).fetchone()
+        return row is not None and int(row[0]) == self.vectors_generation()
+
+    def pack_matrix(self, model: str) -> bool:
+        """Store the model's whole item matrix as one BLOB, so cold loads skip the join.
+
+        Call after encoding. Returns False, writing nothing, when there are no vectors or
+        they changed while the matrix was read.
+        """
+        with self.snapshot() as conn:
+            generation = self.vectors_generation()
+            try:
+                full = self._read_rows(conn, model, None)
+            except NotEncoded:
+                return False
+        data = np.ascontiguousarray(full.matrix, dtype="<f4").view(np.uint8).reshape(-1)
+        with self.write() as conn:
+            if self.vectors_generation() != generation:
+                return False
+            conn.execute(
+                "INSERT INTO matrices (model, generation, dim, ids, domains, data) "
+                "VALUES (?, ?, ?, ?, ?, zeroblob(?)) ON CONFLICT(model) DO UPDATE SET "
+                "generation = excluded.generation, dim = excluded.dim, ids = excluded.ids, "
+                "domains = excluded.domains, data = excluded.data",
+                (
+                    model,
+                    generation,
+                    full.matrix.shape[1],
+                    _SEP.join(full.ids),
+                    _SEP.join(full.domains),
+                    len(data),
+                ),
+            )
+            rowid = conn.execute("SELECT rowid FROM matrices WHERE model = ?", (model,)).fetchone()
+            with conn.blobopen("matrices", "data", rowid[0]) as blob:
+                for offset in range(0, len(data), _PACK_CHUNK):
+                    blob.write(data[offset : offset + _PACK_CHUNK].tobytes())
+        return True
 
     def item_vectors(self, model: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors of a few items, by id (no full-matrix read)."""
@@ -579,6 +659,22 @@ class Store:
 
     def integrity_check(self) -> str:
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _select_domain(full: ItemMatrix, domain: str | None) -> ItemMatrix:
+    if domain is None:
+        return full
+    mask = np.asarray(full.domains) == domain
+    if not mask.any():
+        raise NotEncoded(
+            f"no vectors for model {full.model!r} in domain {domain!r}; "
+            f"run `localrec encode --model {full.model}`"
+        )
+    rows = np.flatnonzero(mask)
+    matrix = full.matrix[rows]
+    matrix.flags.writeable = False
+    ids = tuple(full.ids[r] for r in rows)
+    return ItemMatrix(full.model, domain, ids, (domain,) * len(ids), matrix)
 
 
 def _item_row(row: Sequence[Any]) -> ItemRow:

@@ -100,5 +100,7 @@ def encode_items(
         report.chunks += 1
         if progress:
             progress(report.encoded, total)
+    if domain is None and not store.packed_is_current(encoder.name):
+        store.pack_matrix(encoder.name)
     report.seconds = time.perf_counter() - start
     return report

@@ -75,4 +75,22 @@ def m002_adapters(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_matrices(db: Database) -> None:
+    # Each model's item matrix packed into one BLOB (row order = items' rowid order), so a
+    # cold load is one sequential read instead of a join over one row per vector.
+    db.execute(
+        """
+        CREATE TABLE matrices (
+            model TEXT PRIMARY KEY,
+            generation INTEGER NOT NULL,
+            dim INTEGER NOT NULL,
+            ids TEXT NOT NULL,
+            domains TEXT NOT NULL,
+            data BLOB NOT NULL
+        )
+        """
+    )
+
+
 SCHEMA_VERSION = len(migrations._migrations)

@@ -9,11 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from localrec.db import Store
+from localrec.db import SCHEMA_VERSION, Store
 from localrec.encode import encode_items
 from localrec.errors import DatabaseError, NotEncoded, SchemaError
 from localrec.ingest import add_events, add_items
-from localrec.db import SCHEMA_VERSION
 
 from .fakes import FakeEncoder
 
@@ -170,3 +169,21 @@ def test_schema_version_constant_matches_the_migrations() -> None:
     from localrec import db, schema
 
     assert db.SCHEMA_VERSION == schema.SCHEMA_VERSION == len(schema.migrations._migrations)
+
+
+def test_packed_matrix_equals_the_row_read_and_goes_stale(store: Store) -> None:
+    _catalogue(store, 30)
+    encode_items(store, FakeEncoder())  # packs at the end
+    assert store.packed_is_current("fake")
+    store._matrix_cache.clear()
+    packed = store.item_matrix("fake", "a")
+    rows = store._read_rows(store._conn, "fake", "a")
+    assert packed.ids == rows.ids and packed.domains == rows.domains
+    assert packed.matrix.tobytes() == rows.matrix.tobytes()
+    # Moving an item to another domain changes no text, so no vector: the copy is stale.
+    add_items(store, [{"id": "i1", "domain": "b", "title": "item 1"}])
+    assert not store.packed_is_current("fake")
+    assert "i1" in store.item_matrix("fake", "b").ids
+    assert "i1" not in store.item_matrix("fake", "a").ids
+    assert encode_items(store, FakeEncoder()).encoded == 0
+    assert store.packed_is_current("fake")  # repacked although nothing was encoded
