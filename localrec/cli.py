@@ -21,6 +21,12 @@ class LocalrecGroup(click.Group):
             return super().invoke(ctx)
         except LocalrecError as exc:
             raise click.ClickException(str(exc)) from None
+        except UnicodeEncodeError as exc:
+            # Arguments that are not UTF-8 arrive as lone surrogates (surrogateescape).
+            bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else "?"
+            raise click.ClickException(
+                f"{bad!r} in {exc.object[:60]!r} is not valid UTF-8 text"
+            ) from None
 
 
 def _say(message: str) -> None:

@@ -107,22 +107,34 @@ class Store:
         if self.path.exists() and self.path.is_dir():
             raise DatabaseError(f"{self.path}: is a directory, not a database file")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
             self._conn = conn
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode != "wal" and not readonly:
-                raise DatabaseError(f"{self.path}: cannot switch the database to WAL mode")
-            conn.execute("PRAGMA synchronous = NORMAL")
             # Pages are read through a mapping instead of being copied in one by one.
             conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
             raise DatabaseError(f"{self.path}: not a usable SQLite database ({exc})") from None
         self._lock = threading.RLock()
         self._matrix_cache: dict[tuple[str, str | None], tuple[int, ItemMatrix]] = {}
-        self._migrate(readonly)
+        try:
+            self._migrate(readonly)
+        except BaseException:
+            conn.close()  # a refused file keeps no connection (and so no -wal/-shm) open
+            raise
+
+    def _use_wal(self, readonly: bool) -> None:
+        try:
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal" and not readonly:
+                raise DatabaseError(f"{self.path}: cannot switch the database to WAL mode")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"{self.path}: not a usable SQLite database ({exc})") from None
 
     # -- lifecycle and schema --------------------------------------------------------------
 
@@ -136,8 +148,12 @@ class Store:
         self.close()
 
     def _migrate(self, readonly: bool) -> None:
+        """Check the schema read-only, then switch to WAL, then upgrade. A newer or foreign
+        file is refused before anything is written: even the switch to WAL rewrites the
+        file header."""
         try:
             if self._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                self._use_wal(readonly)
                 return
             from sqlite_utils import Database
 
@@ -161,6 +177,7 @@ class Store:
                 f"{self.path}: this SQLite file is not a localrec database; "
                 "choose another path with --db"
             )
+        self._use_wal(readonly)
         pending = migrations.pending(db)
         if not pending:
             return
@@ -314,6 +331,11 @@ class Store:
             n += conn.execute(
                 "DELETE FROM vectors WHERE kind = 'user' AND owner = ?", (user_id,)
             ).rowcount
+            # `eval`'s cache of history-text vectors is keyed by the text's hash, not by a
+            # user, so it cannot be split by user: it is only a cache, drop all of it.
+            conn.execute("DELETE FROM vectors WHERE kind = 'user' AND owner = content_hash")
+        for backup in sorted(self.path.parent.glob(f"{self.path.name}.bak-*")):
+            _forget_in_backup(backup, user_id)
         return n
 
     def vacuum(self) -> None:
@@ -685,6 +707,18 @@ def _item_row(row: Sequence[Any]) -> ItemRow:
         fields=json.loads(row[3]),
         attributes=json.loads(row[4]),
     )
+
+
+def _forget_in_backup(path: Path, user_id: str) -> None:
+    """Delete a user's rows from a pre-migration backup too, and VACUUM it."""
+    conn = sqlite3.connect(str(path))
+    try:
+        with conn:
+            conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM vectors WHERE kind = 'user' AND owner = ?", (user_id,))
+        conn.execute("VACUUM")
+    finally:
+        conn.close()
 
 
 def copy_database(src: Path, dst: Path) -> None:

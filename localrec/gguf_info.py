@@ -173,7 +173,9 @@ class _HeaderReader:
     def string(self) -> str:
         return self.read(self.count("string bytes")).decode("utf-8", errors="replace")
 
-    def value(self, value_type: int, keep: bool = True) -> Any:
+    def value(self, value_type: int, keep: bool = True, depth: int = 0) -> Any:
+        if depth > 4:
+            raise ModelFileError(f"{self.path}: GGUF arrays nested more than 4 deep")
         if value_type in self._SCALARS:
             return self.scalar(self._SCALARS[value_type])
         if value_type == 8:
@@ -189,7 +191,7 @@ class _HeaderReader:
                 if not keep:
                     return n
                 return list(struct.unpack(f"<{n}{self._SCALARS[item_type][1]}", raw))
-            items = [self.value(item_type, keep) for _ in range(n)]
+            items = [self.value(item_type, keep, depth + 1) for _ in range(n)]
             return items if keep else n
         raise ModelFileError(f"{self.path}: unknown GGUF value type {value_type}")
 
@@ -222,7 +224,9 @@ def _parse_header(path: Path, size: int) -> tuple[dict[str, Any], list[tuple[str
             offset = int(reader.scalar("<Q"))
             tensors.append((name, ggml_type, elements, offset))
         header_end = fh.tell()
-    alignment = int(meta.get("general.alignment", 32)) or 32
+    alignment = meta.get("general.alignment", 32) or 32
+    if type(alignment) is not int or not 0 < alignment <= 1 << 16:
+        raise ModelFileError(f"{path}: general.alignment {alignment!r} is not a valid alignment")
     data_start = header_end + (-header_end % alignment)
     return meta | {"__data_start__": data_start}, tensors
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from .db import EventRow, ItemRow, Store
 from .errors import InputError
 from .formats import BadLine, read_records
-from .text import clean_text
+from .text import SURROGATE, clean_text
 
 __all__ = [
     "EventColumns",
@@ -95,6 +95,24 @@ def _identifier(record: dict[str, Any], column: str, what: str, flag: str) -> st
     if _CONTROL.search(text):
         raise RowError(f"{what} {text[:40]!r} contains control characters")
     return text
+
+
+def _check_unicode(record: dict[str, Any]) -> None:
+    """Refuse lone surrogates anywhere in a record (keys, values, nested), iteratively."""
+    stack: list[Any] = [record]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if SURROGATE.search(value):
+                raise RowError(
+                    f"{value[:40]!r} is not valid Unicode (an unpaired surrogate, such as a "
+                    "JSON \\ud800 escape)"
+                )
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 def item_from_record(record: dict[str, Any], columns: ItemColumns) -> ItemRow:
@@ -195,6 +213,7 @@ def _valid_rows(
                 raise RowError(record.reason)
             if not isinstance(record, dict):
                 raise RowError(f"expected an object, got {type(record).__name__}")
+            _check_unicode(record)
             row = convert(record, line)
         except RowError as exc:
             _reject(report, skip_invalid, line, str(exc))

@@ -11,7 +11,7 @@ from .errors import InputError
 
 __all__ = ["default_db_path", "home_dir", "models_dir", "safe_model_filename"]
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def home_dir() -> Path:
@@ -42,7 +42,7 @@ def default_db_path() -> Path:
 
 def safe_model_filename(name: str, suffix: str = ".gguf") -> Path:
     """The cache path for a model name; refuses names that could leave the cache directory."""
-    if not _SAFE_NAME.match(name) or ".." in name:
+    if not _SAFE_NAME.fullmatch(name) or ".." in name:
         raise InputError(
             f"invalid model name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"

@@ -87,7 +87,7 @@ def _parse_offline(raw: Any, where: str) -> OfflineSource:
         safetensors_sha256=_require(raw, "safetensors_sha256", str, where),
         type=_require(raw, "type", str, where),
     )
-    if not _HEX64.match(source.safetensors_sha256):
+    if not _HEX64.fullmatch(source.safetensors_sha256):
         raise RegistryError(f"{where}: offline.safetensors_sha256 must be 64 lowercase hex digits")
     if source.type not in QUANT_TYPES:
         raise RegistryError(f"{where}: offline.type must be one of {', '.join(QUANT_TYPES)}")
@@ -98,7 +98,7 @@ def parse_model(entry: Mapping[str, Any], where: str) -> ModelSpec:
     """Validate one registry entry and turn it into a `ModelSpec`."""
     name = _require(entry, "name", str, where)
     where = f"{where} ({name})"
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise RegistryError(f"{where}: name must be lowercase letters, digits, '.', '_' or '-'")
     dim = _require(entry, "dim", int, where)
     max_tokens = _require(entry, "max_tokens", int, where)
@@ -122,9 +122,9 @@ def parse_model(entry: Mapping[str, Any], where: str) -> ModelSpec:
             raise RegistryError(f"{where}: repo must be 'owner/name', got {repo!r}")
         if not filename.endswith(".gguf") or "/" in filename or "\\" in filename:
             raise RegistryError(f"{where}: filename must be a plain *.gguf name, got {filename!r}")
-        if not _HEX40.match(revision):
+        if not _HEX40.fullmatch(revision):
             raise RegistryError(f"{where}: revision must be a full 40-hex commit hash")
-        if not _HEX64.match(sha256):
+        if not _HEX64.fullmatch(sha256):
             raise RegistryError(f"{where}: sha256 must be 64 lowercase hex digits")
         if size <= 0:
             raise RegistryError(f"{where}: size must be positive")

@@ -26,6 +26,8 @@ __all__ = [
 MAX_TEXT_CHARS = 20_000
 _WS = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Lone UTF-16 surrogates (a JSON "\ud800" escape): not encodable, so not storable.
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 # How much an action says about what the user likes; purchase > rate > view.
 ACTION_STRENGTH: dict[str, float] = {
@@ -66,7 +68,7 @@ def clean_text(value: Any) -> str:
     if value is None:
         return ""
     text = html.unescape(str(value))
-    text = _CONTROL.sub(" ", text)
+    text = SURROGATE.sub("\ufffd", _CONTROL.sub(" ", text))
     return _WS.sub(" ", text).strip()[:MAX_TEXT_CHARS]
 
 
@@ -76,10 +78,18 @@ def validate_template(template: str) -> list[str]:
         fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
     except ValueError as exc:
         raise InputError(f"invalid template {template!r}: {exc}") from None
-    for name in fields:
-        if not name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        # No dots: format_map would read "a.b" as attribute b of field a.
+        if not name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", name):
             raise InputError(
                 f"invalid template {template!r}: placeholder {{{name}}} must be a plain field name"
+            )
+        if spec or conversion:
+            raise InputError(
+                f"invalid template {template!r}: placeholder {{{name}}} cannot have a format "
+                "spec or conversion (':' or '!')"
             )
     return fields
 
@@ -105,7 +115,8 @@ def render_item(fields: Mapping[str, Any], template: str | None = None) -> str:
     for key, value in values.items():
         if key in ("title", "id", "domain") or not value:
             continue
-        parts.append(f"{key.replace('_', ' ').capitalize()}: {value}")
+        label = clean_text(str(key).replace("_", " ")).capitalize()
+        parts.append(f"{label}: {value}" if label else value)
     return "; ".join(parts)
 
 
