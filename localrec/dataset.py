@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,3 +330,18 @@ def write_slice(
                 extra[domain] = extra.get(domain, 0) + 1
                 out.write(line)
     return dst
+
+
+def food_kitchen_dir(repo: Path | None = None) -> Path:
+    """Where the Food-Kitchen data is: $LOCALREC_FOOD_KITCHEN, else ../shared/data next to
+    the repository, else /work/shared/data (where this project's machines keep it)."""
+    env = os.environ.get("LOCALREC_FOOD_KITCHEN")
+    if env:
+        return Path(env)
+    candidates = [Path("/work/shared/data/amazon-food-kitchen")]
+    if repo is not None:
+        candidates.insert(0, repo.parent / "shared" / "data" / "amazon-food-kitchen")
+    for candidate in candidates:
+        if (candidate / ITEMS_FILE).is_file():
+            return candidate
+    return candidates[0]

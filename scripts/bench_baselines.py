@@ -29,12 +29,12 @@ from localrec.baselines import (
     RandomScorer,
     TfidfScorer,
 )
-from localrec.dataset import SequenceDataset, load_dataset
+from localrec.dataset import SequenceDataset, food_kitchen_dir, load_dataset
 from localrec.errors import LocalrecError
 from localrec.protocol import METRICS, SETTINGS, MetricRow, Scorer, evaluate
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "amazon-food-kitchen"
+DEFAULT_DATA = food_kitchen_dir(REPO)
 
 
 def builders(ds: SequenceDataset) -> list[tuple[str, Callable[[], Scorer]]]:

@@ -28,10 +28,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from localrec.dataset import food_kitchen_dir
+
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(
-    os.environ.get("LOCALREC_FOOD_KITCHEN", REPO.parent / "shared" / "data" / "amazon-food-kitchen")
-)
+DATA = food_kitchen_dir(REPO)
 
 WORKER = r"""
 import json, resource, statistics, sys, time

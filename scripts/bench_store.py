@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from localrec.dataset import SequenceDataset, load_dataset
+from localrec.dataset import SequenceDataset, food_kitchen_dir, load_dataset
 from localrec.db import ItemRow, Store
 from localrec.encode import encode_items
 from localrec.encoder import open_encoder
@@ -49,9 +49,7 @@ from localrec.importer import import_dataset
 from localrec.ingest import add_items
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(
-    os.environ.get("LOCALREC_FOOD_KITCHEN", REPO.parent / "shared" / "data" / "amazon-food-kitchen")
-)
+DATA = food_kitchen_dir(REPO)
 REENCODE_GOAL = 0.02
 MATRIX_GOAL_S = 0.150
 MATRIX_GOAL_N = 100_000

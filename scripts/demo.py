@@ -27,10 +27,10 @@ import sys
 import time
 from pathlib import Path
 
+from localrec.dataset import food_kitchen_dir
+
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(
-    os.environ.get("LOCALREC_FOOD_KITCHEN", REPO.parent / "shared" / "data" / "amazon-food-kitchen")
-)
+DATA = food_kitchen_dir(REPO)
 
 
 def localrec(*args: str, capture: bool = False) -> str:

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
+from localrec.dataset import food_kitchen_dir
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-DATA_DIR = Path(
-    os.environ.get("LOCALREC_FOOD_KITCHEN", REPO.parent / "shared" / "data" / "amazon-food-kitchen")
-)
+DATA_DIR = food_kitchen_dir(REPO)
 DEFAULT_MODEL = "all-minilm-l6-v2"
 
 
