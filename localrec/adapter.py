@@ -2,17 +2,20 @@
 
 Per target domain T:
 
-    u      = W_src · m_src + W_same · m_same          (d)
-    q_i    = P · x_i + o_i                            (d)
+    u      = W_src · m_src + W_same · m_same + Σ_j w_j e_j    (d)
+    q_i    = P · x_i + o_i                                   (d)
     s(u,i) = u · q_i + b_i
 
 x_i is item i's frozen text vector; m_src and m_same are recency-weighted means of the
-history's text vectors from other domains and from T. o_i is a learned per-item offset,
-b_i a bias that starts at log(1 + popularity). Training is a softmax over each target and
-a shared draw of uniform negatives from T, on every prefix -> next pair of the training
-sequences, with Adam; the epoch is chosen on the validation split. Items never seen in
-training get their bias predicted from their text vector and no offset, so the learned
-bias does not bury them. Plain numpy and scipy.sparse: no PyTorch.
+history's text vectors from other domains and from T, and Σ_j w_j e_j the same recency
+weights over learned per-item input vectors e_j (collaborative: "people who had j"; zero
+for items never seen in training, so a history of new items falls back to text alone).
+o_i is a learned per-item offset, b_i a bias that starts at log(1 + popularity).
+Training is a softmax over each target and a shared draw of uniform negatives from T, on
+every prefix -> next pair of the training sequences, with Adam; the epoch is chosen on the
+validation split. Items never seen in training get their bias predicted from their text
+vector and no offset, so the learned bias does not bury them. Plain numpy and
+scipy.sparse: no PyTorch.
 
 The hybrid adds the standardised adapter score and the standardised item-kNN score, the
 weight chosen per domain and setting on the validation split.
@@ -47,7 +50,7 @@ __all__ = [
 
 ItemArray = npt.NDArray[np.integer[Any]]
 ADAPTER_NAME = "adapter"
-HYBRID_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 1e6)
+HYBRID_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 1e6)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class AdapterConfig:
     patience: int = 2
     # Start item biases at log(1 + popularity) (True) or at zero.
     popularity_bias: bool = True
+    # Learn an input vector per history item (True) or use the text means alone.
+    id_inputs: bool = True
     min_pairs: int = 300
     seed: int = 0
 
@@ -86,6 +91,7 @@ class DomainAdapter:
     proj: np.ndarray
     offsets: np.ndarray
     bias: np.ndarray
+    inputs: np.ndarray | None = None
     epoch: int = 0
     valid_ndcg: dict[str, float] = field(default_factory=dict)
     hybrid_weight: dict[str, float] = field(default_factory=dict)
@@ -95,24 +101,24 @@ class DomainAdapter:
         reps: np.ndarray = vectors[items] @ self.proj.T + self.offsets[items]
         return reps
 
-    def user_reps(self, m_src: np.ndarray, m_same: np.ndarray) -> np.ndarray:
+    def user_reps(
+        self, m_src: np.ndarray, m_same: np.ndarray, id_part: np.ndarray | None = None
+    ) -> np.ndarray:
         users: np.ndarray = m_src @ self.w_src.T + m_same @ self.w_same.T
+        if id_part is not None:
+            users = users + id_part
         return users
 
-
-def history_means(
-    histories: Sequence[ItemArray],
-    vectors: np.ndarray,
-    domains: np.ndarray,
-    target_domain: int,
-    half_life: float,
-    max_prefix: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Recency-weighted mean text vectors of the other-domain and same-domain history."""
-    src, same = _history_weights(
-        histories, domains, target_domain, len(vectors), half_life, max_prefix
-    )
-    return np.asarray(src @ vectors, np.float32), np.asarray(same @ vectors, np.float32)
+    def users_from_weights(
+        self, src: sp.csr_matrix, same: sp.csr_matrix, vectors: np.ndarray
+    ) -> np.ndarray:
+        """User vectors from (histories x items) recency weights of the two history parts."""
+        m_src = np.asarray(src @ vectors, np.float32)
+        m_same = np.asarray(same @ vectors, np.float32)
+        id_part = None
+        if self.inputs is not None:
+            id_part = np.asarray((src + same) @ self.inputs, np.float32)
+        return self.user_reps(m_src, m_same, id_part)
 
 
 def _history_weights(
@@ -239,10 +245,12 @@ def batch_loss_and_grads(
     targets: np.ndarray,
     negatives: np.ndarray,
     offset_decay: float = 0.0,
+    history: sp.csr_matrix | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """Softmax cross-entropy of each target against the shared negatives, and its gradient.
 
-    Sparse parameters (offsets, bias) get (unique rows, summed gradient) pairs.
+    `history` is the batch's (rows x items) recency weights, used with params["inputs"].
+    Sparse parameters (offsets, bias, inputs) get (unique rows, summed gradient) pairs.
     """
     w_src, w_same, proj, offsets, bias = (
         params["w_src"],
@@ -252,6 +260,11 @@ def batch_loss_and_grads(
         params["bias"],
     )
     users = m_src @ w_src.T + m_same @ w_same.T  # (B, d)
+    touched = sub_history = None
+    if history is not None and "inputs" in params:
+        touched = np.unique(history.indices)
+        sub_history = history[:, touched]
+        users = users + sub_history @ params["inputs"][touched]
     x_t, x_n = vectors[targets], vectors[negatives]
     q_t = x_t @ proj.T + offsets[targets]
     q_n = x_n @ proj.T + offsets[negatives]
@@ -289,6 +302,10 @@ def batch_loss_and_grads(
         "offsets": (unique, d_offsets.astype(offsets.dtype)),
         "bias": (unique, d_bias.astype(bias.dtype)),
     }
+    if touched is not None and sub_history is not None:
+        inputs = params["inputs"]
+        d_inputs = np.asarray(sub_history.T @ d_users) + offset_decay * inputs[touched]
+        grads["inputs"] = (touched, d_inputs.astype(inputs.dtype))
     return loss, grads
 
 
@@ -314,6 +331,8 @@ class TrainedAdapter:
             # float16 holds the offsets within ~1e-3 relative error: enough for ranking.
             arrays[f"{d}/offsets"] = a.offsets.astype(np.float16)
             arrays[f"{d}/bias"] = a.bias.astype(np.float32)
+            if a.inputs is not None:
+                arrays[f"{d}/inputs"] = a.inputs.astype(np.float16)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # type: ignore[arg-type]
         return buffer.getvalue()
@@ -350,6 +369,11 @@ class TrainedAdapter:
                 proj=arrays[f"{d}/proj"],
                 offsets=arrays[f"{d}/offsets"].astype(np.float32),
                 bias=arrays[f"{d}/bias"],
+                inputs=(
+                    arrays[f"{d}/inputs"].astype(np.float32)
+                    if f"{d}/inputs" in arrays.files
+                    else None
+                ),
                 epoch=info["epoch"],
                 valid_ndcg=info["valid_ndcg@10"],
                 hybrid_weight=info["hybrid_weight"],
@@ -375,10 +399,15 @@ class TrainedAdapter:
         item_domains: np.ndarray,
     ) -> np.ndarray:
         adapter = self.domains[domain]
-        m_src, m_same = history_means(
-            histories, vectors, item_domains, domain, self.config.half_life, self.config.max_prefix
+        src, same = _history_weights(
+            histories,
+            item_domains,
+            domain,
+            len(vectors),
+            self.config.half_life,
+            self.config.max_prefix,
         )
-        users = adapter.user_reps(m_src, m_same)
+        users = adapter.users_from_weights(src, same, vectors)
         unique, inverse = np.unique(candidates, return_inverse=True)
         reps = adapter.item_reps(vectors, unique)
         gathered = reps[inverse.reshape(candidates.shape)]
@@ -477,6 +506,8 @@ def train_adapter(
                 np.float32
             ),
         }
+        if config.id_inputs:
+            params["inputs"] = np.zeros((n_items, config.dim), np.float32)
         optimiser = _Adam(params, config.learning_rate)
         best: tuple[float, int, dict[str, np.ndarray], dict[str, float]] | None = None
         per_epoch = min(len(pairs), config.max_pairs_per_epoch)
@@ -485,11 +516,12 @@ def train_adapter(
             order = rng.permutation(len(pairs))[:per_epoch]
             for step in range(steps):
                 rows = order[step * config.batch_size : (step + 1) * config.batch_size]
-                m_src = np.asarray(pairs.src[rows] @ vectors, np.float32)
-                m_same = np.asarray(pairs.same[rows] @ vectors, np.float32)
+                src, same = pairs.src[rows], pairs.same[rows]
                 if config.same_dropout > 0:
                     hide = rng.random(len(rows)) < config.same_dropout
-                    m_same[hide] = 0.0
+                    same = sp.csr_matrix(sp.diags((~hide).astype(np.float32)) @ same)
+                m_src = np.asarray(src @ vectors, np.float32)
+                m_same = np.asarray(same @ vectors, np.float32)
                 negatives = domain_items[rng.integers(0, len(domain_items), config.negatives)]
                 _, grads = batch_loss_and_grads(
                     params,
@@ -499,6 +531,7 @@ def train_adapter(
                     pairs.targets[rows],
                     negatives,
                     config.offset_decay,
+                    sp.csr_matrix(src + same) if config.id_inputs else None,
                 )
                 optimiser.step(params, grads)
                 if on_batch is not None:
@@ -555,9 +588,19 @@ def _domain_adapter(
 ) -> DomainAdapter:
     offsets = params["offsets"].copy()
     offsets[~seen] = 0.0
+    inputs = None
+    if "inputs" in params:
+        inputs = params["inputs"].copy()
+        inputs[~seen] = 0.0
     bias = _predict_unseen_bias(vectors, params["bias"], seen, domain_items)
     return DomainAdapter(
-        d, params["w_src"].copy(), params["w_same"].copy(), params["proj"].copy(), offsets, bias
+        d,
+        params["w_src"].copy(),
+        params["w_same"].copy(),
+        params["proj"].copy(),
+        offsets,
+        bias,
+        inputs,
     )
 
 
@@ -572,10 +615,10 @@ def _case_scores(
 ) -> tuple[np.ndarray, np.ndarray]:
     mask = cases.domains == d
     histories = [cases.histories[i] for i in np.flatnonzero(mask)]
-    m_src, m_same = history_means(
-        histories, vectors, dataset.domains, d, config.half_life, config.max_prefix
+    src, same = _history_weights(
+        histories, dataset.domains, d, len(vectors), config.half_life, config.max_prefix
     )
-    users = adapter.user_reps(m_src, m_same)
+    users = adapter.users_from_weights(src, same, vectors)
     c = cands[mask]
     unique, inverse = np.unique(c, return_inverse=True)
     reps = adapter.item_reps(vectors, unique)
@@ -662,6 +705,10 @@ def aligned(
         bias[old[keep]] = a.bias[keep]
         items = np.arange(n)
         bias = _predict_unseen_bias(vectors, bias, seen, items)
+        inputs = None
+        if a.inputs is not None:
+            inputs = np.zeros((n, a.inputs.shape[1]), np.float32)
+            inputs[old[keep]] = a.inputs[keep]
         domains[d] = DomainAdapter(
             d,
             a.w_src,
@@ -669,6 +716,7 @@ def aligned(
             a.proj,
             offsets,
             bias,
+            inputs,
             a.epoch,
             a.valid_ndcg,
             a.hybrid_weight,

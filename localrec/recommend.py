@@ -462,11 +462,19 @@ class _Tuned:
         ages = np.arange(len(recent) - 1, -1, -1)
         weights = np.power(0.5, ages / config.half_life)
         same = np.array([self.domain_index.get(i.domain or "", -1) == d for i in recent])
+        rows_in_index = np.array([self.index.get(i.item_id or "", -1) for i in recent])
         means = []
+        id_part = None if model.inputs is None else np.zeros(model.inputs.shape[1], np.float32)
         for mask in (~same, same):
             w = weights * mask
-            means.append((w @ vectors) / w.sum() if w.sum() > 0 else np.zeros(vectors.shape[1]))
-        user = model.user_reps(means[0][None, :], means[1][None, :])[0]
+            total = w.sum()
+            means.append((w @ vectors) / total if total > 0 else np.zeros(vectors.shape[1]))
+            if id_part is not None and total > 0:
+                known = rows_in_index >= 0
+                id_part += (w[known] / total) @ model.inputs[rows_in_index[known]]
+        user = model.user_reps(
+            means[0][None, :], means[1][None, :], None if id_part is None else id_part[None, :]
+        )[0]
         rows = np.array([self.index[i] for i in matrix.ids], dtype=np.int64)
         tuned: np.ndarray = model.item_reps(self.everything.matrix, rows) @ user + model.bias[rows]
         if not blend:

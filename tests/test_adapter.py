@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from localrec.adapter import (
     AdapterConfig,
@@ -27,6 +28,7 @@ def _params(rng: np.random.Generator, n_items: int, dim: int, d: int) -> dict[st
         "proj": rng.standard_normal((d, dim)),
         "offsets": rng.standard_normal((n_items, d)) * 0.1,
         "bias": rng.standard_normal(n_items) * 0.1,
+        "inputs": rng.standard_normal((n_items, d)) * 0.1,
     }
 
 
@@ -38,12 +40,24 @@ def test_gradient_matches_finite_differences() -> None:
     m_src, m_same = rng.standard_normal((batch, dim)), rng.standard_normal((batch, dim))
     targets = np.array([1, 2, 3, 2])
     negatives = np.array([5, 6, 7, 8, 2, 9])  # 2 is also a target: masked for its own rows
-    loss, grads = batch_loss_and_grads(params, m_src, m_same, vectors, targets, negatives, 0.01)
+    # Recency weights over history items 10..14 (the learned input vectors' rows).
+    history = sp.csr_matrix(
+        (
+            [0.5, 0.5, 1.0, 0.25, 0.75, 1.0],
+            ([0, 0, 1, 2, 2, 3], [10, 11, 12, 10, 13, 14]),
+        ),
+        shape=(batch, n_items),
+    )
+    loss, grads = batch_loss_and_grads(
+        params, m_src, m_same, vectors, targets, negatives, 0.01, history
+    )
 
     def loss_at(name: str, index: tuple[int, ...], eps: float) -> float:
         changed = {k: v.copy() for k, v in params.items()}
         changed[name][index] += eps
-        value, _ = batch_loss_and_grads(changed, m_src, m_same, vectors, targets, negatives, 0.0)
+        value, _ = batch_loss_and_grads(
+            changed, m_src, m_same, vectors, targets, negatives, 0.0, history
+        )
         return value
 
     for name, index in [
@@ -53,6 +67,8 @@ def test_gradient_matches_finite_differences() -> None:
         ("offsets", (6, 2)),
         ("bias", (2,)),
         ("bias", (9,)),
+        ("inputs", (10, 1)),
+        ("inputs", (13, 2)),
     ]:
         eps = 1e-6
         numeric = (loss_at(name, index, eps) - loss_at(name, index, -eps)) / (2 * eps)
@@ -61,8 +77,8 @@ def test_gradient_matches_finite_differences() -> None:
             rows, values = grad
             row = int(np.flatnonzero(rows == index[0])[0])
             analytic = values[(row, *index[1:])]
-            if name == "offsets":  # the decay term is added to the gradient, not the loss
-                analytic -= 0.01 * params["offsets"][index]
+            if name in ("offsets", "inputs"):  # the decay is in the gradient, not the loss
+                analytic -= 0.01 * params[name][index]
         else:
             analytic = grad[index]
         assert analytic == pytest.approx(numeric, rel=1e-4, abs=1e-7), (name, index)
@@ -164,3 +180,54 @@ def test_hybrid_is_a_sum_of_standardised_scores() -> None:
     assert hybrid_scores(a, k, 0.0).argmax() == 2
     assert hybrid_scores(a, k, 1e6).argmax() == 0
     np.testing.assert_allclose(hybrid_scores(a, k, 1.0), [[0.0, 0.0, 0.0]], atol=1e-9)
+
+
+def test_recommender_scores_like_the_adapter(tmp_path: Path) -> None:
+    """The API's tuned path (one user, from stored events) and the batch scorer used by
+    eval are two implementations of one model: they must give the same scores."""
+    from localrec.adapter import store_adapter
+    from localrec.db import Store
+    from localrec.encode import encode_items
+    from localrec.ingest import add_events, add_items
+    from localrec.recommend import Recommender
+
+    from .fakes import FakeEncoder
+
+    dataset, _ = _synthetic()
+    ids = [str(i) for i in range(120)]
+    db = tmp_path / "tuned.db"
+    with Store(db) as store:
+        add_items(
+            store,
+            [
+                {"id": i, "domain": dataset.domain_names[dataset.domains[int(i)]], "title": f"t{i}"}
+                for i in ids
+            ],
+        )
+        add_events(
+            store,
+            [
+                {"user": "u", "item": "3", "action": "purchase", "time": 1},
+                {"user": "u", "item": "7", "action": "purchase", "time": 2},
+            ],
+        )
+        encode_items(store, FakeEncoder())
+        matrix = store.item_matrix("fake", None)
+        vectors = matrix.matrix[[matrix.index()[i] for i in ids]]
+        config = AdapterConfig(
+            dim=16, epochs=3, negatives=50, batch_size=128, learning_rate=0.02, min_pairs=10
+        )
+        adapter = train_adapter(dataset, vectors, "fake", ids, config)
+        assert adapter.domains[1].inputs is not None
+        store_adapter(store, adapter)
+
+    candidates = np.arange(60, 120)[None, :]
+    expected = adapter.scores([np.array([3, 7])], candidates, 1, vectors, dataset.domains)[0]
+    with Recommender(db, encoder=FakeEncoder(), user_vector="tuned") as rec:
+        got = rec.recommend("u", domain="b", k=60, include_seen=True)
+    assert got.user_vector == "tuned"
+    scores = {r.item_id: r.score for r in got}
+    np.testing.assert_allclose(
+        [scores[str(i)] for i in range(60, 120)], expected, rtol=1e-2, atol=1e-3
+    )
+    assert got.items[0].item_id == str(60 + int(np.argmax(expected)))
