@@ -61,7 +61,7 @@ class AdapterConfig:
     epochs: int = 10
     batch_size: int = 512
     negatives: int = 2000
-    learning_rate: float = 0.01
+    learning_rate: float = 0.005
     offset_decay: float = 1e-4
     half_life: float = 5.0
     max_prefix: int = 50
