@@ -873,7 +873,7 @@ def eval_cmd(
         path = write_report(report, report_dir, "localrec " + " ".join(sys.argv[1:]))
         _say(f"wrote {path}")
     if as_json:
-        click.echo(format_json({"results": report.as_dicts()}))
+        click.echo(format_json({"results": report.as_dicts(), "slices": report.slice_dicts()}))
     else:
         click.echo(format_results(report))
 

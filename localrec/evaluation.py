@@ -314,10 +314,13 @@ def run_eval(
 
 
 def db_as_dataset(
-    store: Store, domain: str | None = None
+    store: Store, domain: str | None = None, hold_out: int = 1
 ) -> tuple[SequenceDataset, dict[str, int]]:
     """A database's own events as a leave-last-out dataset: each user's last event is held out.
 
+    With `hold_out=2` the held-out case ends at the second-to-last event and neither of the
+    last two is trained on: the split `tune` chooses its epoch on, so that `eval` on the
+    last events afterwards is not judged on data the adapter was fitted or chosen on.
     Item ids in the returned dataset are the rows of the database's items, in order; the
     database serves as its own vector store (the cache ids are the item ids).
     """
@@ -331,11 +334,13 @@ def db_as_dataset(
     train, test = [], []
     for events in sequences.values():
         seq = np.asarray([index[item] for item, _, _ in events if item in index], dtype=np.int32)
-        if len(seq) >= 2 and (domain is None or rows[seq[-1]].domain == domain):
-            test.append(seq)
-            train.append(seq[:-1])
+        case = seq[: len(seq) - hold_out + 1]
+        if len(case) >= 2 and (domain is None or rows[case[-1]].domain == domain):
+            test.append(case)
+            train.append(seq[: len(seq) - hold_out])
         else:
-            train.append(seq)
+            # A user too short to hold out from still never trains on their last event.
+            train.append(seq[:-1] if hold_out > 1 and len(seq) >= 2 else seq)
     if not test:
         raise DatasetError(
             f"{store.path}: no user has two or more events"

@@ -24,11 +24,13 @@ from .errors import DatasetError
 __all__ = [
     "METRICS",
     "SETTINGS",
+    "SLICES",
     "CaseRanks",
     "Cases",
     "EvalReport",
     "MetricRow",
     "Scorer",
+    "SliceRow",
     "coverage_at_k",
     "draw_candidates",
     "evaluate",
@@ -36,7 +38,9 @@ __all__ = [
     "make_cases",
     "metrics_from_ranks",
     "rank_of_target",
+    "slice_masks",
     "tie_break",
+    "training_counts",
 ]
 
 Setting = Literal["mixed", "cross"]
@@ -224,6 +228,26 @@ class CaseRanks:
     n_candidates: IntArray
 
 
+@dataclass(frozen=True)
+class SliceRow:
+    """NDCG@10 of one method on a subset of the cases: where CF has little to go on."""
+
+    slice: str
+    method: str
+    setting: str
+    domain: str
+    ndcg_10: float
+    n: int
+
+
+# A target seen at most this often in training is "rare": item-kNN knows little about it.
+RARE_TARGET_MAX = 3
+SLICES = {
+    "rare-target": f"the target occurs at most {RARE_TARGET_MAX} times in the training files",
+    "cold-history": "no item of the history (as the method sees it) occurs in training",
+}
+
+
 @dataclass(frozen=True, eq=False)
 class EvalReport:
     split: str
@@ -231,12 +255,26 @@ class EvalReport:
     seed: int
     rows: list[MetricRow]
     cases: dict[tuple[str, str], CaseRanks] = field(default_factory=dict)
+    slices: list[SliceRow] = field(default_factory=list)
 
     def row(self, method: str, setting: str, domain: str) -> MetricRow:
         for r in self.rows:
             if (r.method, r.setting, r.domain) == (method, setting, domain):
                 return r
         raise KeyError((method, setting, domain))
+
+    def slice_dicts(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "slice": r.slice,
+                "method": r.method,
+                "setting": r.setting,
+                "domain": r.domain,
+                "ndcg@10": r.ndcg_10,
+                "n": r.n,
+            }
+            for r in self.slices
+        ]
 
     def as_dicts(self) -> list[dict[str, Any]]:
         """Rows as plain dicts (metric names as displayed), ready for JSON or CSV."""
@@ -277,9 +315,12 @@ def evaluate(
         raise DatasetError(f"{dataset.root}: the {split} split is empty or missing")
     ties = tie_break(dataset.n_items)
     rows: list[MetricRow] = []
+    slices: list[SliceRow] = []
     per_case: dict[tuple[str, str], CaseRanks] = {}
+    train_counts = training_counts(dataset)
     for setting in settings:
         cases = make_cases(sequences, dataset, setting)
+        masks = slice_masks(cases, train_counts)
         candidates = None if full else draw_candidates(cases, dataset, n_negatives, seed)
         lengths = cases.history_lengths
         for scorer in scorers:
@@ -319,6 +360,19 @@ def evaluate(
                         n=len(domain_cases),
                     )
                 )
+                for name, mask in masks.items():
+                    chosen = mask & (cases.domains == d)
+                    if chosen.any():
+                        slices.append(
+                            SliceRow(
+                                name,
+                                scorer.name,
+                                setting,
+                                dataset.domain_names[d],
+                                metrics_from_ranks(ranks[chosen])["ndcg@10"],
+                                int(chosen.sum()),
+                            )
+                        )
             per_case[(scorer.name, setting)] = CaseRanks(
                 ranks=ranks,
                 targets=cases.targets,
@@ -332,7 +386,27 @@ def evaluate(
         seed=seed,
         rows=rows,
         cases=per_case,
+        slices=slices,
     )
+
+
+def training_counts(dataset: SequenceDataset) -> IntArray:
+    """How often each item occurs in the training sequences."""
+    if not dataset.train:
+        return np.zeros(dataset.n_items, dtype=np.int64)
+    joined = np.concatenate([np.asarray(s, dtype=np.int64) for s in dataset.train])
+    return np.bincount(joined, minlength=dataset.n_items)
+
+
+def slice_masks(cases: Cases, train_counts: IntArray) -> dict[str, npt.NDArray[np.bool_]]:
+    """The cases of each slice in SLICES."""
+    return {
+        "rare-target": train_counts[cases.targets] <= RARE_TARGET_MAX,
+        "cold-history": np.array(
+            [not (train_counts[np.asarray(h, dtype=np.int64)] > 0).any() for h in cases.histories],
+            dtype=bool,
+        ),
+    }
 
 
 def _chunks(

