@@ -96,6 +96,9 @@ class DomainAdapter:
     valid_ndcg: dict[str, float] = field(default_factory=dict)
     hybrid_weight: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    # Validation NDCG@10 of the hybrid, and of zero-shot text that it had to beat.
+    hybrid_ndcg: dict[str, float] = field(default_factory=dict)
+    zero_shot_ndcg: dict[str, float] = field(default_factory=dict)
 
     def item_reps(self, vectors: np.ndarray, items: np.ndarray) -> np.ndarray:
         reps: np.ndarray = vectors[items] @ self.proj.T + self.offsets[items]
@@ -321,6 +324,8 @@ class TrainedAdapter:
     seen: np.ndarray
     train_pairs: int
     seconds: float
+    # Domains without an adapter, and why: zero-shot serves them.
+    dropped: dict[str, str] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         arrays: dict[str, np.ndarray] = {"seen": self.seen}
@@ -350,10 +355,13 @@ class TrainedAdapter:
                     "epoch": a.epoch,
                     "valid_ndcg@10": a.valid_ndcg,
                     "hybrid_weight": a.hybrid_weight,
+                    "hybrid_valid_ndcg@10": a.hybrid_ndcg,
+                    "zero_shot_valid_ndcg@10": a.zero_shot_ndcg,
                     "seconds": round(a.seconds, 1),
                 }
                 for d, a in self.domains.items()
             },
+            "dropped": self.dropped,
         }
 
     @classmethod
@@ -378,6 +386,8 @@ class TrainedAdapter:
                 valid_ndcg=info["valid_ndcg@10"],
                 hybrid_weight=info["hybrid_weight"],
                 seconds=info.get("seconds", 0.0),
+                hybrid_ndcg=info.get("hybrid_valid_ndcg@10", {}),
+                zero_shot_ndcg=info.get("zero_shot_valid_ndcg@10", {}),
             )
         return cls(
             model=meta["model"],
@@ -388,6 +398,7 @@ class TrainedAdapter:
             seen=arrays["seen"],
             train_pairs=int(meta["train_pairs"]),
             seconds=float(meta["seconds"]),
+            dropped=dict(meta.get("dropped", {})),
         )
 
     def scores(
@@ -472,6 +483,7 @@ def train_adapter(
         raise TrainingError(f"{dataset.root}: tuning needs a validation split to choose the epoch")
     knn = ItemKNNScorer(dataset.train, n_items)
     trained: dict[int, DomainAdapter] = {}
+    dropped: dict[str, str] = {}
     total_pairs = 0
     rng = np.random.default_rng(config.seed)
     valid_cases = {s: make_cases(dataset.valid, dataset, s) for s in ("mixed", "cross")}
@@ -489,12 +501,13 @@ def train_adapter(
             dataset.train, dataset.domains, d, n_items, config.half_life, config.max_prefix
         )
         total_pairs += len(pairs)
+        name = dataset.domain_names[d]
         if len(pairs) < config.min_pairs:
-            raise TrainingError(
-                f"only {len(pairs)} training interactions end in {dataset.domain_names[d]!r}; "
-                f"an adapter needs at least {config.min_pairs}, or it would make results worse. "
-                "Keep using the zero-shot recommendations until there is more history."
+            dropped[name] = (
+                f"only {len(pairs)} training interactions end in {name!r}; an adapter needs at "
+                f"least {config.min_pairs}, or it would make results worse"
             )
+            continue
         domain_items = dataset.items_of_domain(d)
         init = rng.standard_normal((config.dim, dim)) / math.sqrt(dim)
         params: dict[str, np.ndarray] = {
@@ -562,11 +575,35 @@ def train_adapter(
         adapter = _domain_adapter(d, best[2], vectors, seen, domain_items)
         adapter.epoch, adapter.valid_ndcg = best[1], best[3]
         for s in ("mixed", "cross"):
-            adapter.hybrid_weight[s] = _best_hybrid_weight(
+            weight, ndcg_at_weight = _best_hybrid_weight(
                 adapter, knn, valid_cases[s], valid_cands[s], d, vectors, dataset, ties, config
             )
+            adapter.hybrid_weight[s] = weight
+            zero_shot_ndcg = _zero_shot_ndcg(
+                valid_cases[s], valid_cands[s], d, vectors, dataset, ties
+            )
+            if ndcg_at_weight is not None and zero_shot_ndcg is not None:
+                adapter.hybrid_ndcg[s] = ndcg_at_weight
+                adapter.zero_shot_ndcg[s] = zero_shot_ndcg
         adapter.seconds = time.perf_counter() - domain_start
+        if not adapter.hybrid_ndcg:
+            dropped[name] = f"no validation case ends in {name!r}, so nothing shows it would help"
+            continue
+        learned = float(np.mean(list(adapter.hybrid_ndcg.values())))
+        zero_shot = float(np.mean(list(adapter.zero_shot_ndcg.values())))
+        if learned <= zero_shot:
+            dropped[name] = (
+                f"on the validation split the tuned hybrid scored NDCG@10 {100 * learned:.2f}% "
+                f"against {100 * zero_shot:.2f}% for zero-shot text; it would make results worse"
+            )
+            continue
         trained[d] = adapter
+    if not trained:
+        raise TrainingError(
+            "no adapter was kept: "
+            + "; ".join(f"{name}: {why}" for name, why in dropped.items())
+            + ". Keep using the zero-shot recommendations until there is more history."
+        )
     return TrainedAdapter(
         model,
         config,
@@ -576,6 +613,7 @@ def train_adapter(
         seen,
         total_pairs,
         time.perf_counter() - start,
+        dropped,
     )
 
 
@@ -654,10 +692,11 @@ def _best_hybrid_weight(
     dataset: SequenceDataset,
     ties: np.ndarray,
     config: AdapterConfig,
-) -> float:
+) -> tuple[float, float | None]:
+    """The item-kNN weight with the best validation NDCG@10, and that NDCG (None: no case)."""
     scores, rows = _case_scores(adapter, cases, cands, d, vectors, dataset, config)
     if not len(rows):
-        return 1.0
+        return 1.0, None
     knn_scores = np.asarray(
         knn.score([cases.histories[i] for i in rows], cands[rows], d), np.float64
     )
@@ -667,7 +706,28 @@ def _best_hybrid_weight(
         ndcg = metrics_from_ranks(rank_of_target(mixed))["ndcg@10"]
         if ndcg > best_ndcg:
             best_weight, best_ndcg = weight, ndcg
-    return best_weight
+    return best_weight, best_ndcg
+
+
+def _zero_shot_ndcg(
+    cases: Any,
+    cands: np.ndarray,
+    d: int,
+    vectors: np.ndarray,
+    dataset: SequenceDataset,
+    ties: np.ndarray,
+) -> float | None:
+    """Validation NDCG@10 of the zero-shot default (the text max-sim + mean blend)."""
+    from .evaluation import EmbeddingScorer
+
+    rows = np.flatnonzero(cases.domains == d)
+    if not len(rows):
+        return None
+    scorer = EmbeddingScorer("zero-shot", "hybrid", vectors, dataset.domains)
+    scores = np.asarray(
+        scorer.score([cases.histories[i] for i in rows], cands[rows], d), np.float64
+    )
+    return metrics_from_ranks(rank_of_target(scores + ties[cands[rows]]))["ndcg@10"]
 
 
 def store_adapter(store: Any, adapter: TrainedAdapter) -> None:
@@ -737,16 +797,20 @@ def aligned(
 
 @dataclass
 class AdapterScorer:
-    """The tuned model alone, as a protocol scorer."""
+    """The tuned model alone, as a protocol scorer; `fallback` scores a domain without one
+    (as `recommend` does, with zero-shot text)."""
 
     name: str
     adapter: TrainedAdapter
     vectors: np.ndarray
     domains: np.ndarray
+    fallback: Any = None
 
     def score(
         self, histories: Sequence[ItemArray], candidates: np.ndarray, target_domain: int
     ) -> Any:
+        if target_domain not in self.adapter.domains and self.fallback is not None:
+            return self.fallback.score(histories, candidates, target_domain)
         return self.adapter.scores(histories, candidates, target_domain, self.vectors, self.domains)
 
 
@@ -762,6 +826,8 @@ class HybridScorer:
     def score(
         self, histories: Sequence[ItemArray], candidates: np.ndarray, target_domain: int
     ) -> Any:
+        if target_domain not in self.tuned.adapter.domains:
+            return self.tuned.score(histories, candidates, target_domain)
         tuned = np.asarray(self.tuned.score(histories, candidates, target_domain), np.float64)
         knn = np.asarray(self.knn.score(histories, candidates, target_domain), np.float64)
         weights = self.tuned.adapter.domains[target_domain].hybrid_weight
@@ -782,12 +848,16 @@ def scorers_for(
     dataset: SequenceDataset,
     item_index: dict[str, int],
     suffix: str = "",
+    fallback: Any = None,
 ) -> list[Any]:
-    """`localrec:tuned` and `localrec:hybrid` rows for eval, when an adapter is stored."""
+    """`localrec:tuned` and `localrec:hybrid` rows for eval, when an adapter is stored.
+
+    A domain the adapter was not kept for is scored by `fallback`, as `recommend` would.
+    """
     adapter = load_adapter(store, model)
     if adapter is None:
         return []
     adapter = aligned(adapter, item_index, vectors)
-    tuned = AdapterScorer(f"localrec:tuned{suffix}", adapter, vectors, dataset.domains)
+    tuned = AdapterScorer(f"localrec:tuned{suffix}", adapter, vectors, dataset.domains, fallback)
     knn = ItemKNNScorer(dataset.train, dataset.n_items)
     return [tuned, HybridScorer(f"localrec:hybrid{suffix}", tuned, knn)]

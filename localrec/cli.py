@@ -925,11 +925,17 @@ def tune(
             adapter = tune_database(store, model_name, config, **kwargs)  # type: ignore[arg-type]
     for d, a in adapter.domains.items():
         weights = ", ".join(f"{k} {v:g}" for k, v in a.hybrid_weight.items())
+        hybrid = ", ".join(
+            f"{k} {100 * v:.2f}% (zero-shot {100 * a.zero_shot_ndcg[k]:.2f}%)"
+            for k, v in a.hybrid_ndcg.items()
+        )
         click.echo(
             f"{adapter.domain_names[d]}: epoch {a.epoch}, valid NDCG@10 "
             + ", ".join(f"{k} {100 * v:.2f}%" for k, v in a.valid_ndcg.items())
-            + f"; item-kNN weight {weights}"
+            + f"; item-kNN weight {weights}; hybrid {hybrid}"
         )
+    for name, why in adapter.dropped.items():
+        click.echo(f"{name}: no adapter kept, zero-shot serves it: {why}")
     click.echo(
         f"trained on {adapter.train_pairs} pairs in {adapter.seconds:.0f} s (model {adapter.model})"
     )

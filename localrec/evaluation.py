@@ -199,7 +199,10 @@ def adapter_scorers(
     """The tuned adapter and its hybrid with item-kNN, when `localrec tune` has stored one."""
     from .adapter import scorers_for
 
-    found: list[Scorer] = scorers_for(store, spec.name, vectors, dataset, item_index, suffix)
+    zero_shot = EmbeddingScorer("zero-shot", "hybrid", vectors, dataset.domains)
+    found: list[Scorer] = scorers_for(
+        store, spec.name, vectors, dataset, item_index, suffix, fallback=zero_shot
+    )
     return found
 
 

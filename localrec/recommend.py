@@ -316,6 +316,12 @@ class Recommender:
         if tuned is not None and tuned.knows(domain):
             scores = tuned.scores(profile, matrix, domain, blend=method == "hybrid")
             method = "tuned-hybrid" if method == "hybrid" else "tuned"
+        elif method == "tuned":
+            why = tuned.adapter.dropped.get(domain, "it was trained without it") if tuned else ""
+            raise InputError(
+                f"the tuned adapter has no model for {domain!r} ({why}); "
+                "use --user-vector hybrid, which falls back to zero-shot text there"
+            )
         else:
             scores = profile_scores(profile, method, matrix.matrix)
         if not include_seen:

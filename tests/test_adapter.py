@@ -161,8 +161,66 @@ def test_too_little_data_is_refused() -> None:
         valid=dataset.valid,
         test=dataset.test,
     )
-    with pytest.raises(TrainingError, match="only 50 training interactions end in 'a'"):
+    # Neither domain has enough: nothing is kept, and the message says why for each.
+    with pytest.raises(TrainingError, match="only 50 training interactions end in 'a'") as info:
         train_adapter(small, vectors, "fake", [str(i) for i in range(120)], AdapterConfig())
+    assert "only 50 training interactions end in 'b'" in str(info.value)
+    assert "Keep using the zero-shot recommendations" in str(info.value)
+
+
+def test_a_domain_with_too_little_data_is_left_to_zero_shot() -> None:
+    from dataclasses import replace
+
+    dataset, vectors = _synthetic()
+    # 3,000 training pairs end in 'a' and 3,500 in 'b': 500 more users who go a_k -> b_k.
+    extra = [np.array([k % 60, 60 + k % 60], dtype=np.int32) for k in range(500)]
+    dataset = replace(dataset, train=[*dataset.train, *extra])
+    config = AdapterConfig(
+        dim=16, epochs=3, negatives=50, batch_size=128, learning_rate=0.02, min_pairs=3200
+    )
+    adapter = train_adapter(dataset, vectors, "fake", [str(i) for i in range(120)], config)
+    assert set(adapter.domains) == {1}
+    assert adapter.dropped == {
+        "a": "only 3000 training interactions end in 'a'; an adapter needs at least 3200, "
+        "or it would make results worse"
+    }
+    again = TrainedAdapter.from_stored(adapter.meta(), adapter.to_bytes())
+    assert again.dropped == adapter.dropped and set(again.domains) == {1}
+
+
+def test_an_adapter_that_cannot_beat_zero_shot_is_not_kept() -> None:
+    """When text alone already ranks the target first (target k has the same text as the
+    source item k), the learned hybrid cannot do better, so it is refused, not stored."""
+    dataset, vectors = _synthetic()
+    same_text = vectors.copy()
+    same_text[60:] = vectors[:60]
+    config = AdapterConfig(dim=8, epochs=2, negatives=20, batch_size=256, min_pairs=10)
+    with pytest.raises(TrainingError, match=r"b: on the validation split the tuned hybrid") as e:
+        train_adapter(
+            dataset, same_text, "fake", [str(i) for i in range(120)], config, only_domains=[1]
+        )
+    assert "for zero-shot text; it would make results worse" in str(e.value)
+
+
+def test_eval_scores_a_domain_without_adapter_with_the_fallback() -> None:
+    from localrec.adapter import AdapterScorer
+
+    dataset, vectors = _synthetic()
+    config = AdapterConfig(dim=8, epochs=1, negatives=20, min_pairs=10)
+    adapter = train_adapter(
+        dataset, vectors, "fake", [str(i) for i in range(120)], config, only_domains=[1]
+    )
+
+    class Constant:
+        name = "constant"
+
+        def score(self, histories: object, candidates: np.ndarray, domain: int) -> np.ndarray:
+            return np.full(candidates.shape, 7.0)
+
+    scorer = AdapterScorer("t", adapter, vectors, dataset.domains, Constant())
+    candidates = np.arange(0, 60)[None, :]
+    assert (scorer.score([np.array([61])], candidates, 0) == 7.0).all()
+    assert not (scorer.score([np.array([1])], candidates + 60, 1) == 7.0).all()
 
 
 def test_pairs_are_every_prefix_ending_in_the_domain() -> None:
