@@ -334,10 +334,11 @@ class TrainedAdapter:
             arrays[f"{d}/w_same"] = a.w_same.astype(np.float32)
             arrays[f"{d}/proj"] = a.proj.astype(np.float32)
             # float16 holds the offsets within ~1e-3 relative error: enough for ranking.
-            arrays[f"{d}/offsets"] = a.offsets.astype(np.float16)
+            # Only rows that were learned are kept: other domains' offsets stay zero.
+            _put_rows(arrays, f"{d}/offsets", a.offsets)
             arrays[f"{d}/bias"] = a.bias.astype(np.float32)
             if a.inputs is not None:
-                arrays[f"{d}/inputs"] = a.inputs.astype(np.float16)
+                _put_rows(arrays, f"{d}/inputs", a.inputs)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # type: ignore[arg-type]
         return buffer.getvalue()
@@ -375,10 +376,10 @@ class TrainedAdapter:
                 w_src=arrays[f"{d}/w_src"],
                 w_same=arrays[f"{d}/w_same"],
                 proj=arrays[f"{d}/proj"],
-                offsets=arrays[f"{d}/offsets"].astype(np.float32),
+                offsets=_get_rows(arrays, f"{d}/offsets", len(arrays["seen"])),
                 bias=arrays[f"{d}/bias"],
                 inputs=(
-                    arrays[f"{d}/inputs"].astype(np.float32)
+                    _get_rows(arrays, f"{d}/inputs", len(arrays["seen"]))
                     if f"{d}/inputs" in arrays.files
                     else None
                 ),
@@ -424,6 +425,22 @@ class TrainedAdapter:
         gathered = reps[inverse.reshape(candidates.shape)]
         out: np.ndarray = np.einsum("bd,bcd->bc", users, gathered) + adapter.bias[candidates]
         return out
+
+
+def _put_rows(arrays: dict[str, np.ndarray], name: str, matrix: np.ndarray) -> None:
+    """The non-zero rows of `matrix` as float16, and their indices."""
+    rows = np.flatnonzero(np.any(matrix != 0, axis=1)).astype(np.int32)
+    arrays[name] = matrix[rows].astype(np.float16)
+    arrays[f"{name}_rows"] = rows
+
+
+def _get_rows(arrays: Any, name: str, n_items: int) -> np.ndarray:
+    values = np.asarray(arrays[name], dtype=np.float32)
+    if f"{name}_rows" not in arrays.files:  # stored dense by an earlier version
+        return values
+    out = np.zeros((n_items, values.shape[1]), np.float32)
+    out[arrays[f"{name}_rows"]] = values
+    return out
 
 
 def _predict_unseen_bias(

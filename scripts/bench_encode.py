@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from localrec.dataset import food_kitchen_dir
 
@@ -89,7 +90,9 @@ def load_texts(kind: str, n: int) -> list[str]:
     return texts
 
 
-def run_worker(python: str, method: str, model: str, texts_file: str, repeats: int) -> dict:
+def run_worker(
+    python: str, method: str, model: str, texts_file: str, repeats: int
+) -> dict[str, Any]:
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
     out = subprocess.run(
         [python, "-c", WORKER, method, model, texts_file, str(repeats)],
@@ -100,7 +103,8 @@ def run_worker(python: str, method: str, model: str, texts_file: str, repeats: i
     )
     if out.returncode != 0:
         raise SystemExit(f"{method} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:

@@ -50,6 +50,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from operator import mul
 from pathlib import Path
 from typing import Any
@@ -882,7 +883,8 @@ def main(argv: list[str] | None = None) -> int:
     user = user_vector(full[: sizes[0]], rng)
 
     def reps(n: int) -> int:
-        return args.repeats if n <= 100_000 else max(3, args.repeats // 3)
+        repeats: int = args.repeats
+        return repeats if n <= 100_000 else max(3, repeats // 3)
 
     goals: list[Goal] = []
     scoring: dict[int, ScoringResult] = {}
@@ -947,7 +949,7 @@ def main(argv: list[str] | None = None) -> int:
             f"localrec {ratio(base, scoring[n].total.median)} faster"
         )
     for n in sizes:
-        nd = measure(lambda n=n: npdot_loop(full[:n], user), max(1, reps(n) // 3))
+        nd = measure(partial(npdot_loop, full[:n], user), max(1, reps(n) // 3))
         say(
             f"  np.dot per row + sorted(), {size_label(n):>4}: {nd}; "
             f"localrec {ratio(nd.median, scoring[n].total.median)} faster"

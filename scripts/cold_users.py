@@ -36,7 +36,7 @@ def main() -> None:
     from localrec.dataset import food_kitchen_dir
     from localrec.evaluation import EmbeddingScorer, _aligned_matrix, dataset_with_store
     from localrec.model_cache import resolve_model
-    from localrec.protocol import evaluate
+    from localrec.protocol import Scorer, evaluate
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", nargs="?", type=Path, default=food_kitchen_dir(REPO))
@@ -55,7 +55,11 @@ def main() -> None:
             a.inputs = np.zeros_like(a.inputs)
     zero_shot = EmbeddingScorer("zero-shot-hybrid", "hybrid", vectors, dataset.domains)
     tuned = AdapterScorer("tuned, cold", cold, vectors, dataset.domains, zero_shot)
-    scorers = [zero_shot, tuned, HybridScorer("hybrid, cold", tuned, _NoCooccurrence())]  # type: ignore[arg-type]
+    scorers: list[Scorer] = [
+        zero_shot,
+        tuned,
+        HybridScorer("hybrid, cold", tuned, _NoCooccurrence()),  # type: ignore[arg-type]
+    ]
     report = evaluate(dataset, "test", ("mixed", "cross"), scorers)
     print(f"{'method':<20} {'setting':<7} {'domain':<9} {'NDCG@10 %':>9}")
     for row in report.rows:

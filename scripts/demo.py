@@ -131,9 +131,9 @@ def main() -> None:
     # tune then says so and keeps nothing, and recommend serves zero-shot text.
     localrec("--db", str(db), "tune", may_refuse=True)
 
-    for user, history, target in shown:
+    for user, food_history, target in shown:
         print(f"\n=== {user}: Food history (oldest first), no Kitchen history at all ===")
-        for i in history[-8:]:
+        for i in food_history[-8:]:
             print(f"  - {dataset.titles[i][:90]}")
         out = localrec(
             "--db",

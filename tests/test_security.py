@@ -489,7 +489,7 @@ def _raise_value_error(**kwargs: Any) -> str:
 # == 2. hostile input ======================================================================
 
 # Free text: any Unicode but surrogates (see the xfails below), with NULs and controls.
-TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 # Longer than an id may be (512) and than a text field is kept (20,000 characters).
 HUGE = st.tuples(st.text(min_size=1, max_size=4), st.integers(200, 8_000)).map(
     lambda t: t[0] * t[1]
@@ -945,7 +945,7 @@ def test_fuzz_embed(fast_encoder: Any) -> None:
     @fuzz(40)
     @given(
         text=st.one_of(
-            st.text(st.characters(exclude_categories=("Cs",)), max_size=300),
+            st.text(st.characters(exclude_categories=["Cs"]), max_size=300),
             HUGE,
             st.sampled_from(["\x00", "\x00hi\x00", " \t\n", "\u200b", "🤖" * 600, "[SEP][CLS]"]),
         ),
@@ -1068,7 +1068,7 @@ VALUES = (
 # Free text for arguments: what a shell can pass (no NUL, no surrogates, see the xfails) and
 # no '/' so that nothing the fuzzer writes (--npy, --out, --db) can land outside the sandbox.
 ARG_TEXT = st.text(
-    st.characters(exclude_categories=("Cs",), exclude_characters="\x00/\\"), max_size=25
+    st.characters(exclude_categories=["Cs"], exclude_characters="\x00/\\"), max_size=25
 )
 VALUE = st.one_of(st.sampled_from(VALUES), ARG_TEXT, SQLISH)
 # command: (positional arguments, flags, options that take a value)
@@ -1705,7 +1705,7 @@ def _raw_bytes(db: Path, pattern: str = "*") -> bytes:
 def _forget_fixture_db(tmp_path: Path) -> Path:
     db = tmp_path / "f.db"
     items = write_csv(tmp_path / "items.csv", catalogue_items()[:12])
-    events = [
+    events: list[dict[str, Any]] = [
         {"user": SECRET_USER, "item": "k000", "action": "review", "review": SECRET_REVIEW},
         {"user": SECRET_USER, "item": "b001", "action": "rate", "value": 5},
         {"user": "bob", "item": "k001", "review": "bob's public note"},
