@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import localrec.encoder as encoder_module
 from localrec.encoder import LlamaEncoder
 from localrec.errors import EncoderError
 from localrec.llama_runtime import physical_cores
@@ -69,11 +70,17 @@ def test_text_alone_equals_text_in_a_batch(f16_encoder: LlamaEncoder) -> None:
     assert (batch * alone).sum(axis=1).min() >= 0.9999
 
 
-def test_q8_alone_and_in_batch_agree_within_quantisation_noise(q8_encoder: LlamaEncoder) -> None:
+def test_q8_alone_equals_q8_in_a_batch(
+    q8_encoder: LlamaEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     batch = q8_encoder.encode(SENTENCES)
     alone = np.vstack([q8_encoder.encode([s]) for s in SENTENCES])
-    # Q8_0 kernels differ between one row and many; the gap stays below the Q8_0-vs-F32 one.
-    assert (batch * alone).sum(axis=1).min() >= 0.999
+    assert (batch * alone).sum(axis=1).min() >= 0.9999
+    # Without the filler that pads a short batch to 64 tokens, llama.cpp's Q8_0 kernels
+    # for a few tokens differ from a full batch's: the reason the filler is there.
+    monkeypatch.setattr(encoder_module, "MIN_BATCH_TOKENS", 0)
+    unpadded = np.vstack([q8_encoder.encode([s]) for s in SENTENCES])
+    assert (batch * unpadded).sum(axis=1).min() < 0.9999
 
 
 def test_output_is_unit_float32_in_input_order(encoder: LlamaEncoder) -> None:
