@@ -38,7 +38,14 @@ import scipy.sparse as sp
 from .baselines import ItemKNNScorer
 from .dataset import SequenceDataset
 from .errors import TrainingError
-from .protocol import draw_candidates, make_cases, metrics_from_ranks, rank_of_target, tie_break
+from .protocol import (
+    draw_candidates,
+    make_cases,
+    metrics_from_ranks,
+    rank_of_target,
+    tie_break,
+    training_counts,
+)
 
 __all__ = [
     "AdapterConfig",
@@ -488,13 +495,7 @@ def train_adapter(
     config = config or AdapterConfig()
     start = time.perf_counter()
     n_items, dim = vectors.shape
-    counts = (
-        np.bincount(
-            np.concatenate([np.asarray(s, np.int64) for s in dataset.train]), minlength=n_items
-        )
-        if dataset.train
-        else np.zeros(n_items, np.int64)
-    )
+    counts = training_counts(dataset)
     seen = counts > 0
     if not dataset.valid:
         raise TrainingError(f"{dataset.root}: tuning needs a validation split to choose the epoch")
@@ -570,7 +571,6 @@ def train_adapter(
             ndcg = {
                 s: _valid_ndcg(
                     snapshot,
-                    None,
                     valid_cases[s],
                     valid_cands[s],
                     d,
@@ -681,9 +681,13 @@ def _case_scores(
     return scores.astype(np.float64), np.flatnonzero(mask)
 
 
+def _ndcg_at_10(scores: np.ndarray, cands: np.ndarray, ties: np.ndarray) -> float:
+    """NDCG@10 of the protocol's ranks, ties broken as `evaluate` breaks them."""
+    return metrics_from_ranks(rank_of_target(scores + ties[cands]))["ndcg@10"]
+
+
 def _valid_ndcg(
     adapter: DomainAdapter,
-    _: Any,
     cases: Any,
     cands: np.ndarray,
     d: int,
@@ -695,8 +699,7 @@ def _valid_ndcg(
     scores, rows = _case_scores(adapter, cases, cands, d, vectors, dataset, config)
     if not len(rows):
         return 0.0
-    ranks = rank_of_target(scores + ties[cands[rows]])
-    return metrics_from_ranks(ranks)["ndcg@10"]
+    return _ndcg_at_10(scores, cands[rows], ties)
 
 
 def _best_hybrid_weight(
@@ -719,8 +722,7 @@ def _best_hybrid_weight(
     )
     best_weight, best_ndcg = 1.0, -1.0
     for weight in HYBRID_WEIGHTS:
-        mixed = hybrid_scores(scores, knn_scores, weight) + ties[cands[rows]]
-        ndcg = metrics_from_ranks(rank_of_target(mixed))["ndcg@10"]
+        ndcg = _ndcg_at_10(hybrid_scores(scores, knn_scores, weight), cands[rows], ties)
         if ndcg > best_ndcg:
             best_weight, best_ndcg = weight, ndcg
     return best_weight, best_ndcg
@@ -744,7 +746,7 @@ def _zero_shot_ndcg(
     scores = np.asarray(
         scorer.score([cases.histories[i] for i in rows], cands[rows], d), np.float64
     )
-    return metrics_from_ranks(rank_of_target(scores + ties[cands[rows]]))["ndcg@10"]
+    return _ndcg_at_10(scores, cands[rows], ties)
 
 
 def store_adapter(store: Any, adapter: TrainedAdapter) -> None:

@@ -267,9 +267,14 @@ class LlamaEncoder:
     def _run_batch(self, batch: list[int], token_lists: list[list[int]], out: np.ndarray) -> None:
         llama_cpp = self._llama
         b = self._batch
+        sequences = [token_lists[i] for i in batch]
+        n_text_tokens = sum(map(len, sequences))
+        pad = min(MIN_BATCH_TOKENS, self.batch_tokens) - n_text_tokens
+        if pad > 0 and len(batch) < self.max_sequences:
+            sequences.append(self._filler[:pad])  # the last sequence: its vector is not read
         k = 0
-        for seq, i in enumerate(batch):
-            for pos, token in enumerate(token_lists[i]):
+        for seq, tokens in enumerate(sequences):
+            for pos, token in enumerate(tokens):
                 b.token[k] = token
                 b.pos[k] = pos
                 b.n_seq_id[k] = 1
@@ -277,19 +282,10 @@ class LlamaEncoder:
                 # Every token is an output in embedding mode; otherwise llama.cpp warns per call.
                 b.logits[k] = 1
                 k += 1
+        b.n_tokens = k
         # A short batch (one query) is faster on one thread than split over cores that
         # another process may hold: 12-19 ms against spikes of 800 ms, measured under load.
-        threads = 1 if k < SMALL_BATCH_TOKENS else self.n_threads
-        pad = min(MIN_BATCH_TOKENS, self.batch_tokens) - k
-        if pad > 0 and len(batch) < self.max_sequences:
-            for pos, token in enumerate(self._filler[:pad]):
-                b.token[k] = token
-                b.pos[k] = pos
-                b.n_seq_id[k] = 1
-                b.seq_id[k][0] = len(batch)
-                b.logits[k] = 1
-                k += 1
-        b.n_tokens = k
+        threads = 1 if n_text_tokens < SMALL_BATCH_TOKENS else self.n_threads
         if threads != self._threads_now:
             llama_cpp.llama_set_n_threads(self._ctx, threads, threads)
             self._threads_now = threads

@@ -89,11 +89,10 @@ def pulled_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-@pytest.fixture
-def model_home(pulled_home: Path, localrec_home: Path) -> Path:
-    """This test's LOCALREC_HOME, with the default model already on disk."""
-    target = localrec_home / "models"
-    target.mkdir(exist_ok=True)
+def link_models(pulled_home: Path, home: Path) -> Path:
+    """Put the session's pulled model into `home`/models (the GGUF as a symlink); `home`."""
+    target = home / "models"
+    target.mkdir(parents=True, exist_ok=True)
     for path in (pulled_home / "models").iterdir():
         if path.name.startswith("."):
             continue
@@ -101,7 +100,13 @@ def model_home(pulled_home: Path, localrec_home: Path) -> Path:
             os.symlink(path, target / path.name)
         else:
             shutil.copy(path, target / path.name)
-    return localrec_home
+    return home
+
+
+@pytest.fixture
+def model_home(pulled_home: Path, localrec_home: Path) -> Path:
+    """This test's LOCALREC_HOME, with the default model already on disk."""
+    return link_models(pulled_home, localrec_home)
 
 
 @pytest.fixture(scope="session")

@@ -236,13 +236,17 @@ class Fixed:
 
 
 class Oracle:
-    name = "oracle"
+    """Scores the target (column 0) `target_score` and every negative 0: rank 1 by default."""
+
+    def __init__(self, name: str = "oracle", target_score: float = 1.0) -> None:
+        self.name = name
+        self.target_score = target_score
 
     def score(
         self, histories: Sequence[Any], candidates: npt.NDArray[np.int64], target_domain: int
     ) -> npt.NDArray[np.float64]:
         out = np.zeros(candidates.shape)
-        out[:, 0] = 1.0  # column 0 is the target
+        out[:, 0] = self.target_score  # column 0 is the target
         return out
 
 
@@ -372,17 +376,6 @@ def test_popularity_on_real_test_split_matches_reference() -> None:
     assert [r.n for r in report.rows] == [300, 637, 300, 637]
 
 
-class Worst:
-    name = "worst"
-
-    def score(
-        self, histories: Sequence[Any], candidates: npt.NDArray[np.int64], target_domain: int
-    ) -> npt.NDArray[np.float64]:
-        out = np.zeros(candidates.shape)
-        out[:, 0] = -1.0  # the target below every negative
-        return out
-
-
 def test_slices_pick_rare_targets_and_cold_histories() -> None:
     from dataclasses import replace
 
@@ -390,7 +383,7 @@ def test_slices_pick_rare_targets_and_cold_histories() -> None:
     f, k5 = food(ds, 0), kitchen(ds, 5)
     # kitchen 5 occurs 4 times in training (not rare), food 0 once: every other item never.
     ds = replace(ds, train=[np.array([k5, k5, k5, k5, f], dtype=np.int32)])
-    report = evaluate(ds, scorers=[Oracle(), Worst()], n_negatives=9, seed=0)
+    report = evaluate(ds, scorers=[Oracle(), Oracle("worst", -1.0)], n_negatives=9, seed=0)
     found = {(r.slice, r.method, r.setting, r.domain): (r.ndcg_10, r.n) for r in report.slices}
     worst = 1 / math.log2(11)  # rank 10 of 10
     # mixed kitchen cases: [f, k0] -> k5 (common target, seen history), [food 4] -> kitchen 9

@@ -39,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO
+from .conftest import REPO, link_models
 
 pytestmark = pytest.mark.slow
 
@@ -56,17 +56,7 @@ WORDS = ("red", "blue", "green", "tea", "pan", "song", "jazz", "novel", "steel",
 @pytest.fixture
 def soak_home(pulled_home: Path, tmp_path: Path) -> Path:
     """A LOCALREC_HOME with the default model, as conftest's `model_home` builds it."""
-    home = tmp_path / "soak-home"
-    target = home / "models"
-    target.mkdir(parents=True)
-    for path in (pulled_home / "models").iterdir():
-        if path.name.startswith("."):
-            continue
-        if path.suffix == ".gguf":
-            os.symlink(path, target / path.name)
-        else:
-            shutil.copy(path, target / path.name)
-    return home
+    return link_models(pulled_home, tmp_path / "soak-home")
 
 
 def child_env(home: Path) -> dict[str, str]:
