@@ -28,7 +28,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -765,53 +765,34 @@ def describe(adapter: TrainedAdapter) -> str:
 def aligned(
     adapter: TrainedAdapter, item_index: dict[str, int], vectors: np.ndarray
 ) -> TrainedAdapter:
-    """The adapter re-indexed to the current catalogue order; new items count as unseen."""
+    """The adapter re-indexed to the current catalogue order; new items count as unseen.
+
+    Everything else (weights, epochs, validation figures, dropped domains) is kept as is.
+    """
     n = len(vectors)
-    if (
-        adapter.item_ids == sorted(item_index, key=item_index.__getitem__)
-        and len(adapter.seen) == n
-    ):
+    order = sorted(item_index, key=item_index.__getitem__)
+    if adapter.item_ids == order and len(adapter.seen) == n:
         return adapter
     old = np.array([item_index.get(i, -1) for i in adapter.item_ids], dtype=np.int64)
     keep = old >= 0
     seen = np.zeros(n, dtype=bool)
     seen[old[keep]] = adapter.seen[keep]
-    domains: dict[int, DomainAdapter] = {}
-    for d, a in adapter.domains.items():
-        offsets = np.zeros((n, a.offsets.shape[1]), np.float32)
-        offsets[old[keep]] = a.offsets[keep]
-        bias = np.zeros(n, np.float32)
-        bias[old[keep]] = a.bias[keep]
-        items = np.arange(n)
-        bias = _predict_unseen_bias(vectors, bias, seen, items)
-        inputs = None
-        if a.inputs is not None:
-            inputs = np.zeros((n, a.inputs.shape[1]), np.float32)
-            inputs[old[keep]] = a.inputs[keep]
-        domains[d] = DomainAdapter(
-            d,
-            a.w_src,
-            a.w_same,
-            a.proj,
-            offsets,
-            bias,
-            inputs,
-            a.epoch,
-            a.valid_ndcg,
-            a.hybrid_weight,
-            a.seconds,
+
+    def moved(rows: np.ndarray) -> np.ndarray:
+        out = np.zeros((n, *rows.shape[1:]), np.float32)
+        out[old[keep]] = rows[keep]
+        return out
+
+    domains = {
+        d: replace(
+            a,
+            offsets=moved(a.offsets),
+            bias=_predict_unseen_bias(vectors, moved(a.bias), seen, np.arange(n)),
+            inputs=None if a.inputs is None else moved(a.inputs),
         )
-    order = sorted(item_index, key=item_index.__getitem__)
-    return TrainedAdapter(
-        adapter.model,
-        adapter.config,
-        domains,
-        adapter.domain_names,
-        order,
-        seen,
-        adapter.train_pairs,
-        adapter.seconds,
-    )
+        for d, a in adapter.domains.items()
+    }
+    return replace(adapter, domains=domains, item_ids=order, seen=seen)
 
 
 @dataclass

@@ -289,3 +289,37 @@ def test_recommender_scores_like_the_adapter(tmp_path: Path) -> None:
         [scores[str(i)] for i in range(60, 120)], expected, rtol=1e-2, atol=1e-3
     )
     assert got.items[0].item_id == str(60 + int(np.argmax(expected)))
+
+
+def test_aligned_follows_a_reordered_catalogue_and_keeps_the_rest() -> None:
+    """A database whose items were re-ordered and grew after `tune`: scores of the known
+    items are unchanged, the new item is unseen (text bias, no offset), and the adapter's
+    record (weights, validation figures, dropped domains) survives the re-indexing."""
+    from localrec.adapter import aligned
+
+    dataset, vectors = _synthetic()
+    config = AdapterConfig(dim=8, epochs=1, negatives=20, min_pairs=10)
+    ids = [str(i) for i in range(120)]
+    adapter = train_adapter(dataset, vectors, "fake", ids, config)
+    adapter.dropped["c"] = "a reason"
+    # New catalogue: reversed, with one new target-domain item "new" at the front.
+    order = ["new", *reversed(ids)]
+    new_vector = normalise_rows(np.ones((1, 16), np.float32))
+    moved_vectors = np.vstack([new_vector, vectors[::-1]])
+    moved = aligned(adapter, {item: i for i, item in enumerate(order)}, moved_vectors)
+    assert moved.item_ids == order and moved.dropped["c"] == "a reason"
+    assert moved.dropped == adapter.dropped
+    assert not moved.seen[0] and moved.seen[1:].tolist() == adapter.seen[::-1].tolist()
+    a, b = adapter.domains[1], moved.domains[1]
+    assert (b.hybrid_weight, b.epoch, b.valid_ndcg) == (a.hybrid_weight, a.epoch, a.valid_ndcg)
+    assert (b.hybrid_ndcg, b.zero_shot_ndcg) == (a.hybrid_ndcg, a.zero_shot_ndcg)
+    assert not b.offsets[0].any() and b.bias[0] != 0  # predicted from its text
+    history = [np.array([1, 2])]
+    before = adapter.scores(history, np.arange(60, 120)[None, :], 1, vectors, dataset.domains)
+    domains = np.concatenate([[1], dataset.domains[::-1]])
+    # Item i sits at row 120 - i in the new order.
+    after = moved.scores(
+        [120 - history[0]], (120 - np.arange(60, 120))[None, :], 1, moved_vectors, domains
+    )
+    np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-5)
+    assert aligned(moved, {item: i for i, item in enumerate(order)}, moved_vectors) is moved
