@@ -135,9 +135,11 @@ def models_add(path: Path, name: str | None, max_tokens: int | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def models_info(name: str | None, as_json: bool) -> None:
     """Show the GGUF metadata of a model on disk."""
+    from .fast_weights import runtime_summary
     from .model_cache import model_info
 
-    info = model_info(name).to_dict()
+    gguf = model_info(name)
+    info = {**gguf.to_dict(), "runs_as": runtime_summary(gguf.path)}
     if as_json:
         click.echo(format_json(info))
         return

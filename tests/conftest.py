@@ -70,8 +70,10 @@ def built_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def pulled_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A LOCALREC_HOME where `localrec models pull` has built the default model offline."""
-    from localrec.model_cache import pull_model
+    """A LOCALREC_HOME where `localrec models pull` has built the default model offline,
+    and its first use has decided on (and maybe built) its F16 twin."""
+    from localrec.fast_weights import runtime_path
+    from localrec.model_cache import pull_model, resolve_model
 
     home = tmp_path_factory.mktemp("pulled-home")
     saved = {k: os.environ.get(k) for k in ("LOCALREC_HOME", "HF_HUB_OFFLINE")}
@@ -80,6 +82,8 @@ def pulled_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         result = pull_model(DEFAULT_MODEL)
         assert result.source == "offline-build"
+        spec, path = resolve_model(DEFAULT_MODEL)
+        runtime_path(path, spec)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -91,15 +95,18 @@ def pulled_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def link_models(pulled_home: Path, home: Path) -> Path:
     """Put the session's pulled model into `home`/models (the GGUF as a symlink); `home`."""
-    target = home / "models"
-    target.mkdir(parents=True, exist_ok=True)
-    for path in (pulled_home / "models").iterdir():
-        if path.name.startswith("."):
+    for sub in ("models", "models/runtime"):
+        if not (pulled_home / sub).is_dir():
             continue
-        if path.suffix == ".gguf":
-            os.symlink(path, target / path.name)
-        else:
-            shutil.copy(path, target / path.name)
+        target = home / sub
+        target.mkdir(parents=True, exist_ok=True)
+        for path in (pulled_home / sub).iterdir():
+            if path.name.startswith(".") or path.is_dir():
+                continue
+            if path.suffix == ".gguf":
+                os.symlink(path, target / path.name)
+            else:
+                shutil.copy(path, target / path.name)
     return home
 
 
