@@ -32,6 +32,8 @@ __all__ = ["runtime_choice", "runtime_path", "runtime_summary"]
 
 # The twin must be this much faster to be used: timings on a busy machine are noisy.
 MIN_SPEEDUP = 1.1
+# A temporary file this old was left by a process killed mid-build.
+STALE_SECONDS = 600
 # What is timed: short product-like texts, the bulk of a catalogue's encoding.
 _PROBE_TEXTS = [
     f"{adjective} {noun} set, {n} pieces, for kitchen and home, model {n * 7}"
@@ -99,10 +101,7 @@ def runtime_path(path: Path, spec: ModelSpec) -> Path:
 def _decide(path: Path, spec: ModelSpec) -> dict[str, Any]:
     twin, record = _twin_paths(path)
     twin.parent.mkdir(parents=True, exist_ok=True)
-    earlier = re.compile(rf"{re.escape(path.stem)}-[0-9a-f]{{16}}\.(f16\.gguf|json)")
-    for old in twin.parent.iterdir():
-        if earlier.fullmatch(old.name) and old not in (twin, record):
-            old.unlink(missing_ok=True)  # made for an earlier copy of this file
+    _clear_leftovers(path, (twin, record))
     _build_twin(path, twin)
     q8_rate, f16_rate = _texts_per_second(path, spec), _texts_per_second(twin, spec)
     use = "f16" if f16_rate >= MIN_SPEEDUP * q8_rate else "q8_0"
@@ -116,6 +115,19 @@ def _decide(path: Path, spec: ModelSpec) -> dict[str, Any]:
         twin.unlink(missing_ok=True)  # not faster here: no need to keep the bytes
     _write_atomic(record, json.dumps(choice, indent=2).encode())
     return choice
+
+
+def _clear_leftovers(path: Path, keep: tuple[Path, Path]) -> None:
+    """Remove the twins of earlier copies of `path`, and files of builds that were killed."""
+    earlier = re.compile(rf"{re.escape(path.stem)}-[0-9a-f]{{16}}\.(f16\.gguf|json)")
+    now = time.time()
+    for old in keep[0].parent.iterdir():
+        if earlier.fullmatch(old.name) and old not in keep:
+            old.unlink(missing_ok=True)
+        elif old.name.startswith((".twin-", ".record-")):
+            with contextlib.suppress(FileNotFoundError):
+                if now - old.stat().st_mtime > STALE_SECONDS:
+                    old.unlink()
 
 
 def _build_twin(src: Path, dst: Path) -> None:

@@ -6,10 +6,10 @@
                 which keeps several interests apart instead of averaging them away;
 - hybrid:       the default: (max-sim + 0.25 item-mean) / 1.25, still a cosine in
                 [-1, 1], so thresholds keep their meaning. On the Food-Kitchen validation
-                split (NDCG@10 %, food / kitchen, mixed) it scored 6.49 / 6.15 against
-                6.32 / 6.03 for max-sim, 5.13 / 4.29 for item-mean and 2.14 / 2.15 for
-                history-text; blends with history-text scored lower (max-sim + half of it:
-                6.38 / 5.91). It needs no model at query time.
+                split (NDCG@10 %, food / kitchen, mixed) it scores 6.44 / 6.09 against
+                6.30 / 6.19 for max-sim, 5.01 / 4.23 for item-mean and 2.16 / 2.17 for
+                history-text (README, "Why these defaults"); blends with history-text
+                scored lower when chosen. It needs no model at query time.
 """
 
 from __future__ import annotations

@@ -155,3 +155,16 @@ def test_models_info_says_which_form_runs(model_home: Path) -> None:
     rates = choice["texts_per_s"]
     assert f"{rates['f16']} against {rates['q8_0']} texts/s" in runs_as
     assert runs_as.startswith("its F16 twin" if choice["use"] == "f16" else "the file as it is")
+
+
+def test_files_left_by_a_killed_build_are_cleared_later(
+    q8_file: Path, spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _timed(monkeypatch, 100.0, 80.0)
+    runtime_dir().mkdir(parents=True)
+    stale, fresh = runtime_dir() / ".twin-old.gguf", runtime_dir() / ".twin-busy.gguf"
+    for leftover in (stale, fresh):
+        leftover.write_bytes(b"GGUF half a file")
+    os.utime(stale, (1_000_000_000, 1_000_000_000))
+    runtime_path(q8_file, spec)
+    assert not stale.exists() and fresh.exists()  # another process may still be writing it
