@@ -57,9 +57,7 @@ def _twin_paths(path: Path) -> tuple[Path, Path]:
     return runtime_dir() / f"{stem}.f16.gguf", runtime_dir() / f"{stem}.json"
 
 
-def runtime_choice(path: Path) -> dict[str, Any] | None:
-    """The cached decision for the GGUF at `path` (timings, which form), or None."""
-    _, record = _twin_paths(path)
+def _read_record(record: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -67,12 +65,23 @@ def runtime_choice(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _is_q8_0(path: Path) -> bool:
+    # Reading the header costs ~75 ms for MiniLM's vocabulary: only when undecided (a
+    # record exists only for a Q8_0 file).
+    return read_gguf_info(path).file_type == "MOSTLY_Q8_0"
+
+
+def runtime_choice(path: Path) -> dict[str, Any] | None:
+    """The cached decision for the GGUF at `path` (timings, which form), or None."""
+    return _read_record(_twin_paths(path)[1])
+
+
 def runtime_summary(path: Path) -> str:
     """One line for `localrec models info`: which form of the file the encoder loads."""
-    if read_gguf_info(path).file_type != "MOSTLY_Q8_0":
-        return "the file as it is"
     choice = runtime_choice(path)
     if choice is None:
+        if not _is_q8_0(path):
+            return "the file as it is"
         return "not decided yet: the first encode times the file against its F16 twin"
     rates = choice.get("texts_per_s", {})
     timing = f"{rates.get('f16')} against {rates.get('q8_0')} texts/s for the Q8_0 file"
@@ -84,14 +93,13 @@ def runtime_summary(path: Path) -> str:
 def runtime_path(path: Path, spec: ModelSpec) -> Path:
     """The GGUF to load for the model at `path`: its F16 twin where that was measured
     faster, else `path` itself (any other file type, or when the twin cannot be built)."""
-    twin, _ = _twin_paths(path)
-    choice = runtime_choice(path)  # first: a record exists only for a Q8_0 file
+    twin, record = _twin_paths(path)
+    choice = _read_record(record)
     if choice is None:
-        # Reading the header costs ~75 ms for MiniLM's vocabulary: only when undecided.
-        if read_gguf_info(path).file_type != "MOSTLY_Q8_0":
+        if not _is_q8_0(path):
             return path
         try:
-            choice = _decide(path, spec)
+            choice = _decide(path, spec, twin, record)
         except (OSError, LocalrecError):
             return path  # an optimisation only: the Q8_0 file still works
     if choice.get("use") == "f16" and twin.is_file():
@@ -99,8 +107,7 @@ def runtime_path(path: Path, spec: ModelSpec) -> Path:
     return path
 
 
-def _decide(path: Path, spec: ModelSpec) -> dict[str, Any]:
-    twin, record = _twin_paths(path)
+def _decide(path: Path, spec: ModelSpec, twin: Path, record: Path) -> dict[str, Any]:
     twin.parent.mkdir(parents=True, exist_ok=True)
     _clear_leftovers(path, (twin, record))
     _build_twin(path, twin)
