@@ -18,7 +18,8 @@ vector and no offset, so the learned bias does not bury them. Plain numpy and
 scipy.sparse: no PyTorch.
 
 The hybrid adds the standardised adapter score and the standardised item-kNN score, the
-weight chosen per domain and setting on the validation split.
+weight chosen per domain and setting on the validation split; candidates seen only 1 to
+RARE_TARGET_MAX times in training may get a weight of their own (`_best_rare_weight`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,9 @@ from .baselines import ItemKNNScorer
 from .dataset import SequenceDataset
 from .errors import TrainingError
 from .protocol import (
+    RARE_TARGET_MAX,
+    Cases,
+    Setting,
     draw_candidates,
     make_cases,
     metrics_from_ranks,
@@ -57,6 +61,8 @@ __all__ = [
 
 ItemArray = npt.NDArray[np.integer[Any]]
 ADAPTER_NAME = "adapter"
+# Plain strings: the keys of stored weights and validation figures.
+SETTINGS: tuple[str, ...] = ("mixed", "cross")
 HYBRID_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 1e6)
 
 
@@ -106,6 +112,9 @@ class DomainAdapter:
     # Validation NDCG@10 of the hybrid, and of zero-shot text that it had to beat.
     hybrid_ndcg: dict[str, float] = field(default_factory=dict)
     zero_shot_ndcg: dict[str, float] = field(default_factory=dict)
+    # The item-kNN weight for candidates seen 1 to RARE_TARGET_MAX times in training
+    # (None: the setting's weight, as for every other candidate).
+    rare_weight: float | None = None
 
     def item_reps(self, vectors: np.ndarray, items: np.ndarray) -> np.ndarray:
         reps: np.ndarray = vectors[items] @ self.proj.T + self.offsets[items]
@@ -333,9 +342,19 @@ class TrainedAdapter:
     seconds: float
     # Domains without an adapter, and why: zero-shot serves them.
     dropped: dict[str, str] = field(default_factory=dict)
+    # How often each item occurs in the training data (None: stored by an earlier version).
+    counts: np.ndarray | None = None
+
+    def rare(self, items: np.ndarray) -> np.ndarray:
+        """Which of `items` were seen in training, but rarely (see `rarely_seen`)."""
+        if self.counts is None:
+            return np.zeros(np.shape(items), dtype=bool)
+        return rarely_seen(self.counts[items])
 
     def to_bytes(self) -> bytes:
         arrays: dict[str, np.ndarray] = {"seen": self.seen}
+        if self.counts is not None:
+            arrays["counts"] = self.counts.astype(np.uint32)
         for d, a in self.domains.items():
             arrays[f"{d}/w_src"] = a.w_src.astype(np.float32)
             arrays[f"{d}/w_same"] = a.w_same.astype(np.float32)
@@ -363,6 +382,7 @@ class TrainedAdapter:
                     "epoch": a.epoch,
                     "valid_ndcg@10": a.valid_ndcg,
                     "hybrid_weight": a.hybrid_weight,
+                    "rare_weight": a.rare_weight,
                     "hybrid_valid_ndcg@10": a.hybrid_ndcg,
                     "zero_shot_valid_ndcg@10": a.zero_shot_ndcg,
                     "seconds": round(a.seconds, 1),
@@ -396,6 +416,7 @@ class TrainedAdapter:
                 seconds=info.get("seconds", 0.0),
                 hybrid_ndcg=info.get("hybrid_valid_ndcg@10", {}),
                 zero_shot_ndcg=info.get("zero_shot_valid_ndcg@10", {}),
+                rare_weight=info.get("rare_weight"),
             )
         return cls(
             model=meta["model"],
@@ -407,6 +428,7 @@ class TrainedAdapter:
             train_pairs=int(meta["train_pairs"]),
             seconds=float(meta["seconds"]),
             dropped=dict(meta.get("dropped", {})),
+            counts=arrays["counts"].astype(np.int64) if "counts" in arrays.files else None,
         )
 
     def scores(
@@ -474,11 +496,25 @@ def standardise(scores: np.ndarray) -> np.ndarray:
     return out
 
 
-def hybrid_scores(adapter_scores: np.ndarray, knn_scores: np.ndarray, weight: float) -> np.ndarray:
-    """z(adapter) + weight * z(item-kNN); a huge weight means item-kNN with adapter tie-breaks."""
+def hybrid_scores(
+    adapter_scores: np.ndarray,
+    knn_scores: np.ndarray,
+    weight: float,
+    rare: np.ndarray | None = None,
+    rare_weight: float | None = None,
+) -> np.ndarray:
+    """z(adapter) + weight * z(item-kNN); a huge weight means item-kNN with adapter tie-breaks.
+
+    Candidates flagged in `rare` (seen 1 to RARE_TARGET_MAX times in training) get `rare_weight`
+    instead, when one was chosen.
+    """
     if weight >= 1e5:
         return standardise(knn_scores) + 1e-3 * standardise(adapter_scores)
-    return standardise(adapter_scores) + weight * standardise(knn_scores)
+    knn_weight: Any = weight
+    if rare is not None and rare_weight is not None:
+        knn_weight = np.where(rare, rare_weight, weight)
+    out: np.ndarray = standardise(adapter_scores) + knn_weight * standardise(knn_scores)
+    return out
 
 
 def train_adapter(
@@ -504,13 +540,7 @@ def train_adapter(
     dropped: dict[str, str] = {}
     total_pairs = 0
     rng = np.random.default_rng(config.seed)
-    valid_cases = {s: make_cases(dataset.valid, dataset, s) for s in ("mixed", "cross")}
-    # The evaluation protocol's draw; small catalogues get as many negatives as they have.
-    n_valid_neg = min(
-        999, min(len(dataset.items_of_domain(d)) for d in range(dataset.n_domains)) - 1
-    )
-    valid_cands = {s: draw_candidates(c, dataset, n_valid_neg, 42) for s, c in valid_cases.items()}
-    ties = tie_break(n_items)
+    valid = _Validation.build(dataset, vectors, config)
     for d in range(dataset.n_domains):
         if only_domains is not None and d not in only_domains:
             continue
@@ -568,19 +598,7 @@ def train_adapter(
                 if on_batch is not None:
                     on_batch(step + 1, steps)
             snapshot = _domain_adapter(d, params, vectors, seen, domain_items)
-            ndcg = {
-                s: _valid_ndcg(
-                    snapshot,
-                    valid_cases[s],
-                    valid_cands[s],
-                    d,
-                    vectors,
-                    dataset,
-                    ties,
-                    config,
-                )
-                for s in ("mixed", "cross")
-            }
+            ndcg = {s: valid.tuned_ndcg(snapshot, s) for s in SETTINGS}
             mean = float(np.mean(list(ndcg.values())))
             if on_epoch is not None:
                 on_epoch(dataset.domain_names[d], epoch, mean, ndcg)
@@ -591,17 +609,17 @@ def train_adapter(
         assert best is not None
         adapter = _domain_adapter(d, best[2], vectors, seen, domain_items)
         adapter.epoch, adapter.valid_ndcg = best[1], best[3]
-        for s in ("mixed", "cross"):
-            weight, ndcg_at_weight = _best_hybrid_weight(
-                adapter, knn, valid_cases[s], valid_cands[s], d, vectors, dataset, ties, config
-            )
-            adapter.hybrid_weight[s] = weight
-            zero_shot_ndcg = _zero_shot_ndcg(
-                valid_cases[s], valid_cands[s], d, vectors, dataset, ties
-            )
-            if ndcg_at_weight is not None and zero_shot_ndcg is not None:
-                adapter.hybrid_ndcg[s] = ndcg_at_weight
-                adapter.zero_shot_ndcg[s] = zero_shot_ndcg
+        blends: dict[str, _Blend] = {}
+        for s in SETTINGS:
+            blend = valid.blend(adapter, knn, s, counts)
+            zero_shot_ndcg = valid.zero_shot_ndcg(s, d)
+            if blend is None or zero_shot_ndcg is None:
+                adapter.hybrid_weight[s] = 1.0  # no validation case to choose by
+                continue
+            blends[s] = blend
+            adapter.hybrid_weight[s], adapter.hybrid_ndcg[s] = _best_hybrid_weight(blend, valid)
+            adapter.zero_shot_ndcg[s] = zero_shot_ndcg
+        adapter.rare_weight = _best_rare_weight(blends, adapter.hybrid_weight, valid)
         adapter.seconds = time.perf_counter() - domain_start
         if not adapter.hybrid_ndcg:
             dropped[name] = f"no validation case ends in {name!r}, so nothing shows it would help"
@@ -631,6 +649,7 @@ def train_adapter(
         total_pairs,
         time.perf_counter() - start,
         dropped,
+        counts,
     )
 
 
@@ -659,94 +678,163 @@ def _domain_adapter(
     )
 
 
-def _case_scores(
-    adapter: DomainAdapter,
-    cases: Any,
-    cands: np.ndarray,
-    d: int,
-    vectors: np.ndarray,
-    dataset: SequenceDataset,
-    config: AdapterConfig,
-) -> tuple[np.ndarray, np.ndarray]:
-    mask = cases.domains == d
-    histories = [cases.histories[i] for i in np.flatnonzero(mask)]
-    src, same = _history_weights(
-        histories, dataset.domains, d, len(vectors), config.half_life, config.max_prefix
-    )
-    users = adapter.users_from_weights(src, same, vectors)
-    c = cands[mask]
-    unique, inverse = np.unique(c, return_inverse=True)
-    reps = adapter.item_reps(vectors, unique)
-    scores = np.einsum("bd,bcd->bc", users, reps[inverse.reshape(c.shape)]) + adapter.bias[c]
-    return scores.astype(np.float64), np.flatnonzero(mask)
+@dataclass
+class _Blend:
+    """One setting's validation cases of a domain, scored by the adapter and by item-kNN."""
+
+    tuned: np.ndarray
+    knn: np.ndarray
+    cands: np.ndarray
+    rare: np.ndarray  # candidates seen 1 to RARE_TARGET_MAX times in training
+    rare_target: np.ndarray  # cases whose target is such an item
 
 
-def _ndcg_at_10(scores: np.ndarray, cands: np.ndarray, ties: np.ndarray) -> float:
-    """NDCG@10 of the protocol's ranks, ties broken as `evaluate` breaks them."""
-    return metrics_from_ranks(rank_of_target(scores + ties[cands]))["ndcg@10"]
+@dataclass
+class _Validation:
+    """The validation split as `tune` scores it: cases and the protocol's candidates per
+    setting, tie-broken as `evaluate` breaks them."""
+
+    dataset: SequenceDataset
+    vectors: np.ndarray
+    config: AdapterConfig
+    cases: dict[str, Cases]
+    cands: dict[str, np.ndarray]
+    ties: np.ndarray
+
+    @classmethod
+    def build(
+        cls, dataset: SequenceDataset, vectors: np.ndarray, config: AdapterConfig
+    ) -> _Validation:
+        cases: dict[str, Cases] = {
+            s: make_cases(dataset.valid, dataset, cast(Setting, s)) for s in SETTINGS
+        }
+        # The evaluation protocol's draw; small catalogues get as many negatives as they have.
+        n_neg = min(999, min(len(dataset.items_of_domain(d)) for d in range(dataset.n_domains)) - 1)
+        cands = {s: draw_candidates(c, dataset, n_neg, 42) for s, c in cases.items()}
+        return cls(dataset, vectors, config, cases, cands, tie_break(dataset.n_items))
+
+    def rows(self, setting: str, d: int) -> np.ndarray:
+        rows: np.ndarray = np.flatnonzero(self.cases[setting].domains == d)
+        return rows
+
+    def histories(self, setting: str, rows: np.ndarray) -> list[ItemArray]:
+        return [self.cases[setting].histories[i] for i in rows]
+
+    def ndcg(self, scores: np.ndarray, cands: np.ndarray, cases: np.ndarray | None = None) -> float:
+        """NDCG@10 of the protocol's ranks (of the `cases` rows only, if given)."""
+        ranks = rank_of_target(scores + self.ties[cands])
+        return metrics_from_ranks(ranks if cases is None else ranks[cases])["ndcg@10"]
+
+    def tuned_scores(self, adapter: DomainAdapter, setting: str, rows: np.ndarray) -> np.ndarray:
+        config, d = self.config, adapter.domain
+        src, same = _history_weights(
+            self.histories(setting, rows),
+            self.dataset.domains,
+            d,
+            len(self.vectors),
+            config.half_life,
+            config.max_prefix,
+        )
+        users = adapter.users_from_weights(src, same, self.vectors)
+        c = self.cands[setting][rows]
+        unique, inverse = np.unique(c, return_inverse=True)
+        reps = adapter.item_reps(self.vectors, unique)
+        scores = np.einsum("bd,bcd->bc", users, reps[inverse.reshape(c.shape)]) + adapter.bias[c]
+        as_float64: np.ndarray = scores.astype(np.float64)
+        return as_float64
+
+    def tuned_ndcg(self, adapter: DomainAdapter, setting: str) -> float:
+        rows = self.rows(setting, adapter.domain)
+        if not len(rows):
+            return 0.0
+        scores = self.tuned_scores(adapter, setting, rows)
+        return self.ndcg(scores, self.cands[setting][rows])
+
+    def blend(
+        self, adapter: DomainAdapter, knn: ItemKNNScorer, setting: str, counts: np.ndarray
+    ) -> _Blend | None:
+        rows = self.rows(setting, adapter.domain)
+        if not len(rows):
+            return None
+        cands = self.cands[setting][rows]
+        knn_scores = knn.score(self.histories(setting, rows), cands, adapter.domain)
+        rare = rarely_seen(counts[cands])
+        return _Blend(
+            self.tuned_scores(adapter, setting, rows),
+            np.asarray(knn_scores, np.float64),
+            cands,
+            rare,
+            rare[:, 0],
+        )
+
+    def zero_shot_ndcg(self, setting: str, d: int) -> float | None:
+        """NDCG@10 of the zero-shot default (the text max-sim + mean blend)."""
+        from .evaluation import EmbeddingScorer
+
+        rows = self.rows(setting, d)
+        if not len(rows):
+            return None
+        scorer = EmbeddingScorer("zero-shot", "hybrid", self.vectors, self.dataset.domains)
+        cands = self.cands[setting][rows]
+        scores = scorer.score(self.histories(setting, rows), cands, d)
+        return self.ndcg(np.asarray(scores, np.float64), cands)
 
 
-def _valid_ndcg(
-    adapter: DomainAdapter,
-    cases: Any,
-    cands: np.ndarray,
-    d: int,
-    vectors: np.ndarray,
-    dataset: SequenceDataset,
-    ties: np.ndarray,
-    config: AdapterConfig,
-) -> float:
-    scores, rows = _case_scores(adapter, cases, cands, d, vectors, dataset, config)
-    if not len(rows):
-        return 0.0
-    return _ndcg_at_10(scores, cands[rows], ties)
+def rarely_seen(counts: np.ndarray) -> np.ndarray:
+    """Items seen in training, but at most RARE_TARGET_MAX times."""
+    rare: np.ndarray = (counts >= 1) & (counts <= RARE_TARGET_MAX)
+    return rare
 
 
-def _best_hybrid_weight(
-    adapter: DomainAdapter,
-    knn: ItemKNNScorer,
-    cases: Any,
-    cands: np.ndarray,
-    d: int,
-    vectors: np.ndarray,
-    dataset: SequenceDataset,
-    ties: np.ndarray,
-    config: AdapterConfig,
-) -> tuple[float, float | None]:
-    """The item-kNN weight with the best validation NDCG@10, and that NDCG (None: no case)."""
-    scores, rows = _case_scores(adapter, cases, cands, d, vectors, dataset, config)
-    if not len(rows):
-        return 1.0, None
-    knn_scores = np.asarray(
-        knn.score([cases.histories[i] for i in rows], cands[rows], d), np.float64
-    )
+def _best_hybrid_weight(blend: _Blend, valid: _Validation) -> tuple[float, float]:
+    """The item-kNN weight with the best validation NDCG@10, and that NDCG."""
     best_weight, best_ndcg = 1.0, -1.0
     for weight in HYBRID_WEIGHTS:
-        ndcg = _ndcg_at_10(hybrid_scores(scores, knn_scores, weight), cands[rows], ties)
+        ndcg = valid.ndcg(hybrid_scores(blend.tuned, blend.knn, weight), blend.cands)
         if ndcg > best_ndcg:
             best_weight, best_ndcg = weight, ndcg
     return best_weight, best_ndcg
 
 
-def _zero_shot_ndcg(
-    cases: Any,
-    cands: np.ndarray,
-    d: int,
-    vectors: np.ndarray,
-    dataset: SequenceDataset,
-    ties: np.ndarray,
+def _best_rare_weight(
+    blends: dict[str, _Blend], weights: dict[str, float], valid: _Validation
 ) -> float | None:
-    """Validation NDCG@10 of the zero-shot default (the text max-sim + mean blend)."""
-    from .evaluation import EmbeddingScorer
+    """The item-kNN weight for rarely seen candidates, or None to keep the setting's weight.
 
-    rows = np.flatnonzero(cases.domains == d)
-    if not len(rows):
+    The learned model knows little about an item seen once or twice, and its bias (which
+    starts at log(1 + popularity)) ranks it low, while one co-occurrence is strong
+    evidence for item-kNN. So the rule is a constraint: on the validation targets that are
+    rarely seen (pooled over the settings: each alone is a few dozen cases), the hybrid
+    must score at least item-kNN's NDCG@10; among the weights that do, the best NDCG@10 on
+    all validation targets wins. If none does, or there is no such target, none is set.
+    """
+    if not any(blend.rare_target.any() for blend in blends.values()):
         return None
-    scorer = EmbeddingScorer("zero-shot", "hybrid", vectors, dataset.domains)
-    scores = np.asarray(
-        scorer.score([cases.histories[i] for i in rows], cands[rows], d), np.float64
-    )
-    return _ndcg_at_10(scores, cands[rows], ties)
+
+    def pooled(rare_weight: float | None, rare_only: bool, knn_alone: bool = False) -> float:
+        total, n = 0.0, 0
+        for setting, b in blends.items():
+            cases = b.rare_target if rare_only else np.ones(len(b.cands), dtype=bool)
+            if not cases.any():
+                continue
+            scores = (
+                b.knn
+                if knn_alone
+                else hybrid_scores(b.tuned, b.knn, weights[setting], b.rare, rare_weight)
+            )
+            total += valid.ndcg(scores, b.cands, cases) * int(cases.sum())
+            n += int(cases.sum())
+        return total / n
+
+    knn_rare = pooled(None, rare_only=True, knn_alone=True)
+    best: tuple[float, float | None] | None = None
+    for rare_weight in (None, *HYBRID_WEIGHTS[:-1]):
+        if pooled(rare_weight, rare_only=True) < knn_rare:
+            continue
+        overall = pooled(rare_weight, rare_only=False)
+        if best is None or overall > best[0]:
+            best = (overall, rare_weight)
+    return None if best is None else best[1]
 
 
 def store_adapter(store: Any, adapter: TrainedAdapter) -> None:
@@ -777,6 +865,10 @@ def aligned(
     keep = old >= 0
     seen = np.zeros(n, dtype=bool)
     seen[old[keep]] = adapter.seen[keep]
+    counts = None
+    if adapter.counts is not None:
+        counts = np.zeros(n, dtype=np.int64)
+        counts[old[keep]] = adapter.counts[keep]
 
     def moved(rows: np.ndarray) -> np.ndarray:
         out = np.zeros((n, *rows.shape[1:]), np.float32)
@@ -792,7 +884,7 @@ def aligned(
         )
         for d, a in adapter.domains.items()
     }
-    return replace(adapter, domains=domains, item_ids=order, seen=seen)
+    return replace(adapter, domains=domains, item_ids=order, seen=seen, counts=counts)
 
 
 @dataclass
@@ -817,7 +909,8 @@ class AdapterScorer:
 @dataclass
 class HybridScorer:
     """z(tuned) + w * z(item-kNN); w per domain, and per setting: whether the history has
-    items of the target domain ("mixed") or not ("cross")."""
+    items of the target domain ("mixed") or not ("cross"), or the domain's rare weight for
+    candidates seen 1 to RARE_TARGET_MAX times in training."""
 
     name: str
     tuned: AdapterScorer
@@ -830,14 +923,16 @@ class HybridScorer:
             return self.tuned.score(histories, candidates, target_domain)
         tuned = np.asarray(self.tuned.score(histories, candidates, target_domain), np.float64)
         knn = np.asarray(self.knn.score(histories, candidates, target_domain), np.float64)
-        weights = self.tuned.adapter.domains[target_domain].hybrid_weight
+        model = self.tuned.adapter.domains[target_domain]
+        weights = model.hybrid_weight
         out = np.empty_like(tuned)
         for i, h in enumerate(histories):
             has_same = bool(len(h)) and bool(
                 (self.tuned.domains[np.asarray(h)] == target_domain).any()
             )
             w = weights["mixed" if has_same else "cross"]
-            out[i] = hybrid_scores(tuned[i : i + 1], knn[i : i + 1], w)[0]
+            rare = self.tuned.adapter.rare(candidates[i : i + 1])
+            out[i] = hybrid_scores(tuned[i : i + 1], knn[i : i + 1], w, rare, model.rare_weight)[0]
         return out
 
 

@@ -907,6 +907,7 @@ def tune(
     """
     from .adapter import AdapterConfig
     from .output import Progress
+    from .protocol import RARE_TARGET_MAX
     from .tuning import tune_database, tune_dataset
 
     overrides = {
@@ -927,6 +928,8 @@ def tune(
             adapter = tune_database(store, model_name, config, **kwargs)  # type: ignore[arg-type]
     for d, a in adapter.domains.items():
         weights = ", ".join(f"{k} {v:g}" for k, v in a.hybrid_weight.items())
+        if a.rare_weight is not None:
+            weights += f", items seen 1-{RARE_TARGET_MAX} times {a.rare_weight:g}"
         hybrid = ", ".join(
             f"{k} {100 * v:.2f}% (zero-shot {100 * a.zero_shot_ndcg[k]:.2f}%)"
             for k, v in a.hybrid_ndcg.items()

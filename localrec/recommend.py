@@ -495,7 +495,13 @@ class _Tuned:
         )
         knn = np.asarray(self.knn.score([history], rows[None, :], d), dtype=np.float64)
         weight = model.hybrid_weight["mixed" if same.any() else "cross"]
-        blended: np.ndarray = hybrid_scores(tuned[None, :].astype(np.float64), knn, weight)[0]
+        blended: np.ndarray = hybrid_scores(
+            tuned[None, :].astype(np.float64),
+            knn,
+            weight,
+            self.adapter.rare(rows[None, :]),
+            model.rare_weight,
+        )[0]
         return blended
 
 

@@ -11,6 +11,9 @@ import scipy.sparse as sp
 from localrec.adapter import (
     AdapterConfig,
     TrainedAdapter,
+    _best_rare_weight,
+    _Blend,
+    _Validation,
     batch_loss_and_grads,
     build_pairs,
     hybrid_scores,
@@ -142,10 +145,33 @@ def test_stored_adapter_round_trips() -> None:
     config = AdapterConfig(dim=8, epochs=1, negatives=20, min_pairs=10)
     adapter = train_adapter(dataset, vectors, "fake", [str(i) for i in range(120)], config)
     again = TrainedAdapter.from_stored(adapter.meta(), adapter.to_bytes())
+    assert again.counts is not None and adapter.counts is not None
+    np.testing.assert_array_equal(again.counts, adapter.counts)
+    assert [a.rare_weight for a in again.domains.values()] == [
+        a.rare_weight for a in adapter.domains.values()
+    ]
     candidates = np.tile(np.arange(60, 120), (1, 1))
     a = adapter.scores([np.array([1, 2])], candidates, 1, vectors, dataset.domains)
     b = again.scores([np.array([1, 2])], candidates, 1, vectors, dataset.domains)
     np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-3)  # float16 offsets
+
+
+def test_an_adapter_stored_before_rare_weights_loads_without_them() -> None:
+    import io
+
+    dataset, vectors = _synthetic()
+    config = AdapterConfig(dim=8, epochs=1, negatives=20, min_pairs=10)
+    adapter = train_adapter(dataset, vectors, "fake", [str(i) for i in range(120)], config)
+    arrays = dict(np.load(io.BytesIO(adapter.to_bytes())))
+    del arrays["counts"]
+    old_payload = io.BytesIO()
+    np.savez(old_payload, **arrays)  # type: ignore[arg-type]
+    meta = adapter.meta()
+    for info in meta["domains"].values():
+        del info["rare_weight"]
+    old = TrainedAdapter.from_stored(meta, old_payload.getvalue())
+    assert old.counts is None and not old.rare(np.arange(120)).any()
+    assert all(a.rare_weight is None for a in old.domains.values())
 
 
 def test_too_little_data_is_refused() -> None:
@@ -232,6 +258,48 @@ def test_pairs_are_every_prefix_ending_in_the_domain() -> None:
     np.testing.assert_allclose(pairs.same.toarray()[1], [0, 0, 1.0, 0])
 
 
+def test_hybrid_gives_rarely_seen_candidates_their_own_weight() -> None:
+    a = np.array([[3.0, 2.0, 1.0, 0.0]])
+    k = np.array([[0.0, 0.0, 0.0, 10.0]])  # only candidate 3 has item-kNN evidence
+    rare = np.array([[False, False, False, True]])
+    assert hybrid_scores(a, k, 0.25).argmax() == 0
+    np.testing.assert_array_equal(hybrid_scores(a, k, 0.25, rare, None), hybrid_scores(a, k, 0.25))
+    boosted = hybrid_scores(a, k, 0.25, rare, 2.0)
+    assert boosted.argmax() == 3
+    np.testing.assert_allclose(boosted[0, :3], hybrid_scores(a, k, 0.25)[0, :3])
+
+
+def _blend(tuned: list[float], knn: list[float], rare: list[bool], first: int) -> _Blend:
+    flags = np.array([rare])
+    return _Blend(
+        np.array([tuned]), np.array([knn]), np.arange(first, first + 4)[None, :], flags, flags[:, 0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("rare_case", "expected"),
+    [
+        # item-kNN ranks the rare target first, the adapter last: the smallest weight
+        # that lifts it above the adapter's favourite (z: -1.34 + 1.73 w > 1.20) is 1.5.
+        ((0.0, 3.0, 2.0, 1.0), 1.5),
+        # The adapter already ranks it first: no weight of its own is needed.
+        ((3.0, 0.0, 1.0, 2.0), None),
+    ],
+)
+def test_rare_weight_is_the_best_that_keeps_rare_targets_up_with_item_knn(
+    rare_case: tuple[float, ...], expected: float | None
+) -> None:
+    dataset, vectors = _synthetic()
+    valid = _Validation(dataset, vectors, AdapterConfig(), {}, {}, np.zeros(120))
+    popular = _blend([3, 2, 1, 0], [1, 0, 0, 0], [False] * 4, 0)
+    rare = _blend(list(rare_case), [10, 0, 0, 0], [True, False, False, False], 4)
+    blends = {"mixed": popular, "cross": rare}
+    weights = {"mixed": 0.25, "cross": 0.25}
+    assert _best_rare_weight(blends, weights, valid) == expected
+    # Without a rarely seen target there is nothing to choose by.
+    assert _best_rare_weight({"mixed": popular}, weights, valid) is None
+
+
 def test_hybrid_is_a_sum_of_standardised_scores() -> None:
     a = np.array([[1.0, 2.0, 3.0]])
     k = np.array([[30.0, 20.0, 10.0]])
@@ -240,14 +308,15 @@ def test_hybrid_is_a_sum_of_standardised_scores() -> None:
     np.testing.assert_allclose(hybrid_scores(a, k, 1.0), [[0.0, 0.0, 0.0]], atol=1e-9)
 
 
-def test_recommender_scores_like_the_adapter(tmp_path: Path) -> None:
-    """The API's tuned path (one user, from stored events) and the batch scorer used by
-    eval are two implementations of one model: they must give the same scores."""
+def _tuned_database(
+    tmp_path: Path, events: list[dict[str, object]], rare_weight: float | None = None
+) -> tuple[Path, TrainedAdapter, np.ndarray, SequenceDataset]:
+    """A database of the synthetic catalogue with `events`, and an adapter trained and stored
+    in it (with every even item counted as rarely seen, when `rare_weight` is given)."""
     from localrec.adapter import store_adapter
     from localrec.db import Store
     from localrec.encode import encode_items
     from localrec.ingest import add_events, add_items
-    from localrec.recommend import Recommender
 
     from .fakes import FakeEncoder
 
@@ -262,13 +331,7 @@ def test_recommender_scores_like_the_adapter(tmp_path: Path) -> None:
                 for i in ids
             ],
         )
-        add_events(
-            store,
-            [
-                {"user": "u", "item": "3", "action": "purchase", "time": 1},
-                {"user": "u", "item": "7", "action": "purchase", "time": 2},
-            ],
-        )
+        add_events(store, events)
         encode_items(store, FakeEncoder())
         matrix = store.item_matrix("fake", None)
         vectors = matrix.matrix[[matrix.index()[i] for i in ids]]
@@ -276,9 +339,26 @@ def test_recommender_scores_like_the_adapter(tmp_path: Path) -> None:
             dim=16, epochs=3, negatives=50, batch_size=128, learning_rate=0.02, min_pairs=10
         )
         adapter = train_adapter(dataset, vectors, "fake", ids, config)
-        assert adapter.domains[1].inputs is not None
+        if rare_weight is not None:
+            adapter.domains[1].rare_weight = rare_weight
+            adapter.counts = np.where(np.arange(120) % 2 == 0, 2, 50)
         store_adapter(store, adapter)
+    return db, adapter, vectors, dataset
 
+
+def test_recommender_scores_like_the_adapter(tmp_path: Path) -> None:
+    """The API's tuned path (one user, from stored events) and the batch scorer used by
+    eval are two implementations of one model: they must give the same scores."""
+    from localrec.recommend import Recommender
+
+    from .fakes import FakeEncoder
+
+    events: list[dict[str, object]] = [
+        {"user": "u", "item": "3", "action": "purchase", "time": 1},
+        {"user": "u", "item": "7", "action": "purchase", "time": 2},
+    ]
+    db, adapter, vectors, dataset = _tuned_database(tmp_path, events)
+    assert adapter.domains[1].inputs is not None
     candidates = np.arange(60, 120)[None, :]
     expected = adapter.scores([np.array([3, 7])], candidates, 1, vectors, dataset.domains)[0]
     with Recommender(db, encoder=FakeEncoder(), user_vector="tuned") as rec:
@@ -289,6 +369,42 @@ def test_recommender_scores_like_the_adapter(tmp_path: Path) -> None:
         [scores[str(i)] for i in range(60, 120)], expected, rtol=1e-2, atol=1e-3
     )
     assert got.items[0].item_id == str(60 + int(np.argmax(expected)))
+
+
+def test_recommender_hybrid_scores_like_eval_with_a_rare_weight(tmp_path: Path) -> None:
+    """The hybrid of both paths, with rarely seen candidates weighted apart: the same
+    scores, and the rare weight moves the rarely seen items that item-kNN backs."""
+    from localrec.adapter import AdapterScorer, HybridScorer
+    from localrec.baselines import ItemKNNScorer
+    from localrec.recommend import Recommender
+
+    from .fakes import FakeEncoder
+
+    # u has 3 then 7; others went 3 -> 64 and 7 -> 71 (an even, "rare" item, and an odd one).
+    sequences = [[3, 7], [3, 64], [7, 71], [3, 64]]
+    events: list[dict[str, object]] = [
+        {"user": f"u{n}" if n else "u", "item": str(item), "action": "purchase", "time": t}
+        for n, items in enumerate(sequences)
+        for t, item in enumerate(items)
+    ]
+    db, adapter, vectors, dataset = _tuned_database(tmp_path, events, rare_weight=5.0)
+    knn = ItemKNNScorer([np.array(s) for s in sequences], 120)
+    tuned = AdapterScorer("t", adapter, vectors, dataset.domains)
+    candidates = np.arange(60, 120)[None, :]
+    expected = HybridScorer("h", tuned, knn).score([np.array([3, 7])], candidates, 1)[0]
+    with Recommender(db, encoder=FakeEncoder(), user_vector="hybrid") as rec:
+        got = rec.recommend("u", domain="b", k=60, include_seen=True)
+    scores = {r.item_id: r.score for r in got}
+    np.testing.assert_allclose(
+        [scores[str(i)] for i in range(60, 120)], expected, rtol=1e-2, atol=1e-3
+    )
+    # Only the rare weight tells 64 and 71 apart from the setting's weight.
+    adapter.domains[1].rare_weight = None
+    plain = HybridScorer("h", tuned, knn).score([np.array([3, 7])], candidates, 1)[0]
+    boost = expected - plain
+    assert boost[64 - 60] > 1.0 and abs(boost[71 - 60]) < 1e-9
+    rare_without_knn = [i - 60 for i in range(60, 120, 2) if i != 64]
+    assert (boost[rare_without_knn] <= 0).all()  # z of a zero kNN score is below the mean
 
 
 def test_aligned_follows_a_reordered_catalogue_and_keeps_the_rest() -> None:
@@ -310,6 +426,8 @@ def test_aligned_follows_a_reordered_catalogue_and_keeps_the_rest() -> None:
     assert moved.item_ids == order and moved.dropped["c"] == "a reason"
     assert moved.dropped == adapter.dropped
     assert not moved.seen[0] and moved.seen[1:].tolist() == adapter.seen[::-1].tolist()
+    assert moved.counts is not None and adapter.counts is not None
+    assert moved.counts[0] == 0 and moved.counts[1:].tolist() == adapter.counts[::-1].tolist()
     a, b = adapter.domains[1], moved.domains[1]
     assert (b.hybrid_weight, b.epoch, b.valid_ndcg) == (a.hybrid_weight, a.epoch, a.valid_ndcg)
     assert (b.hybrid_ndcg, b.zero_shot_ndcg) == (a.hybrid_ndcg, a.zero_shot_ndcg)
