@@ -610,27 +610,31 @@ def train_adapter(
         adapter = _domain_adapter(d, best[2], vectors, seen, domain_items)
         adapter.epoch, adapter.valid_ndcg = best[1], best[3]
         blends: dict[str, _Blend] = {}
+        zero_shot_cases: dict[str, np.ndarray] = {}
         for s in SETTINGS:
             blend = valid.blend(adapter, knn, s, counts)
-            zero_shot_ndcg = valid.zero_shot_ndcg(s, d)
-            if blend is None or zero_shot_ndcg is None:
+            zero_shot = valid.zero_shot_cases(s, d)
+            if blend is None or zero_shot is None:
                 adapter.hybrid_weight[s] = 1.0  # no validation case to choose by
                 continue
-            blends[s] = blend
+            blends[s], zero_shot_cases[s] = blend, zero_shot
             adapter.hybrid_weight[s], adapter.hybrid_ndcg[s] = _best_hybrid_weight(blend, valid)
-            adapter.zero_shot_ndcg[s] = zero_shot_ndcg
+            adapter.zero_shot_ndcg[s] = float(zero_shot.mean())
         adapter.rare_weight = _best_rare_weight(blends, adapter.hybrid_weight, valid)
         adapter.seconds = time.perf_counter() - domain_start
-        if not adapter.hybrid_ndcg:
+        if not blends:
             dropped[name] = f"no validation case ends in {name!r}, so nothing shows it would help"
             continue
-        learned = float(np.mean(list(adapter.hybrid_ndcg.values())))
-        zero_shot = float(np.mean(list(adapter.zero_shot_ndcg.values())))
-        if learned <= zero_shot:
-            dropped[name] = (
-                f"on the validation split the tuned hybrid scored NDCG@10 {100 * learned:.2f}% "
-                f"against {100 * zero_shot:.2f}% for zero-shot text; it would make results worse"
-            )
+        hybrid_cases = {
+            s: valid.case_ndcg(_hybrid_of(adapter, blend, s), blend.cands)
+            for s, blend in blends.items()
+        }
+        for s, cases in hybrid_cases.items():  # now with the rare weight too
+            adapter.hybrid_ndcg[s] = float(cases.mean())
+        gains = np.concatenate([hybrid_cases[s] - zero_shot_cases[s] for s in blends])
+        why_not = _not_better(gains, adapter)
+        if why_not:
+            dropped[name] = why_not
             continue
         trained[d] = adapter
     if not trained:
@@ -767,8 +771,14 @@ class _Validation:
             rare[:, 0],
         )
 
-    def zero_shot_ndcg(self, setting: str, d: int) -> float | None:
-        """NDCG@10 of the zero-shot default (the text max-sim + mean blend)."""
+    def case_ndcg(self, scores: np.ndarray, cands: np.ndarray) -> np.ndarray:
+        """Each case's NDCG@10: 1 / log2(1 + rank) within the top 10, else 0."""
+        ranks = rank_of_target(scores + self.ties[cands])
+        gains: np.ndarray = np.where(ranks <= 10, 1.0 / np.log2(ranks + 1.0), 0.0)
+        return gains
+
+    def zero_shot_cases(self, setting: str, d: int) -> np.ndarray | None:
+        """Per-case NDCG@10 of the zero-shot default (the text max-sim + mean blend)."""
         from .evaluation import EmbeddingScorer
 
         rows = self.rows(setting, d)
@@ -777,7 +787,34 @@ class _Validation:
         scorer = EmbeddingScorer("zero-shot", "hybrid", self.vectors, self.dataset.domains)
         cands = self.cands[setting][rows]
         scores = scorer.score(self.histories(setting, rows), cands, d)
-        return self.ndcg(np.asarray(scores, np.float64), cands)
+        return self.case_ndcg(np.asarray(scores, np.float64), cands)
+
+
+def _hybrid_of(adapter: DomainAdapter, blend: _Blend, setting: str) -> np.ndarray:
+    """The validation cases' hybrid scores with the weights `tune` chose."""
+    weight = adapter.hybrid_weight[setting]
+    return hybrid_scores(blend.tuned, blend.knn, weight, blend.rare, adapter.rare_weight)
+
+
+def _not_better(gains: np.ndarray, adapter: DomainAdapter) -> str | None:
+    """Why the hybrid's per-case validation gains over zero-shot text do not justify keeping
+    it, or None. The gain must be positive and at least one standard error of the paired
+    per-case difference: on a few dozen cases a small lead is noise."""
+    learned = float(np.mean(list(adapter.hybrid_ndcg.values())))
+    zero_shot = float(np.mean(list(adapter.zero_shot_ndcg.values())))
+    scored = (
+        f"on the validation split the tuned hybrid scored NDCG@10 {100 * learned:.2f}% "
+        f"against {100 * zero_shot:.2f}% for zero-shot text"
+    )
+    if learned <= zero_shot or gains.mean() <= 0:
+        return f"{scored}; it would make results worse"
+    error = float(gains.std(ddof=1) / math.sqrt(len(gains))) if len(gains) > 1 else math.inf
+    if gains.mean() < error:
+        return (
+            f"{scored}, a lead within noise on {len(gains)} validation cases (one standard "
+            f"error: {100 * error:.2f} points); more history is needed to show it helps"
+        )
+    return None
 
 
 def rarely_seen(counts: np.ndarray) -> np.ndarray:

@@ -202,9 +202,17 @@ def embed(
     """Embed TEXTS (or one text per line of --file or stdin) and print the vectors."""
     from .embedding import embed_texts, save_npy
 
+    if npy is not None:
+        _check_output_dir(npy, "--npy")
     lines = list(texts)
     if text_file is not None:
-        lines.extend(line.rstrip("\n") for line in text_file)
+        try:
+            lines.extend(line.rstrip("\n") for line in text_file)
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(
+                f"{text_file.name}: not UTF-8 text (byte {exc.start}: {exc.reason}); "
+                "save it as UTF-8"
+            ) from None
     if not lines:
         if sys.stdin.isatty():
             raise click.UsageError("give TEXT arguments, --file FILE, or texts on stdin")
@@ -233,6 +241,23 @@ def embed(
         )
 
 
+def _dataset_or_db(ctx: click.Context, dataset_dir: Path | None) -> None:
+    if dataset_dir is not None and ctx.obj.get("db_path") is not None:
+        raise click.UsageError(
+            f"give DATASET_DIR ({dataset_dir}) or --db ({ctx.obj['db_path']}), not both"
+        )
+
+
+def _check_output_dir(path: Path, option: str) -> None:
+    """Fail before the work, not after it, when an output file's directory is missing."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise click.BadParameter(
+            f"{path}: the directory {parent} does not exist; create it first",
+            param_hint=option,
+        )
+
+
 # -- data --------------------------------------------------------------------------------
 
 
@@ -246,6 +271,8 @@ def _open_store(ctx: click.Context, create: bool = True) -> Any:
 
 def _report_ingest(report: Any, what: str) -> None:
     click.echo(f"stored {report.stored} {what} from {report.source}")
+    if not report.stored and not report.skipped:
+        _say(f"{report.source} has no rows")
     if report.skipped:
         _say(f"skipped {report.skipped_count} invalid row(s):")
         for line, reason in report.skipped[:20]:
@@ -377,8 +404,11 @@ def delete() -> None:
 def delete_items_cmd(ctx: click.Context, ids: tuple[str, ...]) -> None:
     """Delete items IDS with their events and vectors."""
     with _open_store(ctx, create=False) as store:
+        unknown = [i for i in dict.fromkeys(ids) if i not in store.get_items(list(ids))]
         n = store.delete_items(ids)
     click.echo(f"deleted {n} of {len(ids)} item(s)")
+    if unknown:
+        _say(f"not in the catalogue: {', '.join(map(repr, unknown[:20]))}")
 
 
 @cli.command()
@@ -509,6 +539,11 @@ def _domains(value: str | None) -> list[str] | None:
     return [d.strip() for d in value.split(",") if d.strip()] if value else None
 
 
+def _one_format(as_json: bool, as_csv: bool) -> None:
+    if as_json and as_csv:
+        raise click.UsageError("give --json or --csv, not both")
+
+
 def _print_recommendations(items: list[Any], as_json: bool, as_csv: bool, explain: bool) -> None:
     from .output import format_csv
 
@@ -544,7 +579,11 @@ def _print_recommendations(items: list[Any], as_json: bool, as_csv: bool, explai
 @click.option(
     "-k", "k", type=int, help="How many items (default 10; all of R(u) with --threshold)."
 )
-@click.option("--threshold", type=float, help="Only items with s(u,p) >= THRESHOLD.")
+@click.option(
+    "--threshold",
+    type=float,
+    help="Only items with cosine s(u,p) >= THRESHOLD (ranked by zero-shot text, even after tune).",
+)
 @click.option(
     "--from", "from_domains", help="Use only history from these domains (comma-separated)."
 )
@@ -586,6 +625,7 @@ def recommend(
 
     if (user is None) == (history is None):
         raise click.UsageError("give a USER or --history TEXT (one of them)")
+    _one_format(as_json, as_csv)
     if k is not None and k <= 0:
         raise click.BadParameter(f"{k} is not a positive number of items", param_hint="-k")
     if threshold is not None and not -1 <= threshold <= 1:
@@ -607,10 +647,10 @@ def recommend(
             include_seen=include_seen,
             fallback=not no_fallback,
         )
-    for note in result.notes:
-        _say(note)
     if result.fallback and no_fallback:
         raise click.ClickException(f"no recommendations: {result.notes[0]}")
+    for note in result.notes:
+        _say(note)
     _print_recommendations(result.items, as_json, as_csv, explain)
 
 
@@ -633,15 +673,23 @@ def score(
     as_json: bool,
     as_csv: bool,
 ) -> None:
-    """Print s(USER, ITEM) for each ITEM."""
+    """Print s(USER, ITEM) for each ITEM: the cosine of the user vector and the item.
+
+    That is the scale --threshold compares. After `tune`, `recommend` ranks with the
+    adapter instead, whose scores are not cosines.
+    """
     from .paths import default_db_path
     from .recommend import Recommender
 
+    _one_format(as_json, as_csv)
     db = ctx.obj.get("db_path") or default_db_path()
     with Recommender(
         db, model_name, user_vector=user_vector or "hybrid", verbose=ctx.obj["verbose"]
     ) as rec:
         scored = rec.score(user, list(items), from_domains=_domains(from_domains))
+        tuned = rec.has_adapter()
+    if tuned and user_vector in (None, "hybrid"):
+        _say("cosines of the zero-shot hybrid user vector; `recommend` ranks with the adapter")
     _print_recommendations(scored, as_json, as_csv, False)
 
 
@@ -668,6 +716,7 @@ def similar(
     from .paths import default_db_path
     from .recommend import Recommender
 
+    _one_format(as_json, as_csv)
     db = ctx.obj.get("db_path") or default_db_path()
     with Recommender(db, model_name, verbose=ctx.obj["verbose"]) as rec:
         items = rec.similar(item, domain=domain, k=k)
@@ -719,6 +768,8 @@ def threshold_suggest(
     from .recommend import Recommender
     from .threshold import plot_curve, suggest_threshold
 
+    if plot is not None:
+        _check_output_dir(plot, "--plot")
     db = ctx.obj.get("db_path") or default_db_path()
     with Recommender(
         db, model_name, user_vector=user_vector or "hybrid", verbose=ctx.obj["verbose"]
@@ -843,6 +894,7 @@ def eval_cmd(
     from .output import Progress
     from .report import format_results, write_report
 
+    _dataset_or_db(ctx, dataset_dir)
     if dataset_dir is not None:
         dataset, store, index = dataset_with_store(dataset_dir)
     else:
@@ -920,6 +972,7 @@ def tune(
         parts = ", ".join(f"{k} {100 * v:.2f}" for k, v in ndcg.items())
         _say(f"{domain} epoch {epoch}: valid NDCG@10 {parts} (%)")
 
+    _dataset_or_db(ctx, dataset_dir)
     kwargs = dict(on_epoch=on_epoch, on_batch=bar, encode_progress=Progress("encoding items"))
     if dataset_dir is not None:
         adapter = tune_dataset(dataset_dir, model_name, config, **kwargs)  # type: ignore[arg-type]

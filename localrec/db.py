@@ -380,6 +380,10 @@ class Store:
             r[0] for r in self._conn.execute("SELECT DISTINCT domain FROM items ORDER BY domain")
         ]
 
+    def count_items(self, domain: str) -> int:
+        row = self._conn.execute("SELECT count(*) FROM items WHERE domain = ?", (domain,))
+        return int(row.fetchone()[0])
+
     def require_domain(self, domain: str) -> None:
         found = self._conn.execute(
             "SELECT 1 FROM items WHERE domain = ? LIMIT 1", (domain,)

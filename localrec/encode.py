@@ -16,6 +16,7 @@ from typing import Any
 
 from .db import ItemRow, Store
 from .encoder import Encoder
+from .errors import InputError
 from .text import render_item
 
 __all__ = ["EncodeReport", "content_hash", "encode_items", "item_text", "iter_item_texts"]
@@ -79,7 +80,15 @@ def encode_items(
     report = EncodeReport(model=encoder.name)
     existing = {} if force else store.vector_hashes(encoder.name)
     pending: list[tuple[str, str, str]] = []
-    for item_id, _, text in iter_item_texts(store, domain):
+    for item_id, item_domain, text in iter_item_texts(store, domain):
+        if not text:
+            # Titles are never empty, so a template naming only fields the item lacks did it.
+            template = templates(store).get(item_domain)
+            raise InputError(
+                f"item {item_id!r} ({item_domain}) has no text with the template {template!r}: "
+                f"it has none of the fields the template names; change it with `localrec "
+                f"config set template.{item_domain} ...` or remove it with `config unset`"
+            )
         digest = content_hash(encoder.name, prefix, text)
         if existing.get(item_id) == digest:
             report.skipped += 1

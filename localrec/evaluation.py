@@ -260,10 +260,13 @@ def run_eval(
     """
     from .encoder import open_encoder
 
+    # Say so before minutes of encoding, not after.
+    if not (dataset.valid if split == "valid" else dataset.test):
+        raise DatasetError(f"{dataset.root}: the {split} split is empty or missing")
     if not full:
         for d in range(dataset.n_domains):
             size = len(dataset.items_of_domain(d))
-            if size < n_negatives + 1:  # say so before minutes of encoding, not after
+            if size < n_negatives + 1:
                 raise DatasetError(
                     f"{dataset.root}: domain {dataset.domain_names[d]!r} has {size} items, too "
                     f"few for {n_negatives} negatives plus the target; use --negatives "

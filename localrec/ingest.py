@@ -85,8 +85,9 @@ def _identifier(record: dict[str, Any], column: str, what: str, flag: str) -> st
             f"name the {what} column with {flag}"
         )
     value = record[column]
-    if value is None or isinstance(value, dict | list | bool):
-        raise RowError(f"{what} must be a string or number, got {value!r}")
+    if value is None or isinstance(value, dict | list | bool | float):
+        # A float id would not match the same id written as an integer or a string.
+        raise RowError(f"{what} must be a string or an integer, got {value!r:.40}")
     text = str(value).strip()
     if not text:
         raise RowError(f"empty {what}")
@@ -128,13 +129,23 @@ def item_from_record(record: dict[str, Any], columns: ItemColumns) -> ItemRow:
             f"missing required column {title_column!r} "
             f"(columns: {', '.join(map(str, record))}); name the text column with --text"
         )
-    title = clean_text(record[title_column])
+    title = clean_text(_text_value(record, title_column))
     if not title:
         raise RowError(f"empty title (column {title_column!r})")
-    fields = {c: clean_text(record.get(c)) for c in columns.text[1:] if clean_text(record.get(c))}
+    fields = {c: text for c in columns.text[1:] if (text := clean_text(_text_value(record, c)))}
     used = {columns.id, columns.domain, *columns.text}
     attributes = {k: v for k, v in record.items() if k not in used and v not in (None, "")}
     return ItemRow(id=item_id, domain=domain, title=title, fields=fields, attributes=attributes)
+
+
+def _text_value(record: dict[str, Any], column: str) -> Any:
+    """A text column's value: text or a finite number (a list or a NaN is a mistake)."""
+    value = record.get(column)
+    if isinstance(value, dict | list | bool):
+        raise RowError(f"column {column!r} must be text, got {value!r:.40}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RowError(f"column {column!r} must be text, got {value!r}")
+    return value
 
 
 def _parse_time(value: Any) -> float | None:
@@ -242,10 +253,17 @@ def add_items(
 ) -> IngestReport:
     """Insert or update items from dicts (or (line, dict) pairs), in one transaction."""
     cols = columns or ItemColumns()
+    if cols.set_domain is not None:
+        try:
+            _identifier({"domain": cols.set_domain}, "domain", "domain", "--set-domain")
+        except RowError as exc:
+            raise InputError(f"--set-domain {cols.set_domain!r}: {exc}") from None
     report = IngestReport(source)
     seen: dict[str, int] = {}
+    columns_seen: set[str] = set()
 
     def convert(record: dict[str, Any], line: int) -> ItemRow:
+        columns_seen.update(record)
         row = item_from_record(record, cols)
         if row.id in seen:
             raise RowError(f"duplicate item id {row.id!r} (first on line {seen[row.id]})")
@@ -256,6 +274,14 @@ def add_items(
         for batch in _chunks(_valid_rows(records, convert, report, skip_invalid)):
             store.upsert_items(conn, [row for _, row in batch])
             report.stored += len(batch)
+        absent = [c for c in cols.text[1:] if c not in columns_seen]
+        if absent and report.stored:
+            # Raised inside the transaction, so nothing of the file is kept.
+            raise InputError(
+                f"{source}: no row has the text column(s) {', '.join(map(repr, absent))} "
+                f"(columns: {', '.join(sorted(map(str, columns_seen)))}); check the --text "
+                f"names; nothing from {source} was stored"
+            )
     return report
 
 

@@ -45,17 +45,24 @@ def format_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        value = ";".join(map(str, value))
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        # A spreadsheet would run "=HYPERLINK(...)" from an item title: keep it text.
+        return "'" + value
+    return value
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def format_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow(
-            {
-                k: (";".join(map(str, v)) if isinstance(v, list | tuple) else v)
-                for k, v in row.items()
-            }
-        )
+        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
     return buffer.getvalue().rstrip("\n")
 
 

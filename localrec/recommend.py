@@ -175,6 +175,16 @@ class Recommender:
             if e.item_id in rows
         ]
 
+    def _owned(
+        self, user: str | None, history: Ad_hoc | None, profile: UserProfile
+    ) -> list[HistoryItem]:
+        """Every item of the user's history, also those that --from left out of `profile`."""
+        if history is not None:
+            return self._ad_hoc_history(history)
+        if user is None:
+            return profile.items
+        return [HistoryItem("", item_id=e.item_id) for e, _ in self.store.user_events(user, None)]
+
     def _ad_hoc_history(self, history: Ad_hoc) -> list[HistoryItem]:
         """Free text ("bought a phone; rated a laptop 5/5") or (item id or text, action) pairs."""
         if isinstance(history, str):
@@ -301,16 +311,28 @@ class Recommender:
         tuned = self._tuned() if method in ("hybrid", "tuned") else None
         if method == "tuned" and tuned is None:
             raise InputError("no tuned adapter for this model; run `localrec tune` first")
+        notes: list[str] = []
+        if threshold is not None and tuned is not None and tuned.knows(domain):
+            if method == "tuned":
+                raise InputError(
+                    "a threshold compares cosines s(u,p), and the tuned adapter's scores are "
+                    "not cosines; give k alone, or a zero-shot user vector"
+                )
+            tuned = None
+            notes.append(
+                "a threshold compares cosines: ranked by the zero-shot hybrid user vector, "
+                "not the tuned adapter (its scores have no cosine scale)"
+            )
         profile = self.profile(
             user,
             history=history,
             from_domains=from_domains,
             user_vector="item-mean" if tuned is not None else method,
         )
-        notes: list[str] = []
         if profile.empty:
             who = f"user {user!r}" if user is not None else "the given history"
-            notes.append(f"{who} has no usable history; showing the most popular {domain} items")
+            shown = f"; showing the most popular {domain} items" if fallback else ""
+            notes.append(f"{who} has no usable history{shown}")
             items = self._popular(matrix, k or 10) if fallback else []
             return RecommendationList(user, domain, method, items, "popular", 0, notes)
         if tuned is not None and tuned.knows(domain):
@@ -326,11 +348,18 @@ class Recommender:
             scores = profile_scores(profile, method, matrix.matrix)
         if not include_seen:
             index = matrix.index()
-            seen = [index[i.item_id] for i in profile.items if i.item_id in index]
+            owned = self._owned(user, history, profile) if from_domains else profile.items
+            seen = [index[i.item_id] for i in owned if i.item_id in index]
             scores = scores.copy()
             scores[seen] = -np.inf
         rows = select(scores, k, threshold)
         recs = self._build(matrix, rows, scores, profile if explain else None)
+        unencoded = self.store.count_items(domain) - len(matrix.ids)
+        if unencoded > 0:
+            notes.append(
+                f"{unencoded} {domain} item(s) have no {self.model} vector yet and were left "
+                "out; run `localrec encode`"
+            )
         return RecommendationList(user, domain, method, recs, None, len(profile.items), notes)
 
     def score(
@@ -342,8 +371,14 @@ class Recommender:
         from_domains: Sequence[str] | None = None,
         user_vector: str | None = None,
     ) -> list[Recommendation]:
-        """s(u, p) for the given items, in the order given."""
+        """s(u, p) for the given items, in the order given: cosines of a zero-shot user vector
+        (the scale a threshold compares), also when `recommend` ranks with a tuned adapter."""
         method = user_vector or self.user_vector
+        if method == "tuned":
+            raise InputError(
+                "scores are cosines s(u,p), and the tuned adapter's scores are not cosines; "
+                "use recommend with user_vector='tuned' for its ranking"
+            )
         everything = self.store.item_matrix(self.model, None, dim=self.spec.dim)
         index = everything.index()
         unknown = [i for i in item_ids if i not in index]
@@ -380,9 +415,13 @@ class Recommender:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def has_adapter(self) -> bool:
+        """Whether `recommend`'s hybrid ranks with a tuned adapter (cheap: nothing is loaded)."""
+        return self.use_adapter and self.store.has_adapter(self.model)
+
     def _tuned(self) -> _Tuned | None:
         """The stored adapter of this model, aligned to the catalogue, with item-kNN; or None."""
-        if not self.use_adapter or not self.store.has_adapter(self.model):
+        if not self.has_adapter():
             return None
         with self._lock:
             if self._tuned_state is None:

@@ -96,6 +96,8 @@ def _parse_offline(raw: Any, where: str) -> OfflineSource:
 
 def parse_model(entry: Mapping[str, Any], where: str) -> ModelSpec:
     """Validate one registry entry and turn it into a `ModelSpec`."""
+    if not isinstance(entry, Mapping):
+        raise RegistryError(f"{where}: expected a table of model fields, got {entry!r:.60}")
     name = _require(entry, "name", str, where)
     where = f"{where} ({name})"
     if not _NAME.fullmatch(name):

@@ -70,7 +70,8 @@ def suggest_threshold(
         if profile.empty:
             continue
         scores = profile_scores(profile, user_vector or rec.user_vector, matrix.matrix)
-        seen = [index[i.item_id] for i in profile.items if i.item_id in index]
+        # Everything the user had before, also what --from leaves out of the profile.
+        seen = [index[item] for item, _ in history if item in index]
         scores[seen] = -np.inf
         ordered = np.sort(scores)
         # Items with score >= theta, for every theta at once.

@@ -7,7 +7,9 @@ against item-kNN is the seed? Each seed trains an adapter in memory, exactly as 
 tune --seed N` would (the adapter `tune` stored in the cache is left alone), and is scored
 on the eval protocol (test split, 999 negatives, negative-draw seed 42) beside item-kNN.
 Prints NDCG@10 per seed, then per cell the median, the range and the median change
-against item-kNN, and how many seeds reach +15% (the `cross` goal) and +5% (`mixed`).
+against item-kNN, and how many seeds reach +15% (the `cross` goal) and +5% (`mixed`);
+then the same for the hybrid on the rare-target slice (targets seen at most 3 times in
+training), against item-kNN on the same slice.
 Needs the dataset's vectors in the cache: run `localrec eval DATASET_DIR` once first.
 """
 
@@ -48,6 +50,8 @@ def main() -> None:
     cells = [(s, d) for s in ("mixed", "cross") for d in dataset.domain_names]
     figures: dict[str, dict[tuple[str, str], list[float]]] = {"tuned": {}, "hybrid": {}}
     baseline: dict[tuple[str, str], float] = {}
+    rare: dict[tuple[str, str], list[float]] = {}
+    rare_baseline: dict[tuple[str, str], float] = {}
     header = " ".join(f"{s} {d}".rjust(14) for s, d in cells)
     print(f"{'seed':>4} {'method':<8} {header}  train s")
     for seed in args.seeds:
@@ -61,6 +65,12 @@ def main() -> None:
             baseline[cell] = report.row("itemknn", *cell).ndcg_10
             for method in figures:
                 figures[method].setdefault(cell, []).append(report.row(method, *cell).ndcg_10)
+        for part in report.slices:
+            cell = (part.setting, part.domain)
+            if part.slice == "rare-target" and part.method == "itemknn":
+                rare_baseline[cell] = part.ndcg_10
+            elif part.slice == "rare-target" and part.method == "hybrid":
+                rare.setdefault(cell, []).append(part.ndcg_10)
         for method in figures:
             row = " ".join(f"{100 * figures[method][c][-1]:14.2f}" for c in cells)
             took = f"  {trained:.0f}" if method == "tuned" else ""
@@ -80,6 +90,17 @@ def main() -> None:
                 f"[{100 * min(values):5.2f}, {100 * max(values):5.2f}]  {change:+6.1f}%  "
                 f"+{goal}% in {reached}/{n} seeds"
             )
+    print(f"\nhybrid on rare targets: median [min, max] over {n} seeds, item-kNN on them")
+    for cell in cells:
+        values = rare.get(cell, [])
+        if not values:
+            continue
+        at_least = sum(v >= rare_baseline[cell] for v in values)
+        print(
+            f"  {cell[0]:<5} {cell[1]:<8} {100 * statistics.median(values):6.2f} "
+            f"[{100 * min(values):5.2f}, {100 * max(values):5.2f}]  item-kNN "
+            f"{100 * rare_baseline[cell]:5.2f}  not below it in {at_least}/{n} seeds"
+        )
 
 
 if __name__ == "__main__":

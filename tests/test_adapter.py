@@ -441,3 +441,53 @@ def test_aligned_follows_a_reordered_catalogue_and_keeps_the_rest() -> None:
     )
     np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-5)
     assert aligned(moved, {item: i for i, item in enumerate(order)}, moved_vectors) is moved
+
+
+def test_a_threshold_after_tune_compares_cosines(tmp_path: Path) -> None:
+    """Tuned scores are not cosines, so a threshold list is ranked by zero-shot text (and
+    says so), an explicit tuned ranking refuses a threshold, and `score` stays a cosine."""
+    from localrec.errors import InputError
+    from localrec.recommend import Recommender
+
+    from .fakes import FakeEncoder
+
+    events: list[dict[str, object]] = [
+        {"user": "u", "item": "3", "action": "purchase", "time": 1},
+        {"user": "u", "item": "7", "action": "purchase", "time": 2},
+    ]
+    db, *_ = _tuned_database(tmp_path, events)
+    with Recommender(db, encoder=FakeEncoder()) as rec:
+        assert rec.has_adapter()
+        listed = rec.recommend("u", domain="b", k=None, threshold=0.0)
+        assert listed.user_vector == "hybrid" and "a threshold compares cosines" in listed.notes[0]
+        assert all(0.0 <= r.score <= 1.0 for r in listed)
+        zero_shot = rec.recommend("u", domain="b", k=None, threshold=0.0, user_vector="max-sim")
+        assert len(listed.items) > 0 and len(zero_shot.items) > 0
+        assert rec.recommend("u", domain="b", k=5).user_vector == "tuned-hybrid"
+        with pytest.raises(InputError, match="the tuned adapter's scores are not cosines"):
+            rec.recommend("u", domain="b", threshold=0.5, user_vector="tuned")
+        with pytest.raises(InputError, match="scores are cosines"):
+            rec.score("u", ["61"], user_vector="tuned")
+        cosine = rec.score("u", ["61"])[0].score
+        zero_shot_hybrid = rec.recommend("u", domain="b", k=None, threshold=-1.0)
+        assert {r.item_id: r.score for r in zero_shot_hybrid}["61"] == pytest.approx(cosine)
+
+
+@pytest.mark.parametrize(
+    ("gains", "kept"),
+    [
+        (np.full(40, 0.2), True),  # a clear lead on every case
+        (np.array([0.5, -0.4, 0.3, -0.35, 0.1, -0.1]), False),  # mean 0.008, SE 0.15
+        (np.array([-0.2, 0.1, 0.0]), False),  # worse on the mean
+    ],
+)
+def test_a_lead_within_noise_is_not_kept(gains: np.ndarray, kept: bool) -> None:
+    from localrec.adapter import DomainAdapter, _not_better
+
+    zero = np.zeros((2, 2), np.float32)
+    adapter = DomainAdapter(1, zero, zero, zero, zero, np.zeros(2, np.float32))
+    adapter.hybrid_ndcg, adapter.zero_shot_ndcg = {"mixed": 0.3}, {"mixed": 0.3 - gains.mean()}
+    why = _not_better(gains, adapter)
+    assert (why is None) is kept
+    if gains.mean() > 0 and not kept:
+        assert why is not None and f"a lead within noise on {len(gains)} validation cases" in why

@@ -86,6 +86,8 @@ def test_embed_reports_truncation(model_home: Path) -> None:
         (["models", "pull", "../../etc/passwd"], 1, "unknown model '../../etc/passwd'"),
         (["models", "add", "/no/such/file.gguf"], 2, "does not exist"),
         (["models", "info", "nope"], 1, "unknown model 'nope'"),
+        # Output paths are checked before the work, not after it.
+        (["embed", "--npy", "/no/such/dir/x.npy", "x"], 2, "the directory /no/such/dir does"),
     ],
 )
 def test_errors_are_one_line_with_the_right_exit_code(
@@ -115,3 +117,21 @@ def test_convert_refuses_a_non_bert_directory(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     code, _, err = run("models", "convert", str(tmp_path), "--out", str(tmp_path / "x.gguf"))
     assert code == 1 and "is not 'bert'" in err
+
+
+def test_embed_file_that_is_not_utf8(model_home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"gr\xfcner tee\n")
+    code, out, err = run("embed", "--file", str(path))
+    assert code == 1 and "latin1.txt: not UTF-8 text (byte 2" in err
+    assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '["x"]', "[null]"])
+def test_a_user_registry_of_the_wrong_shape_is_named(model_home: Path, content: str) -> None:
+    from localrec.registry import user_registry_path
+
+    user_registry_path().write_text(content, encoding="utf-8")
+    code, out, err = run("models", "list")
+    assert code == 1 and "user_models.json: entry #1: expected a table of model fields" in err
+    assert "Traceback" not in err + out

@@ -58,6 +58,20 @@ def test_a_template_change_re_encodes_its_domain(store: Store) -> None:
     assert encoder.texts_seen[0] == "Product: item 0"
 
 
+def test_a_template_that_leaves_an_item_no_text_names_both(store: Store) -> None:
+    from localrec.errors import InputError
+
+    encode_items(store, FakeEncoder())
+    before = store.vector_hashes("fake")
+    set_setting(store, "template.d", "{titel}")
+    encoder = FakeEncoder()
+    with pytest.raises(
+        InputError, match=r"item 'i0' \(d\) has no text with the template '\{titel\}'"
+    ):
+        encode_items(store, encoder)
+    assert encoder.texts_seen == [] and store.vector_hashes("fake") == before
+
+
 def test_models_keep_vectors_side_by_side(store: Store) -> None:
     encode_items(store, FakeEncoder("m1", dim=8))
     encode_items(store, FakeEncoder("m2", dim=12))

@@ -117,6 +117,8 @@ def test_tune_then_eval_adds_tuned_rows(model_home: Path, data_slice: Path) -> N
         (["eval", "{slice}", "--negatives", "0"], 2, "0 is not in the range"),
         (["eval", "{slice}", "--negatives", "5000"], 1, "too few for 5000 negatives"),
         (["eval", "{slice}", "--model", "nope"], 1, "unknown model 'nope'"),
+        (["--db", "{empty}/x.db", "eval", "{slice}"], 2, "or --db"),
+        (["--db", "{empty}/x.db", "tune", "{slice}"], 2, "not both"),
     ],
 )
 def test_eval_errors(
@@ -187,3 +189,21 @@ def test_embedding_scorer_item_mean_is_the_weighted_mean() -> None:
     scores = scorer.score([np.array([0, 1])], np.array([[2, 0, 1]]), 0)
     # weights 0.5 (item 0) and 1 (item 1), normalised: item 1 scores highest
     assert scores.shape == (1, 3) and scores[0, 2] > scores[0, 1] > scores[0, 0]
+
+
+def test_a_missing_split_fails_before_any_encoding(
+    model_home: Path, data_slice: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    no_valid = tmp_path / "no-valid"
+    shutil.copytree(data_slice, no_valid)
+    (no_valid / "valid.txt").unlink()
+
+    def must_not_encode(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the encoder was opened before the split was checked")
+
+    monkeypatch.setattr("localrec.encoder.open_encoder", must_not_encode)
+    code, out, err = run("eval", str(no_valid), "--split", "valid")
+    assert code == 1 and "no-valid: the valid split is empty or missing" in err
+    assert "Traceback" not in err + out

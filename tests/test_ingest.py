@@ -143,6 +143,11 @@ BAD_ITEM_FILES = [
     ("trunc.json", '[{"id":"a","domain":"d","title":"x"}, {"id":"b"', "invalid JSON", 1),
     ("nested.jsonl", '{"id":' + "[" * 100000 + "]" * 100000 + "}\n", "", 1),
     ("ctrl.jsonl", '{"id":"a\\u0000b","domain":"d","title":"x"}\n', "control characters", 1),
+    # Values of the wrong kind are refused, not stored as a repr or a 'nan'.
+    ("list.jsonl", '{"id":"a","domain":"d","title":["x","y"]}\n', "column 'title' must be text", 1),
+    ("nan.jsonl", '{"id":"a","domain":"d","title":NaN}\n', "column 'title' must be text", 1),
+    ("fid.jsonl", '{"id":8.0,"domain":"d","title":"x"}\n', "a string or an integer, got 8.0", 1),
+    ("inf.jsonl", '{"id":1e400,"domain":"d","title":"x"}\n', "a string or an integer, got inf", 1),
 ]
 
 
@@ -232,3 +237,27 @@ def test_unreadable_sources(tmp_path: Path, name: str, message: str) -> None:
         write(tmp_path / name, "a")
     with pytest.raises(InputError, match=message):
         list(read_records(tmp_path / name))
+
+
+def test_a_text_column_no_row_has_is_refused(store: Store, tmp_path: Path) -> None:
+    """A typo in --text would silently leave a column out of every item's text."""
+    add_items(store, ITEMS)
+    before = _db_state(store.path)
+    path = write(tmp_path / "custom.csv", "sku,name,brand\ns1,Mug,Acme\n")
+    columns = ItemColumns(id="sku", domain=None, set_domain="kitchen", text=("name", "brnad"))
+    with pytest.raises(InputError, match=r"no row has the text column\(s\) 'brnad'") as info:
+        add_items_file(store, path, columns)
+    assert "columns: brand, name, sku" in str(info.value)
+    assert "nothing from" in str(info.value)
+    assert _db_state(store.path) == before
+
+
+@pytest.mark.parametrize("domain", ["", "   ", "a\x00b"])
+def test_a_blank_set_domain_is_refused(store: Store, tmp_path: Path, domain: str) -> None:
+    add_items(store, ITEMS)
+    before = _db_state(store.path)
+    path = write(tmp_path / "custom.csv", "sku,name\ns1,Mug\n")
+    columns = ItemColumns(id="sku", domain=None, set_domain=domain, text=("name",))
+    with pytest.raises(InputError, match="--set-domain"):
+        add_items_file(store, path, columns)
+    assert _db_state(store.path) == before

@@ -296,7 +296,8 @@ def test_cli_unknown_user_is_cold_start(real_db: str) -> None:
     code, _, err = run(
         "--db", real_db, "recommend", "ghost", "--domain", "kitchen", "--no-fallback"
     )
-    assert code == 1 and "no recommendations" in err
+    assert code == 1 and "no recommendations: user 'ghost' has no usable history\n" in err
+    assert "showing" not in err  # it shows nothing
 
 
 @pytest.mark.parametrize(
@@ -314,6 +315,14 @@ def test_cli_unknown_user_is_cold_start(real_db: str) -> None:
         ),
         (["similar", "nope"], 1, "unknown item 'nope'"),
         (["score", "u1", "nope"], 1, "unknown or unencoded item"),
+        (["recommend", "u1", "--domain", "kitchen", "--json", "--csv"], 2, "--json or --csv"),
+        (["score", "u1", "k1", "--json", "--csv"], 2, "give --json or --csv, not both"),
+        (["similar", "f2", "--json", "--csv"], 2, "give --json or --csv, not both"),
+        (
+            ["threshold", "suggest", "--domain", "kitchen", "--plot", "/no/such/dir/t.png"],
+            2,
+            "the directory /no/such/dir does not exist",
+        ),
     ],
 )
 def test_cli_recommend_errors(real_db: str, args: list[str], code: int, message: str) -> None:
@@ -336,3 +345,66 @@ def test_cli_forget(real_db: str) -> None:
     code, _, err = run("--db", real_db, "recommend", "u1", "--domain", "kitchen")
     assert "no usable history" in err
     assert np.isfinite(1.0)
+
+
+def test_from_still_leaves_out_what_the_user_has(rec: Recommender) -> None:
+    """--from narrows the history the profile is made of, not what the user owns: ann's
+    music item m0 stays out of a music list built from her books alone."""
+    result = rec.recommend("ann", domain="music", k=None, threshold=-1, from_domains=["books"])
+    assert result.history_size == 2
+    ids = [r.item_id for r in result]
+    assert "m0" not in ids and sorted(ids) == ["m1", "m2", "m3", "m4", "m5"]
+    adhoc = rec.recommend(
+        history=[("b1", "purchase"), ("m0", "view")], domain="music", k=10, from_domains=["books"]
+    )
+    assert "m0" not in [r.item_id for r in adhoc]
+
+
+def test_threshold_suggest_with_from_leaves_out_owned_items(db: Path) -> None:
+    from localrec.threshold import suggest_threshold
+
+    with Store(db) as store:
+        add_events(store, [{"user": "dan", "item": "m3", "time": 1}])
+        add_events(store, [{"user": "dan", "item": "b1", "time": 2}])
+        add_events(store, [{"user": "dan", "item": "m3", "time": 3}])
+    with Recommender(db, encoder=FakeEncoder()) as rec:
+        report = suggest_threshold(rec, "music", from_domains=["books"], thetas=[-1.0])
+    # ann's held-out m0 is new to her: a hit in a list of all 6 music items. dan's held-out
+    # m3 is an item he had before, so it is not in his list of 5: no hit.
+    assert report.users == 2 and report.points[0].recall == 0.5
+    assert report.points[0].mean_size == 5.5
+
+
+def test_cli_delete_names_the_ids_it_did_not_find(real_db: str) -> None:
+    code, out, err = run("--db", real_db, "delete", "items", "k4", "nope", "k4")
+    assert code == 0 and "deleted 1 of 3 item(s)" in out
+    assert "not in the catalogue: 'nope'" in err
+
+
+@pytest.mark.parametrize(
+    ("title", "cell"),
+    [
+        ('=HYPERLINK("http://x")', "'=HYPERLINK"),
+        ("+1 kettle", "'+1 kettle"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("-20% pan", "'-20% pan"),
+        ("Kettle = good", "Kettle = good"),
+    ],
+)
+def test_csv_cells_a_spreadsheet_would_run_stay_text(title: str, cell: str) -> None:
+    from localrec.output import format_csv
+
+    out = format_csv([{"title": title, "score": -0.5}], ["title", "score"])
+    row = out.splitlines()[1]
+    assert row.lstrip('"').startswith(cell) and row.endswith(",-0.5")
+
+
+def test_items_without_a_vector_are_named_in_a_note(db: Path) -> None:
+    with Store(db) as store:
+        add_items(store, [{"id": "m9", "domain": "music", "title": "Blue in Green"}])
+    with Recommender(db, encoder=FakeEncoder()) as rec:
+        result = rec.recommend("ann", domain="music", k=10)
+        assert "m9" not in [r.item_id for r in result]
+        assert "1 music item(s) have no fake vector yet" in result.notes[-1]
+        assert "localrec encode" in result.notes[-1]
+        assert not rec.recommend("ann", domain="books", k=3).notes
