@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -261,12 +263,43 @@ def _check_output_dir(path: Path, option: str) -> None:
 # -- data --------------------------------------------------------------------------------
 
 
-def _open_store(ctx: click.Context, create: bool = True) -> Any:
+def _open_store(ctx: click.Context) -> Any:
+    """The existing database (a missing one is an error naming the path)."""
     from .db import Store
     from .paths import default_db_path
 
     path = ctx.obj.get("db_path") or default_db_path()
-    return Store(path, create=create)
+    return Store(path, create=False)
+
+
+@contextlib.contextmanager
+def _store_to_write(ctx: click.Context) -> Iterator[Any]:
+    """The database, created if missing; a database this command created is removed again
+    when the command fails, so a bad first import leaves no empty file behind."""
+    from .db import Store
+    from .paths import default_db_path
+
+    path = Path(ctx.obj.get("db_path") or default_db_path())
+    existed = path.exists()
+    try:
+        with Store(path) as store:
+            yield store
+    except Exception:
+        if not existed and _still_empty(path):
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
+def _still_empty(path: Path) -> bool:
+    # Another process may have created the same database meanwhile and written to it.
+    from .db import Store
+
+    try:
+        with Store(path, create=False) as store:
+            return bool(store.is_empty())
+    except Exception:
+        return False
 
 
 def _report_ingest(report: Any, what: str) -> None:
@@ -332,7 +365,7 @@ def add_items_cmd(
         set_domain=set_domain,
         text=text_cols or ("title",),
     )
-    with _open_store(ctx) as store:
+    with _store_to_write(ctx) as store:
         report = add_items_file(store, file, columns, fmt=fmt, skip_invalid=skip_invalid)
     _report_ingest(report, "items")
 
@@ -388,7 +421,7 @@ def add_events_cmd(
         time=time_col,
         review=review_col,
     )
-    with _open_store(ctx) as store:
+    with _store_to_write(ctx) as store:
         report = add_events_file(store, file, columns, fmt=fmt, skip_invalid=skip_invalid)
     _report_ingest(report, "events")
 
@@ -403,7 +436,7 @@ def delete() -> None:
 @click.pass_context
 def delete_items_cmd(ctx: click.Context, ids: tuple[str, ...]) -> None:
     """Delete items IDS with their events and vectors."""
-    with _open_store(ctx, create=False) as store:
+    with _open_store(ctx) as store:
         unknown = [i for i in dict.fromkeys(ids) if i not in store.get_items(list(ids))]
         n = store.delete_items(ids)
     click.echo(f"deleted {n} of {len(ids)} item(s)")
@@ -432,7 +465,7 @@ def encode(
     from .output import Progress
 
     with (
-        _open_store(ctx, create=False) as store,
+        _open_store(ctx) as store,
         open_encoder(model_name, verbose=ctx.obj["verbose"]) as encoder,
     ):
         if domain is not None:
@@ -460,7 +493,7 @@ def encode(
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
     """Counts of items per domain, users, events and vectors per model."""
-    with _open_store(ctx, create=False) as store:
+    with _open_store(ctx) as store:
         data = store.stats()
     if as_json:
         click.echo(format_json(data))
@@ -489,7 +522,7 @@ def config_set(ctx: click.Context, key: str, value: str) -> None:
     """Set KEY to VALUE, e.g. template.music "{title} by {artist}"."""
     from .settings import set_setting
 
-    with _open_store(ctx) as store:
+    with _store_to_write(ctx) as store:
         set_setting(store, key, value)
     click.echo(f"{key} = {value}")
 
@@ -499,7 +532,7 @@ def config_set(ctx: click.Context, key: str, value: str) -> None:
 @click.pass_context
 def config_get(ctx: click.Context, key: str) -> None:
     """Print the value of KEY."""
-    with _open_store(ctx, create=False) as store:
+    with _open_store(ctx) as store:
         value = store.config_get(key)
     if value is None:
         raise click.ClickException(f"{key} is not set")
@@ -510,7 +543,7 @@ def config_get(ctx: click.Context, key: str) -> None:
 @click.pass_context
 def config_list(ctx: click.Context) -> None:
     """Print every setting."""
-    with _open_store(ctx, create=False) as store:
+    with _open_store(ctx) as store:
         for key, value in store.config_items().items():
             click.echo(f"{key} = {value}")
 
@@ -520,7 +553,7 @@ def config_list(ctx: click.Context) -> None:
 @click.pass_context
 def config_unset(ctx: click.Context, key: str) -> None:
     """Remove KEY."""
-    with _open_store(ctx, create=False) as store:
+    with _open_store(ctx) as store:
         removed = store.config_unset(key)
     click.echo(f"{key} removed" if removed else f"{key} was not set")
 
@@ -731,7 +764,7 @@ def forget(ctx: click.Context, user: str, yes: bool) -> None:
     """Delete every event and vector of USER, then VACUUM so the bytes are gone."""
     if not yes:
         click.confirm(f"Delete all data of user {user!r}?", abort=True)
-    with _open_store(ctx, create=False) as store:
+    with _open_store(ctx) as store:
         n = store.forget_user(user)
         store.vacuum()
     click.echo(f"deleted {n} row(s) of user {user!r} and vacuumed the database")
@@ -898,7 +931,7 @@ def eval_cmd(
     if dataset_dir is not None:
         dataset, store, index = dataset_with_store(dataset_dir)
     else:
-        store = _open_store(ctx, create=False)
+        store = _open_store(ctx)
         if domain is not None:
             store.require_domain(domain)
         dataset, index = db_as_dataset(store, domain)
@@ -927,7 +960,10 @@ def eval_cmd(
         path = write_report(report, report_dir, "localrec " + " ".join(sys.argv[1:]))
         _say(f"wrote {path}")
     if as_json:
-        click.echo(format_json({"results": report.as_dicts(), "slices": report.slice_dicts()}))
+        run = {"split": report.split, "negatives": report.n_negatives, "seed": report.seed}
+        click.echo(
+            format_json({**run, "results": report.as_dicts(), "slices": report.slice_dicts()})
+        )
     else:
         click.echo(format_results(report))
 
@@ -977,7 +1013,7 @@ def tune(
     if dataset_dir is not None:
         adapter = tune_dataset(dataset_dir, model_name, config, **kwargs)  # type: ignore[arg-type]
     else:
-        with _open_store(ctx, create=False) as store:
+        with _open_store(ctx) as store:
             adapter = tune_database(store, model_name, config, **kwargs)  # type: ignore[arg-type]
     for d, a in adapter.domains.items():
         weights = ", ".join(f"{k} {v:g}" for k, v in a.hybrid_weight.items())

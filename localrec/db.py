@@ -380,9 +380,23 @@ class Store:
             r[0] for r in self._conn.execute("SELECT DISTINCT domain FROM items ORDER BY domain")
         ]
 
-    def count_items(self, domain: str) -> int:
-        row = self._conn.execute("SELECT count(*) FROM items WHERE domain = ?", (domain,))
-        return int(row.fetchone()[0])
+    def is_empty(self) -> bool:
+        """No items, events or settings: nothing a user stored."""
+        return not any(
+            self._conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
+            for table in ("items", "events", "config")
+        )
+
+    def unencoded_items(self, model: str, matrix: ItemMatrix) -> int:
+        """How many items of the matrix's domain have no vector of `model` in it."""
+        if self.packed_is_current(model):
+            # A whole-catalogue encode writes the packed copy, and any item change since
+            # makes it stale: so every item has a vector, and the count (~40 ms for a
+            # million items) is not needed.
+            return 0
+        where, args = ("WHERE domain = ?", (matrix.domain,)) if matrix.domain else ("", ())
+        row = self._conn.execute(f"SELECT count(*) FROM items {where}", args).fetchone()
+        return int(row[0]) - len(matrix.ids)
 
     def require_domain(self, domain: str) -> None:
         found = self._conn.execute(

@@ -155,8 +155,21 @@ def resolve_model(
                 f"model {spec.name!r} was added from {path}, which no longer exists; "
                 f"run `localrec models add PATH --name {spec.name}` again"
             )
+        if spec.size is not None and path.stat().st_size != spec.size:
+            # Vectors are keyed by the model's name: a different file under the same name
+            # would mix two models' vectors in one database.
+            raise ModelNotPulled(
+                f"model {spec.name!r}: {path} has changed since it was added ({spec.size} "
+                f"bytes then, {path.stat().st_size} now); if it is meant to be a new model, "
+                f"add it under a new name with `localrec models add {path} --name NEW`"
+            )
         return spec, path
     if _cached_source(spec, path) is None:
+        if path.is_file():
+            raise ModelNotPulled(
+                f"model {spec.name!r}: {path} is not the file that was pulled (changed, "
+                f"truncated or damaged); run `localrec models pull {spec.name}` to fetch it again"
+            )
         raise ModelNotPulled(
             f"model {spec.name!r} is not on disk yet; run `localrec models pull {spec.name}`"
         )
@@ -351,6 +364,8 @@ def add_model(
     path = Path(path).expanduser().resolve()
     info = read_gguf_info(path)
     check_embedding_model(info)
+    if name is not None and not name.strip():
+        raise InputError("--name is empty; give the model a name such as 'my-model'")
     name = name or _SLUG.sub("-", path.stem.lower()).strip("-._") or "model"
     registry = load_registry()
     if name in registry and not registry.get(name).is_user_model:

@@ -354,7 +354,7 @@ class Recommender:
             scores[seen] = -np.inf
         rows = select(scores, k, threshold)
         recs = self._build(matrix, rows, scores, profile if explain else None)
-        unencoded = self.store.count_items(domain) - len(matrix.ids)
+        unencoded = self.store.unencoded_items(self.model, matrix)
         if unencoded > 0:
             notes.append(
                 f"{unencoded} {domain} item(s) have no {self.model} vector yet and were left "

@@ -135,3 +135,34 @@ def test_a_user_registry_of_the_wrong_shape_is_named(model_home: Path, content: 
     code, out, err = run("models", "list")
     assert code == 1 and "user_models.json: entry #1: expected a table of model fields" in err
     assert "Traceback" not in err + out
+
+
+def test_a_damaged_pulled_model_is_named_as_such(model_home: Path) -> None:
+    gguf = model_home / "models" / "all-minilm-l6-v2.gguf"
+    head = gguf.read_bytes()[:4096]
+    gguf.unlink()  # a symlink to the session's model: replace it, never write through it
+    gguf.write_bytes(head)
+    code, out, err = run("embed", "green tea")
+    assert code == 1 and "all-minilm-l6-v2.gguf is not the file that was pulled" in err
+    assert "run `localrec models pull all-minilm-l6-v2` to fetch it again" in err
+    assert "Traceback" not in err + out
+
+
+def test_a_changed_user_model_is_refused(model_home: Path, tmp_path: Path) -> None:
+    import shutil
+
+    own = tmp_path / "mine.gguf"
+    shutil.copy(model_home / "models" / "all-minilm-l6-v2.gguf", own)
+    assert run("models", "add", str(own), "--name", "mine")[0] == 0
+    with open(own, "ab") as fh:
+        fh.write(b"\0" * 64)
+    code, out, err = run("embed", "--model", "mine", "green tea")
+    assert code == 1 and "has changed since it was added" in err
+    assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_models_add_with_an_empty_name_is_refused(model_home: Path, name: str) -> None:
+    gguf = model_home / "models" / "all-minilm-l6-v2.gguf"
+    code, out, err = run("models", "add", str(gguf), "--name", name)
+    assert code == 1 and "--name is empty" in err and "Traceback" not in err + out

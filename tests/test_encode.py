@@ -229,3 +229,19 @@ def test_real_catalogue_round_trips(tmp_path: Path) -> None:
         assert [e.item_id for e, _ in first_test_user] == [
             str(int(dataset.item_ids[i])) for i in dataset.test[0]
         ]
+
+
+def test_a_failed_first_import_leaves_no_database(tmp_path: Path) -> None:
+    bad = tmp_path / "items.csv"
+    bad.write_text("id,domain,title\n1,d,ok\n1,d,again\n", encoding="utf-8")
+    db = tmp_path / "fresh.db"
+    result = CliRunner().invoke(cli, ["--db", str(db), "add", "items", str(bad)])
+    assert result.exit_code == 1 and "duplicate item id '1'" in result.stderr
+    assert not db.exists() and not any(tmp_path.glob("fresh.db*"))
+    # An existing database stays, unchanged, when an import into it fails.
+    good = tmp_path / "good.csv"
+    good.write_text("id,domain,title\n2,d,fine\n", encoding="utf-8")
+    assert CliRunner().invoke(cli, ["--db", str(db), "add", "items", str(good)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["--db", str(db), "add", "items", str(bad)]).exit_code == 1
+    with Store(db) as store:
+        assert list(store.get_items(["1", "2"])) == ["2"]

@@ -52,7 +52,9 @@ def test_eval_json_has_every_method_in_both_settings(
         "eval", str(data_slice), "--negatives", "99", "--json", "--report", str(tmp_path / "report")
     )
     assert code == 0, err
-    rows = json.loads(out)["results"]
+    data = json.loads(out)
+    assert (data["split"], data["negatives"], data["seed"]) == ("test", 99, 42)
+    rows = data["results"]
     methods = {r["method"] for r in rows}
     assert {
         "random",
