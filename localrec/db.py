@@ -121,6 +121,7 @@ class Store:
             raise DatabaseError(f"{self.path}: not a usable SQLite database ({exc})") from None
         self._lock = threading.RLock()
         self._matrix_cache: dict[tuple[str, str | None], tuple[int, ItemMatrix]] = {}
+        self._count_cache: dict[str | None, tuple[int, int]] = {}
         try:
             self._migrate(readonly)
         except BaseException:
@@ -394,9 +395,16 @@ class Store:
             # makes it stale: so every item has a vector, and the count (~40 ms for a
             # million items) is not needed.
             return 0
-        where, args = ("WHERE domain = ?", (matrix.domain,)) if matrix.domain else ("", ())
-        row = self._conn.execute(f"SELECT count(*) FROM items {where}", args).fetchone()
-        return int(row[0]) - len(matrix.ids)
+        # Item changes bump the vectors generation too, so a count of that generation holds.
+        cached = self._count_cache.get(matrix.domain)
+        if cached is None or cached[0] != self.vectors_generation():
+            where, args = ("WHERE domain = ?", (matrix.domain,)) if matrix.domain else ("", ())
+            with self.snapshot() as conn:
+                generation = self.vectors_generation()
+                row = conn.execute(f"SELECT count(*) FROM items {where}", args).fetchone()
+            cached = (generation, int(row[0]))
+            self._count_cache[matrix.domain] = cached
+        return cached[1] - len(matrix.ids)
 
     def require_domain(self, domain: str) -> None:
         found = self._conn.execute(

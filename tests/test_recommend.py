@@ -408,3 +408,7 @@ def test_items_without_a_vector_are_named_in_a_note(db: Path) -> None:
         assert "1 music item(s) have no fake vector yet" in result.notes[-1]
         assert "localrec encode" in result.notes[-1]
         assert not rec.recommend("ann", domain="books", k=3).notes
+        # The count is kept until the catalogue or its vectors change.
+        encode_items(rec.store, FakeEncoder())
+        again = rec.recommend("ann", domain="music", k=10)
+        assert not again.notes and "m9" in [r.item_id for r in again]
