@@ -189,7 +189,7 @@ def event_from_record(record: dict[str, Any], columns: EventColumns) -> EventRow
     user = _identifier(record, columns.user, "user", "--user")
     item = _identifier(record, columns.item, "item", "--item")
     if columns.set_action is not None:
-        action = columns.set_action
+        action = columns.set_action.strip().lower()
     elif columns.action is not None and record.get(columns.action) not in (None, ""):
         action = str(record[columns.action]).strip().lower()
     else:
@@ -295,6 +295,11 @@ def add_events(
 ) -> IngestReport:
     """Append events from dicts (or (line, dict) pairs), in one transaction."""
     cols = columns or EventColumns()
+    if cols.set_action is not None and not _ACTION.match(cols.set_action.strip().lower()):
+        raise InputError(
+            f"--set-action {cols.set_action[:40]!r}: an action is a short lowercase word "
+            "such as purchase, rate or view"
+        )
     report = IngestReport(source)
     with store.write() as conn:
         rows = _valid_rows(records, lambda r, _: event_from_record(r, cols), report, skip_invalid)

@@ -261,3 +261,14 @@ def test_a_blank_set_domain_is_refused(store: Store, tmp_path: Path, domain: str
     with pytest.raises(InputError, match="--set-domain"):
         add_items_file(store, path, columns)
     assert _db_state(store.path) == before
+
+
+def test_set_action_is_checked_once_and_lowercased(store: Store, tmp_path: Path) -> None:
+    add_items(store, ITEMS)
+    path = write(tmp_path / "events.csv", "user,item\nu,m1\n")
+    report = add_events_file(store, path, EventColumns(set_action=" PURCHASE "))
+    assert report.stored == 1 and store.user_events("u")[0][0].action == "purchase"
+    before = _db_state(store.path)
+    with pytest.raises(InputError, match=r"^--set-action 'buy it': an action is a short"):
+        add_events_file(store, path, EventColumns(set_action="buy it"))
+    assert _db_state(store.path) == before
