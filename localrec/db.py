@@ -95,6 +95,16 @@ def _is_locked(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+class _ClosedConnection:
+    """Stands in for the connection after close(): any use says so, as a LocalrecError."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __getattr__(self, name: str) -> Any:
+        raise DatabaseError(f"{self._path}: this database was closed; open it again")
+
+
 class Store:
     """One localrec database file. Safe to open from several processes at once."""
 
@@ -140,7 +150,10 @@ class Store:
     # -- lifecycle and schema --------------------------------------------------------------
 
     def close(self) -> None:
+        if isinstance(self._conn, _ClosedConnection):
+            return
         self._conn.close()
+        self._conn = _ClosedConnection(self.path)  # type: ignore[assignment]
 
     def __enter__(self) -> Store:
         return self

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .encoder import open_encoder
+from .errors import EncoderError
 
 __all__ = ["EmbedResult", "embed_texts", "save_npy"]
 
@@ -26,6 +27,8 @@ class EmbedResult:
 def embed_texts(
     texts: Sequence[str], model: str | None = None, *, query: bool = False, verbose: bool = False
 ) -> EmbedResult:
+    if isinstance(texts, str | bytes):
+        raise EncoderError("embed_texts() takes a list of texts, not one string")
     with open_encoder(model, verbose=verbose) as encoder:
         vectors = encoder.encode(list(texts), query=query)
         return EmbedResult(encoder.name, vectors, encoder.last_truncated, encoder.max_tokens)

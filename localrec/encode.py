@@ -74,6 +74,10 @@ def encode_items(
     progress: Callable[[int, int], None] | None = None,
 ) -> EncodeReport:
     """Encode what changed; `progress(done, total)` is called after every chunk."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InputError(f"chunk_size must be a positive whole number, got {chunk_size!r}")
+    if domain is not None:
+        store.require_domain(domain)
     start = time.perf_counter()
     spec = getattr(encoder, "spec", None)
     prefix = spec.document_prefix if spec is not None else ""

@@ -94,7 +94,10 @@ class LlamaEncoder:
         check_embedding_model(info)
         self.info = info
         self.stats = EncodeStats()
-        self._lock = threading.Lock()
+        # One lock for everything that touches llama.cpp state: the context, the batch and
+        # the token buffer (shared, so a tokenisation in one thread cannot overwrite
+        # another's), and close(). Re-entrant: encode() tokenises while holding it.
+        self._lock = threading.RLock()
         self._model: Any = None
         self._ctx: Any = None
         self._batch: Any = None
@@ -162,15 +165,21 @@ class LlamaEncoder:
 
     def close(self) -> None:
         llama_cpp = self._llama
-        if self._batch is not None:
-            llama_cpp.llama_batch_free(self._batch)
-            self._batch = None
-        if self._ctx is not None:
-            llama_cpp.llama_free(self._ctx)
-            self._ctx = None
-        if self._model is not None:
-            llama_cpp.llama_model_free(self._model)
-            self._model = None
+        with self._lock:
+            if self._batch is not None:
+                llama_cpp.llama_batch_free(self._batch)
+                self._batch = None
+            if self._ctx is not None:
+                llama_cpp.llama_free(self._ctx)
+                self._ctx = None
+            if self._model is not None:
+                llama_cpp.llama_model_free(self._model)
+                self._model = None
+
+    def _require_open(self) -> None:
+        # After close() the vocabulary is freed: tokenising would read freed memory.
+        if self._model is None or self._ctx is None:
+            raise EncoderError("this encoder is closed; open a new one with open_encoder()")
 
     def __enter__(self) -> LlamaEncoder:
         return self
@@ -186,18 +195,20 @@ class LlamaEncoder:
 
     def _tokenize_raw(self, data: bytes, add_special: bool) -> list[int]:
         llama_cpp = self._llama
-        buf = self._token_buf
-        n = llama_cpp.llama_tokenize(
-            self._vocab, data, len(data), buf, len(buf), add_special, False
-        )
-        if n < 0:
-            buf = (llama_cpp.llama_token * (-n))()
+        with self._lock:
+            self._require_open()
+            buf = self._token_buf
             n = llama_cpp.llama_tokenize(
                 self._vocab, data, len(data), buf, len(buf), add_special, False
             )
             if n < 0:
-                raise EncoderError("llama.cpp failed to tokenize a text")
-        return list(buf[:n])
+                buf = (llama_cpp.llama_token * (-n))()
+                n = llama_cpp.llama_tokenize(
+                    self._vocab, data, len(data), buf, len(buf), add_special, False
+                )
+                if n < 0:
+                    raise EncoderError("llama.cpp failed to tokenize a text")
+            return list(buf[:n])
 
     def tokenize(self, text: str) -> tuple[list[int], bool]:
         """Token ids with the model's special tokens, cut like the reference; and whether cut.
@@ -229,29 +240,29 @@ class LlamaEncoder:
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
         """Embed `texts` (query or document prefix applied); rows are L2-normalised."""
-        if isinstance(texts, str):
-            raise TypeError("encode() takes a sequence of texts, not one string")
+        if isinstance(texts, str | bytes):
+            raise EncoderError("encode() takes a list of texts, not one string")
         prefix = self.spec.query_prefix if query else self.spec.document_prefix
-        token_lists: list[list[int]] = []
-        truncated = 0
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise EncoderError(f"text #{i + 1} is {type(text).__name__}, not str")
             if not text.strip():
                 raise EncoderError(f"text #{i + 1} is empty; there is nothing to embed")
-            tokens, cut = self.tokenize(prefix + text)
-            truncated += cut
-            token_lists.append(tokens)
-        out = np.empty((len(token_lists), self.dim), dtype=np.float32)
         with self._lock:
-            if self._ctx is None:
-                raise EncoderError("this encoder is closed")
+            self._require_open()
+            token_lists: list[list[int]] = []
+            truncated = 0
+            for text in texts:
+                tokens, cut = self.tokenize(prefix + text)
+                truncated += cut
+                token_lists.append(tokens)
+            out = np.empty((len(token_lists), self.dim), dtype=np.float32)
             for batch in self._pack(token_lists):
                 self._run_batch(batch, token_lists, out)
-        self.stats.texts += len(token_lists)
-        self.stats.tokens += sum(map(len, token_lists))
-        self.stats.truncated += truncated
-        self.last_truncated = truncated
+            self.stats.texts += len(token_lists)
+            self.stats.tokens += sum(map(len, token_lists))
+            self.stats.truncated += truncated
+            self.last_truncated = truncated
         return normalise_rows(out)
 
     def _pack(self, token_lists: list[list[int]]) -> list[list[int]]:

@@ -85,7 +85,7 @@ def _identifier(record: dict[str, Any], column: str, what: str, flag: str) -> st
             f"name the {what} column with {flag}"
         )
     value = record[column]
-    if value is None or isinstance(value, dict | list | bool | float):
+    if value is None or isinstance(value, dict | list | bool | float | bytes):
         # A float id would not match the same id written as an integer or a string.
         raise RowError(f"{what} must be a string or an integer, got {value!r:.40}")
     text = str(value).strip()
@@ -141,7 +141,7 @@ def item_from_record(record: dict[str, Any], columns: ItemColumns) -> ItemRow:
 def _text_value(record: dict[str, Any], column: str) -> Any:
     """A text column's value: text or a finite number (a list or a NaN is a mistake)."""
     value = record.get(column)
-    if isinstance(value, dict | list | bool):
+    if isinstance(value, dict | list | bool | bytes):
         raise RowError(f"column {column!r} must be text, got {value!r:.40}")
     if isinstance(value, float) and not math.isfinite(value):
         raise RowError(f"column {column!r} must be text, got {value!r}")

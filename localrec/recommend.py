@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,33 @@ class RecommendationList:
 Ad_hoc = Sequence[tuple[str, str]] | Sequence[str] | str
 
 
+def _check_user_vector(method: str) -> None:
+    if method not in (*USER_VECTORS, "tuned"):
+        raise InputError(
+            f"unknown user vector {method!r}; choose one of {', '.join(USER_VECTORS)}, tuned"
+        )
+
+
+def _item_id(value: Any) -> str:
+    """An item id as stored: add_items stores integer ids as their decimal text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
+    raise InputError(f"an item id is a string (or an integer), got {value!r:.60}")
+
+
+def _domain_list(from_domains: Sequence[str] | str | None) -> list[str] | None:
+    """--from's domains; one name alone is one domain, not its characters."""
+    if from_domains is None:
+        return None
+    names = [from_domains] if isinstance(from_domains, str) else list(from_domains)
+    for name in names:
+        if not isinstance(name, str):
+            raise InputError(f"from_domains must hold domain names, got {name!r}")
+    return names
+
+
 class Recommender:
     """Scores a local catalogue for a user, a described user, or an item.
 
@@ -117,9 +146,16 @@ class Recommender:
         verbose: bool = False,
         adapter: bool = True,
     ) -> None:
-        if user_vector not in (*USER_VECTORS, "tuned"):
+        _check_user_vector(user_vector)
+        for name, value in (("half_life", half_life), ("mean_half_life", mean_half_life)):
+            if not isinstance(value, int | float) or not 0 < value < math.inf:
+                raise InputError(f"{name} must be a positive number of events, got {value!r}")
+        if not isinstance(db_path, str | Path):
+            raise InputError(f"db_path must be a path, got {db_path!r}")
+        if encoder is not None and not isinstance(getattr(encoder, "spec", None), ModelSpec):
             raise InputError(
-                f"unknown user vector {user_vector!r}; choose one of {', '.join(USER_VECTORS)}"
+                "the encoder needs a `spec` (a localrec ModelSpec: the model's name, dim and "
+                "prefixes) so that the vectors it makes can be stored and matched"
             )
         self.store = Store(db_path, create=False)
         self.spec: ModelSpec = load_registry().get(model) if encoder is None else encoder.spec
@@ -129,13 +165,15 @@ class Recommender:
         self.mean_half_life = mean_half_life
         self.lang = lang
         self._encoder = encoder
+        self._owns_encoder = False
         self._verbose = verbose
         self._lock = threading.Lock()
         self.use_adapter = adapter
         self._tuned_state: _Tuned | bool | None = None
 
     def close(self) -> None:
-        if self._encoder is not None and isinstance(self._encoder, LlamaEncoder):
+        # An encoder the caller passed in is theirs to close; only the one opened here goes.
+        if self._owns_encoder and isinstance(self._encoder, LlamaEncoder):
             self._encoder.close()
         self.store.close()
 
@@ -152,6 +190,7 @@ class Recommender:
         with self._lock:
             if self._encoder is None:
                 self._encoder = open_encoder(self.model, verbose=self._verbose)
+                self._owns_encoder = True
             return self._encoder
 
     def _matrix(self, domain: str | None) -> ItemMatrix:
@@ -189,11 +228,28 @@ class Recommender:
         """Free text ("bought a phone; rated a laptop 5/5") or (item id or text, action) pairs."""
         if isinstance(history, str):
             events = parse_history(history)
+        elif isinstance(history, bytes) or not isinstance(history, Iterable):
+            raise InputError(
+                f"a history is text or a list of item ids / (item or text, action) pairs, "
+                f"got {history!r:.60}"
+            )
         else:
             events = []
             for entry in history:
-                text, action = (entry, "purchase") if isinstance(entry, str) else entry
-                events.append(HistoryEvent(text=str(text), action=str(action)))
+                if isinstance(entry, str):
+                    text, action = entry, "purchase"
+                elif (
+                    isinstance(entry, tuple | list)
+                    and len(entry) == 2
+                    and all(isinstance(x, str) for x in entry)
+                ):
+                    text, action = entry
+                else:
+                    raise InputError(
+                        f"a history entry is an item id or text, or an (item or text, action) "
+                        f"pair of strings, got {entry!r:.60}"
+                    )
+                events.append(HistoryEvent(text=text, action=action))
         known = self.store.get_items([e.text for e in events])
         by_domain = templates(self.store)
         items = []
@@ -264,8 +320,14 @@ class Recommender:
         user_vector: str | None = None,
     ) -> UserProfile:
         method = user_vector or self.user_vector
-        if (user is None) == (history is None):
+        _check_user_vector(method)
+        from_domains = _domain_list(from_domains)
+        if user is None and history is None:
+            raise InputError("give a stored user or an ad-hoc history")
+        if user is not None and history is not None:
             raise InputError("give either a stored user or an ad-hoc history, not both")
+        if user is not None and not isinstance(user, str):
+            raise InputError(f"a user id is a string, got {user!r}")
         if history is not None:
             items = self._ad_hoc_history(history)
             if from_domains:
@@ -305,6 +367,7 @@ class Recommender:
         if k is None and threshold is None:
             k = 10
         method = user_vector or self.user_vector
+        from_domains = _domain_list(from_domains)
         matrix = self._matrix(domain)
         for name in from_domains or ():
             self.store.require_domain(name)
@@ -330,10 +393,17 @@ class Recommender:
             user_vector="item-mean" if tuned is not None else method,
         )
         if profile.empty:
-            who = f"user {user!r}" if user is not None else "the given history"
+            who = (
+                f"user {user!r} has no usable history"
+                if user is not None
+                else ("the given history has no usable items")
+            )
             shown = f"; showing the most popular {domain} items" if fallback else ""
-            notes.append(f"{who} has no usable history{shown}")
-            items = self._popular(matrix, k or 10) if fallback else []
+            notes.append(f"{who}{shown}")
+            items = []
+            if fallback:
+                owned = [] if include_seen else self._owned(user, history, profile)
+                items = self._popular(matrix, k or 10, {i.item_id for i in owned})
             return RecommendationList(user, domain, method, items, "popular", 0, notes)
         if tuned is not None and tuned.knows(domain):
             scores = tuned.scores(profile, matrix, domain, blend=method == "hybrid")
@@ -365,7 +435,7 @@ class Recommender:
     def score(
         self,
         user: str | None,
-        item_ids: Sequence[str],
+        item_ids: Sequence[str | int],
         *,
         history: Ad_hoc | None = None,
         from_domains: Sequence[str] | None = None,
@@ -379,12 +449,15 @@ class Recommender:
                 "scores are cosines s(u,p), and the tuned adapter's scores are not cosines; "
                 "use recommend with user_vector='tuned' for its ranking"
             )
+        if isinstance(item_ids, str | bytes):
+            raise InputError("score() takes a list of item ids, not one id")
+        ids = [_item_id(i) for i in item_ids]
         everything = self.store.item_matrix(self.model, None, dim=self.spec.dim)
         index = everything.index()
-        unknown = [i for i in item_ids if i not in index]
+        unknown = [i for i in ids if i not in index]
         if unknown:
             raise InputError(f"unknown or unencoded item(s): {', '.join(map(repr, unknown[:5]))}")
-        rows = np.array([index[i] for i in item_ids], dtype=np.int64)
+        rows = np.array([index[i] for i in ids], dtype=np.int64)
         profile = self.profile(user, history=history, from_domains=from_domains, user_vector=method)
         if profile.empty:
             raise InputError(f"user {user!r} has no usable history to score with")
@@ -392,17 +465,18 @@ class Recommender:
         sub = ItemMatrix(
             self.model,
             None,
-            tuple(item_ids),
+            tuple(ids),
             tuple(everything.domains[r] for r in rows),
             everything.matrix[rows],
         )
         return self._build(sub, np.arange(len(rows)), scores, None)
 
     def similar(
-        self, item_id: str, *, domain: str | None = None, k: int = 10
+        self, item_id: str | int, *, domain: str | None = None, k: int = 10
     ) -> list[Recommendation]:
         """Items closest to `item_id` (in `domain`, else in the item's own domain)."""
         validate_k_threshold(k, None)
+        item_id = _item_id(item_id)
         source = self.store.get_items([item_id]).get(item_id)
         if source is None:
             raise InputError(f"unknown item {item_id!r}")
@@ -431,9 +505,13 @@ class Recommender:
                 self._tuned_state = _Tuned.build(self.store, found, self.spec) if found else False
         return self._tuned_state if isinstance(self._tuned_state, _Tuned) else None
 
-    def _popular(self, matrix: ItemMatrix, k: int) -> list[Recommendation]:
+    def _popular(
+        self, matrix: ItemMatrix, k: int, owned: set[str | None] | None = None
+    ) -> list[Recommendation]:
         counts = self.store.popularity(matrix.domain)
         popularity = np.array([counts.get(i, 0) for i in matrix.ids], dtype=np.float32)
+        if owned:
+            popularity[[r for r, i in enumerate(matrix.ids) if i in owned]] = -np.inf
         rows = select(popularity, k, None)
         titles = self.store.get_items([matrix.ids[r] for r in rows])
         return [

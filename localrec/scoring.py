@@ -6,6 +6,8 @@ so a matrix product is the cosine. Ties are broken by row order, always the same
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .errors import InputError
@@ -78,7 +80,11 @@ def select(
 
 
 def validate_k_threshold(k: int | None, theta: float | None) -> None:
+    if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral)):
+        raise InputError(f"k must be a whole number of items, got {k!r}")
     if k is not None and k <= 0:
         raise InputError(f"k must be a positive number of items, got {k}")
-    if theta is not None and not -1.0 <= theta <= 1.0:
+    if theta is not None and (isinstance(theta, bool) or not isinstance(theta, numbers.Real)):
+        raise InputError(f"threshold must be a number, got {theta!r}")
+    if theta is not None and not -1.0 <= theta <= 1.0:  # NaN fails this too
         raise InputError(f"threshold must be a cosine between -1 and 1, got {theta}")

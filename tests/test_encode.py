@@ -245,3 +245,14 @@ def test_a_failed_first_import_leaves_no_database(tmp_path: Path) -> None:
     assert CliRunner().invoke(cli, ["--db", str(db), "add", "items", str(bad)]).exit_code == 1
     with Store(db) as store:
         assert list(store.get_items(["1", "2"])) == ["2"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"chunk_size": 0}, "chunk_size must be a positive"), ({"domain": "zzz"}, "unknown domain")],
+)
+def test_encode_arguments_are_checked(store: Store, kwargs: dict[str, Any], message: str) -> None:
+    from localrec.errors import InputError
+
+    with pytest.raises(InputError, match=message):
+        encode_items(store, FakeEncoder(), **kwargs)

@@ -272,3 +272,18 @@ def test_set_action_is_checked_once_and_lowercased(store: Store, tmp_path: Path)
     with pytest.raises(InputError, match=r"^--set-action 'buy it': an action is a short"):
         add_events_file(store, path, EventColumns(set_action="buy it"))
     assert _db_state(store.path) == before
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"id": b"k9", "domain": "d", "title": "x"}, "a string or an integer, got b'k9'"),
+        ({"id": "k9", "domain": "d", "title": b"bytes"}, "column 'title' must be text"),
+    ],
+)
+def test_bytes_are_refused_not_stored_as_their_repr(
+    store: Store, row: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        add_items(store, [row])
+    assert store.get_items(["k9", "b'k9'"]) == {}

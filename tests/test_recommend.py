@@ -412,3 +412,92 @@ def test_items_without_a_vector_are_named_in_a_note(db: Path) -> None:
         encode_items(rec.store, FakeEncoder())
         again = rec.recommend("ann", domain="music", k=10)
         assert not again.notes and "m9" in [r.item_id for r in again]
+
+
+def test_an_encoder_passed_in_stays_open_after_the_recommender_closes(
+    real_db: str, encoder: Any
+) -> None:
+    with Recommender(real_db, encoder=encoder) as rec:
+        assert len(rec.recommend(domain="kitchen", history="bought green tea", k=2).items) == 2
+    assert encoder.encode(["still open"]).shape == (1, 384)
+
+
+BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
+    ("recommend", {"user": "ann", "domain": "music", "k": 2.5}, "k must be a whole number"),
+    ("recommend", {"user": "ann", "domain": "music", "k": "5"}, "k must be a whole number"),
+    ("recommend", {"user": "ann", "domain": "music", "k": True}, "k must be a whole number"),
+    ("recommend", {"user": "ann", "domain": "music", "threshold": "0.5"}, "must be a number"),
+    ("recommend", {"user": "ann", "domain": "music", "threshold": float("nan")}, "between -1"),
+    ("recommend", {"user": ["ann"], "domain": "music"}, "a user id is a string"),
+    ("recommend", {"user": b"ann", "domain": "music"}, "a user id is a string"),
+    ("recommend", {"history": 5, "domain": "music"}, "a history is text or a list"),
+    ("recommend", {"history": b"tea", "domain": "music"}, "a history is text or a list"),
+    ("recommend", {"history": [None], "domain": "music"}, "a history entry is an item id"),
+    ("recommend", {"history": [("tea",)], "domain": "music"}, "a history entry is an item id"),
+    ("recommend", {"domain": "music"}, "give a stored user or an ad-hoc history"),
+    ("similar", {"item_id": "b1", "k": 2.0}, "k must be a whole number"),
+    ("similar", {"item_id": ["b1"]}, "an item id is a string"),
+    ("score", {"user": "ann", "item_ids": "m1"}, "a list of item ids, not one id"),
+    ("profile", {"user": "ann", "user_vector": "bogus"}, "unknown user vector 'bogus'"),
+]
+
+
+@pytest.mark.parametrize(("method", "kwargs", "message"), BAD_CALLS)
+def test_bad_arguments_are_input_errors(
+    rec: Recommender, method: str, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        getattr(rec, method)(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"half_life": 0}, "half_life must be a positive number"),
+        ({"mean_half_life": float("nan")}, "mean_half_life must be a positive number"),
+        ({"mean_half_life": -1}, "mean_half_life must be a positive number"),
+        ({"encoder": object()}, "the encoder needs a `spec`"),
+        ({"user_vector": "x"}, "unknown user vector 'x'"),
+    ],
+)
+def test_bad_recommender_settings_are_input_errors(
+    db: Path, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        Recommender(db, **kwargs)
+    with pytest.raises(InputError, match="db_path must be a path"):
+        Recommender(None)  # type: ignore[arg-type]
+
+
+def test_a_closed_recommender_or_store_says_so(db: Path) -> None:
+    rec = Recommender(db, encoder=FakeEncoder())
+    rec.close()
+    rec.close()  # twice is fine
+    with pytest.raises(DatabaseError, match="this database was closed"):
+        rec.recommend("ann", domain="music")
+    with pytest.raises(DatabaseError, match="this database was closed"):
+        add_items(rec.store, [{"id": "x", "domain": "music", "title": "X"}])
+
+
+def test_from_domains_may_be_one_name_and_int_ids_are_looked_up(rec: Recommender) -> None:
+    one = rec.recommend("ann", domain="music", k=3, from_domains="books")
+    listed = rec.recommend("ann", domain="music", k=3, from_domains=["books"])
+    assert [r.item_id for r in one] == [r.item_id for r in listed] and one.history_size == 2
+    with Store(rec.store.path) as store:
+        add_items(store, [{"id": 7, "domain": "music", "title": "Seven"}])
+        encode_items(store, FakeEncoder())
+    with Recommender(rec.store.path, encoder=FakeEncoder()) as fresh:
+        assert fresh.score("ann", [7])[0].item_id == "7"
+        assert fresh.similar(7, domain="music", k=1)[0].item_id != "7"
+
+
+def test_the_popular_fallback_leaves_out_what_the_user_has(rec: Recommender) -> None:
+    # cat has m5 and m2, both music; from books alone she has no usable history.
+    result = rec.recommend("cat", domain="music", k=3, from_domains=["books"])
+    assert result.fallback == "popular"
+    assert not {"m5", "m2"} & {r.item_id for r in result}
+    kept = rec.recommend("cat", domain="music", k=3, from_domains=["books"], include_seen=True)
+    assert kept.items[0].item_id == "m5"  # the most popular music item (bob and cat)
+    adhoc = rec.recommend(history=["m5", "m2"], domain="music", k=3, from_domains="books")
+    assert "the given history has no usable items" in adhoc.notes[0]
+    assert not {"m5", "m2"} & {r.item_id for r in adhoc}
