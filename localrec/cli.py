@@ -923,39 +923,29 @@ def eval_cmd(
     popularity, itemknn, tfidf) and localrec's user representations run on the same
     candidates.
     """
-    from .evaluation import dataset_with_store, db_as_dataset, run_eval
+    from .evaluation import evaluate_database, evaluate_dataset
     from .output import Progress
     from .report import format_results, write_report
 
     _dataset_or_db(ctx, dataset_dir)
-    if dataset_dir is not None:
-        dataset, store, index = dataset_with_store(dataset_dir)
-    else:
-        store = _open_store(ctx)
-        if domain is not None:
-            store.require_domain(domain)
-        dataset, index = db_as_dataset(store, domain)
-        split = "test"
-    settings = ("mixed", "cross") if setting == "both" else (setting,)
     progress = _CaseProgress()
-    try:
-        report = run_eval(
-            dataset,
-            store=store,
-            item_index=index,
-            models=list(models) or None,
-            settings=settings,
-            n_negatives=negatives,
-            seed=seed,
-            full=full,
-            split=split,
-            encode_progress=Progress("encoding items"),
-            progress=progress,
-            adapters=not no_adapter,
-            total=lambda n: setattr(progress, "total", n),
-        )
-    finally:
-        store.close()
+    options: dict[str, Any] = dict(
+        models=list(models) or None,
+        settings=("mixed", "cross") if setting == "both" else (setting,),
+        n_negatives=negatives,
+        seed=seed,
+        full=full,
+        split=split,
+        encode_progress=Progress("encoding items"),
+        progress=progress,
+        adapters=not no_adapter,
+        total=lambda n: setattr(progress, "total", n),
+    )
+    if dataset_dir is not None:
+        report = evaluate_dataset(dataset_dir, **options)
+    else:
+        with _open_store(ctx) as store:
+            report = evaluate_database(store, domain, **options)
     if report_dir is not None:
         path = write_report(report, report_dir, "localrec " + " ".join(sys.argv[1:]))
         _say(f"wrote {path}")

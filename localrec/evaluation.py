@@ -39,6 +39,8 @@ __all__ = [
     "EmbeddingScorer",
     "dataset_store",
     "db_as_dataset",
+    "evaluate_database",
+    "evaluate_dataset",
     "run_eval",
 ]
 
@@ -372,3 +374,23 @@ def dataset_with_store(path: Path) -> tuple[SequenceDataset, Store, dict[str, in
     """A sequence dataset, its vector cache and the cache's id-to-index map."""
     dataset = load_dataset(path)
     return dataset, dataset_store(dataset), {str(i): i for i in range(dataset.n_items)}
+
+
+def evaluate_dataset(path: Path | str, **options: Any) -> EvalReport:
+    """`localrec eval DATASET_DIR`: every baseline and localrec method on a sequence dataset
+    in the Food-Kitchen layout. `options` are `run_eval`'s (models, settings, n_negatives,
+    seed, full, split, adapters, progress callbacks). Vectors are cached for later runs."""
+    dataset, store, index = dataset_with_store(Path(path))
+    with store:
+        return run_eval(dataset, store=store, item_index=index, **options)
+
+
+def evaluate_database(store: Store, domain: str | None = None, **options: Any) -> EvalReport:
+    """`localrec --db X eval`: the database's own events, each user's last one held out
+    (only users whose last event is in `domain`, if given). Vectors missing for a model
+    on disk are encoded into the database. `options` as for `evaluate_dataset`, but the
+    split is always the held-out last events."""
+    if domain is not None:
+        store.require_domain(domain)
+    dataset, index = db_as_dataset(store, domain)
+    return run_eval(dataset, store=store, item_index=index, **{**options, "split": "test"})

@@ -35,3 +35,13 @@ def test_every_command_has_help() -> None:
             assert isinstance(group, click.Group)
             group = group.commands[part]
         assert group.help, f"{path} has no help text"
+
+
+def test_every_public_name_resolves_and_tune_and_eval_are_public() -> None:
+    import localrec
+
+    for name in localrec.__all__:
+        assert getattr(localrec, name) is not None, name
+    assert {"tune_database", "tune_dataset", "evaluate_database", "evaluate_dataset"} <= set(
+        localrec.__all__
+    )
