@@ -110,7 +110,7 @@ class Store:
 
     def __init__(self, path: Path | str, *, create: bool = True, readonly: bool = False) -> None:
         self.path = Path(path)
-        if not create and not self.path.exists():
+        if (readonly or not create) and not self.path.exists():
             raise DatabaseError(
                 f"{self.path}: no such database; create it with `localrec add items FILE`"
             )

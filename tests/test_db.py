@@ -187,3 +187,11 @@ def test_packed_matrix_equals_the_row_read_and_goes_stale(store: Store) -> None:
     assert "i1" not in store.item_matrix("fake", "a").ids
     assert encode_items(store, FakeEncoder()).encoded == 0
     assert store.packed_is_current("fake")  # repacked although nothing was encoded
+
+
+def test_opening_a_missing_database_read_only_creates_nothing(tmp_path: Path) -> None:
+    from localrec.errors import DatabaseError
+
+    with pytest.raises(DatabaseError, match="no such database"):
+        Store(tmp_path / "new.db", readonly=True)
+    assert not (tmp_path / "new.db").exists()
