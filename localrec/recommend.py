@@ -393,11 +393,10 @@ class Recommender:
             user_vector="item-mean" if tuned is not None else method,
         )
         if profile.empty:
-            who = (
-                f"user {user!r} has no usable history"
-                if user is not None
-                else ("the given history has no usable items")
-            )
+            if user is not None:
+                who = f"user {user!r} has no usable history"
+            else:
+                who = "the given history has no usable items"
             shown = f"; showing the most popular {domain} items" if fallback else ""
             notes.append(f"{who}{shown}")
             items = []
