@@ -680,7 +680,7 @@ def recommend(
             include_seen=include_seen,
             fallback=not no_fallback,
         )
-    if result.fallback and no_fallback:
+    if no_fallback and not result.history_size:
         raise click.ClickException(f"no recommendations: {result.notes[0]}")
     for note in result.notes:
         _say(note)

@@ -403,7 +403,8 @@ class Recommender:
             if fallback:
                 owned = [] if include_seen else self._owned(user, history, profile)
                 items = self._popular(matrix, k or 10, {i.item_id for i in owned})
-            return RecommendationList(user, domain, method, items, "popular", 0, notes)
+            kind = "popular" if fallback else None  # None: nothing shown, nothing to flag
+            return RecommendationList(user, domain, method, items, kind, 0, notes)
         if tuned is not None and tuned.knows(domain):
             scores = tuned.scores(profile, matrix, domain, blend=method == "hybrid")
             method = "tuned-hybrid" if method == "hybrid" else "tuned"

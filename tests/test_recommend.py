@@ -134,7 +134,9 @@ def test_cold_start_is_a_flagged_fallback(rec: Recommender) -> None:
         "m5",
         "m0",
     ]  # most popular first, ties in catalogue order
-    assert rec.recommend("nobody", domain="music", fallback=False).items == []
+    nothing = rec.recommend("nobody", domain="music", fallback=False)
+    assert nothing.items == [] and nothing.fallback is None
+    assert nothing.notes == ["user 'nobody' has no usable history"]
     only_music = rec.recommend("bob", domain="books", from_domains=["books"])
     assert only_music.fallback == "popular"
 
