@@ -46,6 +46,7 @@ from .protocol import (
     draw_candidates,
     make_cases,
     metrics_from_ranks,
+    ndcg_per_case,
     rank_of_target,
     tie_break,
     training_counts,
@@ -772,10 +773,8 @@ class _Validation:
         )
 
     def case_ndcg(self, scores: np.ndarray, cands: np.ndarray) -> np.ndarray:
-        """Each case's NDCG@10: 1 / log2(1 + rank) within the top 10, else 0."""
-        ranks = rank_of_target(scores + self.ties[cands])
-        gains: np.ndarray = np.where(ranks <= 10, 1.0 / np.log2(ranks + 1.0), 0.0)
-        return gains
+        """Each case's NDCG@10, ranks as `ndcg` gives them."""
+        return ndcg_per_case(rank_of_target(scores + self.ties[cands]), 10)
 
     def zero_shot_cases(self, setting: str, d: int) -> np.ndarray | None:
         """Per-case NDCG@10 of the zero-shot default (the text max-sim + mean blend)."""
@@ -847,28 +846,23 @@ def _best_rare_weight(
     """
     if not any(blend.rare_target.any() for blend in blends.values()):
         return None
+    rare_cases = np.concatenate([blend.rare_target for blend in blends.values()])
 
-    def pooled(rare_weight: float | None, rare_only: bool, knn_alone: bool = False) -> float:
-        total, n = 0.0, 0
-        for setting, b in blends.items():
-            cases = b.rare_target if rare_only else np.ones(len(b.cands), dtype=bool)
-            if not cases.any():
-                continue
-            scores = (
-                b.knn
-                if knn_alone
-                else hybrid_scores(b.tuned, b.knn, weights[setting], b.rare, rare_weight)
-            )
-            total += valid.ndcg(scores, b.cands, cases) * int(cases.sum())
-            n += int(cases.sum())
-        return total / n
+    def case_gains(score: Callable[[str, _Blend], np.ndarray]) -> np.ndarray:
+        """Per-case NDCG@10 of every validation case, the settings one after another."""
+        return np.concatenate([valid.case_ndcg(score(s, b), b.cands) for s, b in blends.items()])
 
-    knn_rare = pooled(None, rare_only=True, knn_alone=True)
+    knn_rare = case_gains(lambda s, b: b.knn)[rare_cases].mean()
     best: tuple[float, float | None] | None = None
     for rare_weight in (None, *HYBRID_WEIGHTS[:-1]):
-        if pooled(rare_weight, rare_only=True) < knn_rare:
+
+        def hybrid(setting: str, b: _Blend, w: float | None = rare_weight) -> np.ndarray:
+            return hybrid_scores(b.tuned, b.knn, weights[setting], b.rare, w)
+
+        gains = case_gains(hybrid)
+        if gains[rare_cases].mean() < knn_rare:
             continue
-        overall = pooled(rare_weight, rare_only=False)
+        overall = float(gains.mean())
         if best is None or overall > best[0]:
             best = (overall, rare_weight)
     return None if best is None else best[1]

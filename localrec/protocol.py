@@ -37,6 +37,7 @@ __all__ = [
     "full_candidates",
     "make_cases",
     "metrics_from_ranks",
+    "ndcg_per_case",
     "rank_of_target",
     "slice_masks",
     "tie_break",
@@ -166,15 +167,22 @@ def rank_of_target(scores: npt.NDArray[np.floating[Any]]) -> IntArray:
     return np.asarray(beaten_by, dtype=np.int64) + 1
 
 
+def ndcg_per_case(ranks: npt.ArrayLike, cutoff: int) -> FloatArray:
+    """Each case's NDCG@cutoff with one relevant item: 1 / log2(1 + rank) within the
+    cutoff, else 0."""
+    r = np.asarray(ranks, dtype=np.float64)
+    gains: FloatArray = np.where(r <= cutoff, 1.0 / np.log2(r + 1.0), 0.0)
+    return gains
+
+
 def metrics_from_ranks(ranks: npt.ArrayLike) -> dict[str, float]:
     """NDCG@5/10, HR@1/5/10 and MRR as fractions, averaged over cases (one relevant item)."""
     r = np.asarray(ranks, dtype=np.float64)
     if r.size == 0:
         return {m: 0.0 for m in METRICS if m != "coverage@10"}
-    gain = 1.0 / np.log2(r + 1.0)
     return {
-        "ndcg@5": float(np.where(r <= 5, gain, 0.0).mean()),
-        "ndcg@10": float(np.where(r <= 10, gain, 0.0).mean()),
+        "ndcg@5": float(ndcg_per_case(r, 5).mean()),
+        "ndcg@10": float(ndcg_per_case(r, 10).mean()),
         "hr@1": float((r <= 1).mean()),
         "hr@5": float((r <= 5).mean()),
         "hr@10": float((r <= 10).mean()),
