@@ -36,11 +36,13 @@ from .text import HistoryEvent, user_history_text
 
 __all__ = [
     "EMBEDDING_METHODS",
+    "CachedDataset",
     "EmbeddingScorer",
     "dataset_store",
     "db_as_dataset",
     "evaluate_database",
     "evaluate_dataset",
+    "load_cached_dataset",
     "run_eval",
 ]
 
@@ -83,6 +85,32 @@ def _aligned_matrix(store: Store, model: str, index: dict[str, int], dim: int) -
         targets, sources = zip(*rows, strict=True)
         matrix[list(targets)] = stored.matrix[list(sources)]
     return matrix
+
+
+@dataclass(frozen=True)
+class CachedDataset:
+    """A sequence dataset and one model's item vectors from the cache `eval` fills."""
+
+    spec: ModelSpec
+    dataset: SequenceDataset
+    vectors: np.ndarray  # (n_items, dim), dataset order; zero rows for items not encoded
+    ids: list[str]  # the cache's item ids, in dataset order
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.vectors.any(axis=1).all())
+
+
+def load_cached_dataset(path: Path, model: str | None = None) -> CachedDataset:
+    """The dataset at `path` with the vectors a `localrec eval` of it cached (nothing is
+    encoded here: items without a vector get a zero row, see `complete`)."""
+    from .model_cache import resolve_model
+
+    spec, _ = resolve_model(model)
+    dataset, store, index = dataset_with_store(Path(path))
+    with store:
+        vectors = _aligned_matrix(store, spec.name, index, spec.dim)
+    return CachedDataset(spec, dataset, vectors, sorted(index, key=index.__getitem__))
 
 
 @dataclass

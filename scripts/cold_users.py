@@ -34,18 +34,16 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     from localrec.adapter import AdapterScorer, HybridScorer, load_adapter
     from localrec.dataset import food_kitchen_dir
-    from localrec.evaluation import EmbeddingScorer, _aligned_matrix, dataset_with_store
-    from localrec.model_cache import resolve_model
+    from localrec.evaluation import EmbeddingScorer, dataset_store, load_cached_dataset
     from localrec.protocol import Scorer, evaluate
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", nargs="?", type=Path, default=food_kitchen_dir(REPO))
     parser.add_argument("--model")
     args = parser.parse_args()
-    spec, _ = resolve_model(args.model)
-    dataset, store, index = dataset_with_store(args.dataset)
-    with store:
-        vectors = _aligned_matrix(store, spec.name, index, spec.dim)
+    cached = load_cached_dataset(args.dataset, args.model)
+    spec, dataset, vectors = cached.spec, cached.dataset, cached.vectors
+    with dataset_store(dataset) as store:
         adapter = load_adapter(store, spec.name)
     if adapter is None:
         raise SystemExit(f"no adapter for {spec.name}: run `localrec tune {args.dataset}` first")

@@ -29,8 +29,7 @@ def main() -> None:
     from localrec.adapter import AdapterConfig, AdapterScorer, HybridScorer, train_adapter
     from localrec.baselines import ItemKNNScorer
     from localrec.dataset import food_kitchen_dir
-    from localrec.evaluation import EmbeddingScorer, _aligned_matrix, dataset_with_store
-    from localrec.model_cache import resolve_model
+    from localrec.evaluation import EmbeddingScorer, load_cached_dataset
     from localrec.protocol import Scorer, evaluate
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -38,13 +37,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--model")
     args = parser.parse_args()
-    spec, _ = resolve_model(args.model)
-    dataset, store, index = dataset_with_store(args.dataset)
-    with store:
-        vectors = _aligned_matrix(store, spec.name, index, spec.dim)
-    if not vectors.any(axis=1).all():
+    cached = load_cached_dataset(args.dataset, args.model)
+    if not cached.complete:
         raise SystemExit(f"item vectors missing: run `localrec eval {args.dataset}` first")
-    ids = sorted(index, key=index.__getitem__)
+    spec, dataset, vectors, ids = cached.spec, cached.dataset, cached.vectors, cached.ids
     knn = ItemKNNScorer(dataset.train, dataset.n_items)
     zero_shot = EmbeddingScorer("zero-shot-hybrid", "hybrid", vectors, dataset.domains)
     cells = [(s, d) for s in ("mixed", "cross") for d in dataset.domain_names]
