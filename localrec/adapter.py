@@ -17,9 +17,12 @@ validation split. Items never seen in training get their bias predicted from the
 vector and no offset, so the learned bias does not bury them. Plain numpy and
 scipy.sparse: no PyTorch.
 
-The hybrid adds the standardised adapter score and the standardised item-kNN score, the
-weight chosen per domain and setting on the validation split; candidates seen only 1 to
-RARE_TARGET_MAX times in training may get a weight of their own (`_best_rare_weight`).
+The hybrid adds the standardised adapter score and the standardised collaborative score,
+the weight chosen per domain and setting on the validation split; candidates seen only 1 to
+RARE_TARGET_MAX times in training may get a weight of their own (`_best_rare_weight`). The
+collaborative score is item-kNN, plus its two-step walk (`ItemKNNScorer.two_hop`) where
+the validation split asks for it (`cf_scores`): chosen first, on collaborative filtering
+alone, so the learned model's weight is the only choice made with it.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ ADAPTER_NAME = "adapter"
 # Plain strings: the keys of stored weights and validation figures.
 SETTINGS: tuple[str, ...] = ("mixed", "cross")
 HYBRID_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 1e6)
+TWO_HOP_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 
 
 @dataclass(frozen=True)
@@ -113,9 +117,12 @@ class DomainAdapter:
     # Validation NDCG@10 of the hybrid, and of zero-shot text that it had to beat.
     hybrid_ndcg: dict[str, float] = field(default_factory=dict)
     zero_shot_ndcg: dict[str, float] = field(default_factory=dict)
-    # The item-kNN weight for candidates seen 1 to RARE_TARGET_MAX times in training
+    # The collaborative weight for candidates seen 1 to RARE_TARGET_MAX times in training
     # (None: the setting's weight, as for every other candidate).
     rare_weight: float | None = None
+    # Per setting, the weight of item-kNN's two-step walk in the collaborative score
+    # (missing: 0, item-kNN alone, as adapters stored before it had).
+    two_hop_weight: dict[str, float] = field(default_factory=dict)
 
     def item_reps(self, vectors: np.ndarray, items: np.ndarray) -> np.ndarray:
         reps: np.ndarray = vectors[items] @ self.proj.T + self.offsets[items]
@@ -384,6 +391,7 @@ class TrainedAdapter:
                     "valid_ndcg@10": a.valid_ndcg,
                     "hybrid_weight": a.hybrid_weight,
                     "rare_weight": a.rare_weight,
+                    "two_hop_weight": a.two_hop_weight,
                     "hybrid_valid_ndcg@10": a.hybrid_ndcg,
                     "zero_shot_valid_ndcg@10": a.zero_shot_ndcg,
                     "seconds": round(a.seconds, 1),
@@ -418,6 +426,7 @@ class TrainedAdapter:
                 hybrid_ndcg=info.get("hybrid_valid_ndcg@10", {}),
                 zero_shot_ndcg=info.get("zero_shot_valid_ndcg@10", {}),
                 rare_weight=info.get("rare_weight"),
+                two_hop_weight=info.get("two_hop_weight", {}),
             )
         return cls(
             model=meta["model"],
@@ -515,6 +524,29 @@ def hybrid_scores(
     if rare is not None and rare_weight is not None:
         knn_weight = np.where(rare, rare_weight, weight)
     out: np.ndarray = standardise(adapter_scores) + knn_weight * standardise(knn_scores)
+    return out
+
+
+def cf_scores(
+    knn: ItemKNNScorer,
+    histories: Sequence[ItemArray],
+    candidates: np.ndarray,
+    target_domain: int,
+    two_hop_weight: float,
+) -> np.ndarray:
+    """The collaborative score of the hybrid: z(item-kNN) + two_hop_weight * z(its two-step
+    walk), or item-kNN alone at weight 0 (the walk is then not computed)."""
+    one_hop = np.asarray(knn.score(histories, candidates, target_domain), np.float64)
+    if two_hop_weight == 0:
+        return one_hop
+    two_hop = np.asarray(knn.two_hop(histories, candidates), np.float64)
+    return combine_cf(one_hop, two_hop, two_hop_weight)
+
+
+def combine_cf(one_hop: np.ndarray, two_hop: np.ndarray, weight: float) -> np.ndarray:
+    if weight == 0:
+        return one_hop
+    out: np.ndarray = standardise(one_hop) + weight * standardise(two_hop)
     return out
 
 
@@ -619,6 +651,7 @@ def train_adapter(
                 adapter.hybrid_weight[s] = 1.0  # no validation case to choose by
                 continue
             blends[s], zero_shot_cases[s] = blend, zero_shot
+            adapter.two_hop_weight[s] = blend.choose_two_hop(valid)
             adapter.hybrid_weight[s], adapter.hybrid_ndcg[s] = _best_hybrid_weight(blend, valid)
             adapter.zero_shot_ndcg[s] = float(zero_shot.mean())
         adapter.rare_weight = _best_rare_weight(blends, adapter.hybrid_weight, valid)
@@ -685,13 +718,30 @@ def _domain_adapter(
 
 @dataclass
 class _Blend:
-    """One setting's validation cases of a domain, scored by the adapter and by item-kNN."""
+    """One setting's validation cases of a domain, scored by the adapter, by item-kNN and by
+    its two-step walk; `cf` is the collaborative score with the chosen two-hop weight."""
 
     tuned: np.ndarray
     knn: np.ndarray
+    two_hop: np.ndarray
     cands: np.ndarray
     rare: np.ndarray  # candidates seen 1 to RARE_TARGET_MAX times in training
     rare_target: np.ndarray  # cases whose target is such an item
+    cf: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cf = self.knn
+
+    def choose_two_hop(self, valid: _Validation) -> float:
+        """The two-step walk's weight with the best validation NDCG@10 of collaborative
+        filtering alone (the first best, so 0 unless the walk helps); sets `cf`."""
+        best_weight, best_ndcg = 0.0, -1.0
+        for weight in TWO_HOP_WEIGHTS:
+            ndcg = valid.ndcg(combine_cf(self.knn, self.two_hop, weight), self.cands)
+            if ndcg > best_ndcg:
+                best_weight, best_ndcg = weight, ndcg
+        self.cf = combine_cf(self.knn, self.two_hop, best_weight)
+        return best_weight
 
 
 @dataclass
@@ -762,11 +812,13 @@ class _Validation:
         if not len(rows):
             return None
         cands = self.cands[setting][rows]
-        knn_scores = knn.score(self.histories(setting, rows), cands, adapter.domain)
+        histories = self.histories(setting, rows)
+        knn_scores = knn.score(histories, cands, adapter.domain)
         rare = rarely_seen(counts[cands])
         return _Blend(
             self.tuned_scores(adapter, setting, rows),
             np.asarray(knn_scores, np.float64),
+            np.asarray(knn.two_hop(histories, cands), np.float64),
             cands,
             rare,
             rare[:, 0],
@@ -792,7 +844,7 @@ class _Validation:
 def _hybrid_of(adapter: DomainAdapter, blend: _Blend, setting: str) -> np.ndarray:
     """The validation cases' hybrid scores with the weights `tune` chose."""
     weight = adapter.hybrid_weight[setting]
-    return hybrid_scores(blend.tuned, blend.knn, weight, blend.rare, adapter.rare_weight)
+    return hybrid_scores(blend.tuned, blend.cf, weight, blend.rare, adapter.rare_weight)
 
 
 def _not_better(gains: np.ndarray, adapter: DomainAdapter) -> str | None:
@@ -823,10 +875,10 @@ def rarely_seen(counts: np.ndarray) -> np.ndarray:
 
 
 def _best_hybrid_weight(blend: _Blend, valid: _Validation) -> tuple[float, float]:
-    """The item-kNN weight with the best validation NDCG@10, and that NDCG."""
+    """The collaborative weight with the best validation NDCG@10, and that NDCG."""
     best_weight, best_ndcg = 1.0, -1.0
     for weight in HYBRID_WEIGHTS:
-        ndcg = valid.ndcg(hybrid_scores(blend.tuned, blend.knn, weight), blend.cands)
+        ndcg = valid.ndcg(hybrid_scores(blend.tuned, blend.cf, weight), blend.cands)
         if ndcg > best_ndcg:
             best_weight, best_ndcg = weight, ndcg
     return best_weight, best_ndcg
@@ -835,7 +887,7 @@ def _best_hybrid_weight(blend: _Blend, valid: _Validation) -> tuple[float, float
 def _best_rare_weight(
     blends: dict[str, _Blend], weights: dict[str, float], valid: _Validation
 ) -> float | None:
-    """The item-kNN weight for rarely seen candidates, or None to keep the setting's weight.
+    """The collaborative weight for rarely seen candidates, or None to keep the setting's.
 
     The learned model knows little about an item seen once or twice, and its bias (which
     starts at log(1 + popularity)) ranks it low, while one co-occurrence is strong
@@ -857,7 +909,7 @@ def _best_rare_weight(
     for rare_weight in (None, *HYBRID_WEIGHTS[:-1]):
 
         def hybrid(setting: str, b: _Blend, w: float | None = rare_weight) -> np.ndarray:
-            return hybrid_scores(b.tuned, b.knn, weights[setting], b.rare, w)
+            return hybrid_scores(b.tuned, b.cf, weights[setting], b.rare, w)
 
         gains = case_gains(hybrid)
         if gains[rare_cases].mean() < knn_rare:
@@ -939,9 +991,10 @@ class AdapterScorer:
 
 @dataclass
 class HybridScorer:
-    """z(tuned) + w * z(item-kNN); w per domain, and per setting: whether the history has
-    items of the target domain ("mixed") or not ("cross"), or the domain's rare weight for
-    candidates seen 1 to RARE_TARGET_MAX times in training."""
+    """z(tuned) + w * z(collaborative score, `cf_scores`); w and the two-hop weight per
+    domain, and per setting: whether the history has items of the target domain ("mixed")
+    or not ("cross"), or the domain's rare weight for candidates seen 1 to
+    RARE_TARGET_MAX times in training."""
 
     name: str
     tuned: AdapterScorer
@@ -955,15 +1008,21 @@ class HybridScorer:
         tuned = np.asarray(self.tuned.score(histories, candidates, target_domain), np.float64)
         knn = np.asarray(self.knn.score(histories, candidates, target_domain), np.float64)
         model = self.tuned.adapter.domains[target_domain]
-        weights = model.hybrid_weight
+        two_hop = None
+        if any(model.two_hop_weight.values()):
+            two_hop = np.asarray(self.knn.two_hop(histories, candidates), np.float64)
         out = np.empty_like(tuned)
         for i, h in enumerate(histories):
             has_same = bool(len(h)) and bool(
                 (self.tuned.domains[np.asarray(h)] == target_domain).any()
             )
-            w = weights["mixed" if has_same else "cross"]
+            setting = "mixed" if has_same else "cross"
+            cf = knn[i : i + 1]
+            if two_hop is not None:
+                cf = combine_cf(cf, two_hop[i : i + 1], model.two_hop_weight.get(setting, 0.0))
+            w = model.hybrid_weight[setting]
             rare = self.tuned.adapter.rare(candidates[i : i + 1])
-            out[i] = hybrid_scores(tuned[i : i + 1], knn[i : i + 1], w, rare, model.rare_weight)[0]
+            out[i] = hybrid_scores(tuned[i : i + 1], cf, w, rare, model.rare_weight)[0]
         return out
 
 

@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .baselines import ItemKNNScorer, PopularityScorer, RandomScorer, TfidfScorer
+from .baselines import (
+    ItemKNNScorer,
+    PopularityScorer,
+    RandomScorer,
+    TfidfScorer,
+    TwoHopScorer,
+)
 from .dataset import SequenceDataset, load_dataset
 from .db import Store
 from .encode import content_hash, encode_items
@@ -258,10 +264,12 @@ def models_on_disk(names: Sequence[str] | None) -> list[ModelSpec]:
 
 
 def baseline_scorers(dataset: SequenceDataset) -> list[Scorer]:
+    knn = ItemKNNScorer(dataset.train, dataset.n_items)
     return [
         RandomScorer(seed=0),
         PopularityScorer(dataset.train, dataset.n_items),
-        ItemKNNScorer(dataset.train, dataset.n_items),
+        knn,
+        TwoHopScorer(knn),
         TfidfScorer(dataset.item_texts()),
     ]
 

@@ -575,7 +575,7 @@ class _Tuned:
     def scores(
         self, profile: UserProfile, matrix: ItemMatrix, domain: str, blend: bool
     ) -> np.ndarray:
-        from .adapter import hybrid_scores
+        from .adapter import cf_scores, hybrid_scores
 
         d = self.domain_index[domain]
         model = self.adapter.domains[d]
@@ -610,12 +610,14 @@ class _Tuned:
             ],
             dtype=np.int64,
         )
-        knn = np.asarray(self.knn.score([history], rows[None, :], d), dtype=np.float64)
-        weight = model.hybrid_weight["mixed" if same.any() else "cross"]
+        setting = "mixed" if same.any() else "cross"
+        cf = cf_scores(
+            self.knn, [history], rows[None, :], d, model.two_hop_weight.get(setting, 0.0)
+        )
         blended: np.ndarray = hybrid_scores(
             tuned[None, :].astype(np.float64),
-            knn,
-            weight,
+            cf,
+            model.hybrid_weight[setting],
             self.adapter.rare(rows[None, :]),
             model.rare_weight,
         )[0]

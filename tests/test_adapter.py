@@ -16,6 +16,7 @@ from localrec.adapter import (
     _Validation,
     batch_loss_and_grads,
     build_pairs,
+    combine_cf,
     hybrid_scores,
     train_adapter,
 )
@@ -147,16 +148,17 @@ def test_stored_adapter_round_trips() -> None:
     again = TrainedAdapter.from_stored(adapter.meta(), adapter.to_bytes())
     assert again.counts is not None and adapter.counts is not None
     np.testing.assert_array_equal(again.counts, adapter.counts)
-    assert [a.rare_weight for a in again.domains.values()] == [
-        a.rare_weight for a in adapter.domains.values()
+    assert [(a.rare_weight, a.two_hop_weight) for a in again.domains.values()] == [
+        (a.rare_weight, a.two_hop_weight) for a in adapter.domains.values()
     ]
+    assert all(set(a.two_hop_weight) == {"mixed", "cross"} for a in again.domains.values())
     candidates = np.tile(np.arange(60, 120), (1, 1))
     a = adapter.scores([np.array([1, 2])], candidates, 1, vectors, dataset.domains)
     b = again.scores([np.array([1, 2])], candidates, 1, vectors, dataset.domains)
     np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-3)  # float16 offsets
 
 
-def test_an_adapter_stored_before_rare_weights_loads_without_them() -> None:
+def test_an_adapter_stored_before_rare_and_two_hop_weights_loads_without_them() -> None:
     import io
 
     dataset, vectors = _synthetic()
@@ -168,10 +170,10 @@ def test_an_adapter_stored_before_rare_weights_loads_without_them() -> None:
     np.savez(old_payload, **arrays)  # type: ignore[arg-type]
     meta = adapter.meta()
     for info in meta["domains"].values():
-        del info["rare_weight"]
+        del info["rare_weight"], info["two_hop_weight"]
     old = TrainedAdapter.from_stored(meta, old_payload.getvalue())
     assert old.counts is None and not old.rare(np.arange(120)).any()
-    assert all(a.rare_weight is None for a in old.domains.values())
+    assert all(a.rare_weight is None and a.two_hop_weight == {} for a in old.domains.values())
 
 
 def test_too_little_data_is_refused() -> None:
@@ -271,9 +273,38 @@ def test_hybrid_gives_rarely_seen_candidates_their_own_weight() -> None:
 
 def _blend(tuned: list[float], knn: list[float], rare: list[bool], first: int) -> _Blend:
     flags = np.array([rare])
-    return _Blend(
-        np.array([tuned]), np.array([knn]), np.arange(first, first + 4)[None, :], flags, flags[:, 0]
+    scores = np.array([knn])
+    cands = np.arange(first, first + 4)[None, :]
+    return _Blend(np.array([tuned]), scores, np.zeros_like(scores), cands, flags, flags[:, 0])
+
+
+@pytest.mark.parametrize(
+    ("knn", "two_hop", "expected"),
+    [
+        # item-kNN has no evidence for the target (column 0); the walk ranks it first.
+        # z(kNN) of the target -0.58 against 1.73, z(walk) 1.70 against -0.73: w > 0.95.
+        ([0.0, 0.0, 1.0, 0.0], [5.0, 1.0, 0.0, 0.0], 1.0),
+        # item-kNN already ranks it first: the walk, which ranks it last, gets no weight.
+        ([1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 2.0, 3.0], 0.0),
+    ],
+)
+def test_two_hop_weight_is_chosen_on_collaborative_filtering_alone(
+    knn: list[float], two_hop: list[float], expected: float
+) -> None:
+    dataset, vectors = _synthetic()
+    valid = _Validation(dataset, vectors, AdapterConfig(), {}, {}, np.zeros(120))
+    blend = _Blend(
+        np.zeros((1, 4)),
+        np.array([knn]),
+        np.array([two_hop]),
+        np.arange(4)[None, :],
+        np.zeros((1, 4), bool),
+        np.zeros(1, bool),
     )
+    assert blend.choose_two_hop(valid) == expected
+    # The smallest weight that ranks the target first wins; `cf` is the blend with it.
+    np.testing.assert_allclose(blend.cf, combine_cf(blend.knn, blend.two_hop, expected))
+    assert (blend.cf[0, 0] > blend.cf[0, 1:]).all()
 
 
 @pytest.mark.parametrize(
@@ -309,10 +340,14 @@ def test_hybrid_is_a_sum_of_standardised_scores() -> None:
 
 
 def _tuned_database(
-    tmp_path: Path, events: list[dict[str, object]], rare_weight: float | None = None
+    tmp_path: Path,
+    events: list[dict[str, object]],
+    rare_weight: float | None = None,
+    two_hop_weight: float = 0.0,
 ) -> tuple[Path, TrainedAdapter, np.ndarray, SequenceDataset]:
     """A database of the synthetic catalogue with `events`, and an adapter trained and stored
-    in it (with every even item counted as rarely seen, when `rare_weight` is given)."""
+    in it (with every even item counted as rarely seen, when `rare_weight` is given, and the
+    two-step walk weighted `two_hop_weight` in both settings)."""
     from localrec.adapter import store_adapter
     from localrec.db import Store
     from localrec.encode import encode_items
@@ -342,6 +377,7 @@ def _tuned_database(
         if rare_weight is not None:
             adapter.domains[1].rare_weight = rare_weight
             adapter.counts = np.where(np.arange(120) % 2 == 0, 2, 50)
+        adapter.domains[1].two_hop_weight = {"mixed": two_hop_weight, "cross": two_hop_weight}
         store_adapter(store, adapter)
     return db, adapter, vectors, dataset
 
@@ -371,9 +407,13 @@ def test_recommender_scores_like_the_adapter(tmp_path: Path) -> None:
     assert got.items[0].item_id == str(60 + int(np.argmax(expected)))
 
 
-def test_recommender_hybrid_scores_like_eval_with_a_rare_weight(tmp_path: Path) -> None:
-    """The hybrid of both paths, with rarely seen candidates weighted apart: the same
-    scores, and the rare weight moves the rarely seen items that item-kNN backs."""
+@pytest.mark.parametrize("two_hop_weight", [0.0, 1.0])
+def test_recommender_hybrid_scores_like_eval_with_a_rare_weight(
+    tmp_path: Path, two_hop_weight: float
+) -> None:
+    """The hybrid of both paths, with rarely seen candidates weighted apart (and with or
+    without item-kNN's two-step walk): the same scores, and the rare weight moves the
+    rarely seen items that item-kNN backs."""
     from localrec.adapter import AdapterScorer, HybridScorer
     from localrec.baselines import ItemKNNScorer
     from localrec.recommend import Recommender
@@ -387,7 +427,7 @@ def test_recommender_hybrid_scores_like_eval_with_a_rare_weight(tmp_path: Path) 
         for n, items in enumerate(sequences)
         for t, item in enumerate(items)
     ]
-    db, adapter, vectors, dataset = _tuned_database(tmp_path, events, rare_weight=5.0)
+    db, adapter, vectors, dataset = _tuned_database(tmp_path, events, 5.0, two_hop_weight)
     knn = ItemKNNScorer([np.array(s) for s in sequences], 120)
     tuned = AdapterScorer("t", adapter, vectors, dataset.domains)
     candidates = np.arange(60, 120)[None, :]

@@ -15,6 +15,7 @@ from localrec.baselines import (
     PopularityScorer,
     RandomScorer,
     TfidfScorer,
+    TwoHopScorer,
     forward_pair_weights,
     item_counts,
 )
@@ -138,6 +139,23 @@ def test_itemknn_matches_a_brute_force_reference() -> None:
         for h, row in zip(histories, cands, strict=True)
     ]
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_two_hop_walks_the_forward_pairs_twice() -> None:
+    """0 -> 1 always, 1 -> 2 twice and 1 -> 3 once: from history [0] the walk reaches 2 and 3
+    in two steps (2/3 and 1/3), which item-kNN alone scores 0."""
+    train = seqs([0, 1], [1, 2], [1, 2], [1, 3])
+    knn = ItemKNNScorer(train, 5, damping=0.0, recency_decay=0.5)
+    cands = np.array([[1, 2, 3, 4]])
+    assert knn.score(seqs([0]), cands, 0)[0, 1:].tolist() == [0.0, 0.0, 0.0]
+    np.testing.assert_allclose(knn.two_hop(seqs([0]), cands), [[0.0, 2 / 3, 1 / 3, 0.0]])
+    np.testing.assert_allclose(knn.transition.sum(axis=1).A.ravel(), [1, 1, 0, 0, 0])
+    # Recency weights the starting points: [1, 0] starts at 0 (weight 1) and 1 (weight 0.5).
+    np.testing.assert_allclose(knn.two_hop(seqs([1, 0]), cands), [[0.0, 2 / 3, 1 / 3, 0.0]])
+    np.testing.assert_allclose(knn.two_hop(seqs([0, 1]), cands), [[0.0, 1 / 3, 1 / 6, 0.0]])
+    row = TwoHopScorer(knn)
+    assert row.name == "itemknn-2hop"
+    np.testing.assert_array_equal(row.score(seqs([0]), cands, 0), knn.two_hop(seqs([0]), cands))
 
 
 def test_cooccurrence_counts_users_symmetrically() -> None:
