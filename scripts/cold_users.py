@@ -5,7 +5,8 @@
 The Food-Kitchen test split has no user whose history is unknown to training, so this
 script makes every test user cold: the adapter's learned input vectors are zeroed (as
 for items never seen in training), which leaves the user vector to the history's text
-alone, and item-kNN gets nothing (a cold history has no co-occurrences). The tuned model
+alone, and item-kNN and its two-step walk get nothing (a cold history has no
+co-occurrences). The tuned model
 and its hybrid are scored against the zero-shot default on the eval protocol (test split,
 999 negatives, seed 42), in both settings. Needs `localrec tune DATASET_DIR` first.
 """
@@ -27,6 +28,9 @@ class _NoCooccurrence:
     name = "itemknn-cold"
 
     def score(self, histories: Any, candidates: np.ndarray, domain: int) -> np.ndarray:
+        return np.zeros(candidates.shape)
+
+    def two_hop(self, histories: Any, candidates: np.ndarray) -> np.ndarray:
         return np.zeros(candidates.shape)
 
 

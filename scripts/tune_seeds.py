@@ -6,10 +6,10 @@ The README's results table is one `localrec tune` (seed 0). How much of a differ
 against item-kNN is the seed? Each seed trains an adapter in memory, exactly as `localrec
 tune --seed N` would (the adapter `tune` stored in the cache is left alone), and is scored
 on the eval protocol (test split, 999 negatives, negative-draw seed 42) beside item-kNN.
-Prints NDCG@10 per seed, then per cell the median, the range and the median change
-against item-kNN, and how many seeds reach +15% (the `cross` goal) and +5% (`mixed`);
-then the same for the hybrid on the rare-target slice (targets seen at most 3 times in
-training), against item-kNN on the same slice.
+Prints NDCG@10 per seed, item-kNN and its two-step walk alone (`itemknn-2hop`), then per
+cell the median, the range and the median change against item-kNN, and how many seeds
+reach +15% (the `cross` goal) and +5% (`mixed`); then the same for the hybrid on the
+rare-target slice (targets seen at most 3 times in training), against item-kNN on it.
 Needs the dataset's vectors in the cache: run `localrec eval DATASET_DIR` once first.
 """
 
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 def main() -> None:
     sys.path.insert(0, str(REPO))
     from localrec.adapter import AdapterConfig, AdapterScorer, HybridScorer, train_adapter
-    from localrec.baselines import ItemKNNScorer
+    from localrec.baselines import ItemKNNScorer, TwoHopScorer
     from localrec.dataset import food_kitchen_dir
     from localrec.evaluation import EmbeddingScorer, load_cached_dataset
     from localrec.protocol import Scorer, evaluate
@@ -46,6 +46,7 @@ def main() -> None:
     cells = [(s, d) for s in ("mixed", "cross") for d in dataset.domain_names]
     figures: dict[str, dict[tuple[str, str], list[float]]] = {"tuned": {}, "hybrid": {}}
     baseline: dict[tuple[str, str], float] = {}
+    walk: dict[tuple[str, str], float] = {}
     rare: dict[tuple[str, str], list[float]] = {}
     rare_baseline: dict[tuple[str, str], float] = {}
     header = " ".join(f"{s} {d}".rjust(14) for s, d in cells)
@@ -55,10 +56,11 @@ def main() -> None:
         adapter = train_adapter(dataset, vectors, spec.name, ids, AdapterConfig(seed=seed))
         trained = time.perf_counter() - start
         tuned = AdapterScorer("tuned", adapter, vectors, dataset.domains, zero_shot)
-        scorers: list[Scorer] = [knn, tuned, HybridScorer("hybrid", tuned, knn)]
+        scorers: list[Scorer] = [knn, TwoHopScorer(knn), tuned, HybridScorer("hybrid", tuned, knn)]
         report = evaluate(dataset, "test", ("mixed", "cross"), scorers)
         for cell in cells:
             baseline[cell] = report.row("itemknn", *cell).ndcg_10
+            walk[cell] = report.row("itemknn-2hop", *cell).ndcg_10
             for method in figures:
                 figures[method].setdefault(cell, []).append(report.row(method, *cell).ndcg_10)
         for part in report.slices:
@@ -72,6 +74,7 @@ def main() -> None:
             took = f"  {trained:.0f}" if method == "tuned" else ""
             print(f"{seed:>4} {method:<8} {row}{took}")
     print(f"\n{'':>4} {'itemknn':<8} " + " ".join(f"{100 * baseline[c]:14.2f}" for c in cells))
+    print(f"{'':>4} {'2hop':<8} " + " ".join(f"{100 * walk[c]:14.2f}" for c in cells))
     n = len(args.seeds)
     for method, per_cell in figures.items():
         print(f"\n{method}: median [min, max] over {n} seeds, median change vs item-kNN")

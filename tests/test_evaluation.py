@@ -60,6 +60,7 @@ def test_eval_json_has_every_method_in_both_settings(
         "random",
         "popularity",
         "itemknn",
+        "itemknn-2hop",
         "tfidf",
         "localrec:history-text",
         "localrec:item-mean",
