@@ -513,7 +513,8 @@ def hybrid_scores(
     rare: np.ndarray | None = None,
     rare_weight: float | None = None,
 ) -> np.ndarray:
-    """z(adapter) + weight * z(item-kNN); a huge weight means item-kNN with adapter tie-breaks.
+    """z(adapter) + weight * z(collaborative score); a huge weight means CF with adapter
+    tie-breaks.
 
     Candidates flagged in `rare` (seen 1 to RARE_TARGET_MAX times in training) get `rare_weight`
     instead, when one was chosen.

@@ -920,8 +920,8 @@ def eval_cmd(
 
     The target is each user's last item, ranked among NEGATIVES items of its domain drawn
     with numpy's default_rng(SEED) (or the whole domain with --full). Baselines (random,
-    popularity, itemknn, tfidf) and localrec's user representations run on the same
-    candidates.
+    popularity, itemknn, itemknn-2hop, tfidf) and localrec's user representations run on
+    the same candidates.
     """
     from .evaluation import evaluate_database, evaluate_dataset
     from .output import Progress
@@ -980,8 +980,9 @@ def tune(
     """Learn an adapter on the frozen vectors from DATASET_DIR's training files, or --db events.
 
     The best epoch on the validation split (a dataset's valid.txt, or each database user's
-    last event) is kept, with the item-kNN blend weight per domain. `recommend` and `eval`
-    use it from then on; `eval --no-adapter` leaves it out.
+    last event) is kept, with the blend weights of its hybrid with item-kNN and item-kNN's
+    two-step walk per domain. `recommend` and `eval` use it from then on; `eval
+    --no-adapter` leaves it out.
     """
     from .adapter import AdapterConfig
     from .output import Progress

@@ -232,7 +232,8 @@ def adapter_scorers(
     item_index: dict[str, int],
     suffix: str,
 ) -> list[Scorer]:
-    """The tuned adapter and its hybrid with item-kNN, when `localrec tune` has stored one."""
+    """The tuned adapter and its hybrid with collaborative filtering (item-kNN and its
+    two-step walk), when `localrec tune` has stored one."""
     from .adapter import scorers_for
 
     zero_shot = EmbeddingScorer("zero-shot", "hybrid", vectors, dataset.domains)
@@ -325,7 +326,7 @@ def run_eval(
             adapter_scorers(store, spec, vectors, dataset, item_index, suffix) if adapters else []
         )
         for method in methods:
-            # With an adapter, "hybrid" is the tuned model blended with item-kNN (the
+            # With an adapter, "hybrid" is the tuned model blended with CF (the
             # product default); the zero-shot text + mean blend keeps a row of its own.
             label = "zero-shot-hybrid" if method == "hybrid" and tuned else method
             scorers.append(

@@ -494,7 +494,8 @@ class Recommender:
         return self.use_adapter and self.store.has_adapter(self.model)
 
     def _tuned(self) -> _Tuned | None:
-        """The stored adapter of this model, aligned to the catalogue, with item-kNN; or None."""
+        """The stored adapter of this model, aligned to the catalogue, with item-kNN (and
+        its walk) over the database's events; or None."""
         if not self.has_adapter():
             return None
         with self._lock:
