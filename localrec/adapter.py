@@ -22,7 +22,10 @@ the weight chosen per domain and setting on the validation split; candidates see
 RARE_TARGET_MAX times in training may get a weight of their own (`_best_rare_weight`). The
 collaborative score is item-kNN, plus its two-step walk (`ItemKNNScorer.two_hop`) where
 the validation split asks for it (`cf_scores`): chosen first, on collaborative filtering
-alone, so the learned model's weight is the only choice made with it.
+alone, so the learned model's weight is the only choice made with it. A cold user (no
+history item seen in training) gets nothing from CF or the learned input vectors; their
+hybrid blends the adapter with zero-shot text instead, at a weight chosen on the
+validation users made cold (`_best_cold_weight`).
 """
 
 from __future__ import annotations
@@ -123,6 +126,9 @@ class DomainAdapter:
     # Per setting, the weight of item-kNN's two-step walk in the collaborative score
     # (missing: 0, item-kNN alone, as adapters stored before it had).
     two_hop_weight: dict[str, float] = field(default_factory=dict)
+    # Per setting, the weight of zero-shot text in a cold user's hybrid (missing: 0, the
+    # adapter alone, as adapters stored before it had).
+    cold_weight: dict[str, float] = field(default_factory=dict)
 
     def item_reps(self, vectors: np.ndarray, items: np.ndarray) -> np.ndarray:
         reps: np.ndarray = vectors[items] @ self.proj.T + self.offsets[items]
@@ -353,6 +359,11 @@ class TrainedAdapter:
     # How often each item occurs in the training data (None: stored by an earlier version).
     counts: np.ndarray | None = None
 
+    def cold(self, history: np.ndarray) -> bool:
+        """Whether no item of `history` was seen in training: CF and the learned input
+        vectors know nothing of this user."""
+        return not bool(self.seen[np.asarray(history, dtype=np.int64)].any())
+
     def rare(self, items: np.ndarray) -> np.ndarray:
         """Which of `items` were seen in training, but rarely (see `rarely_seen`)."""
         if self.counts is None:
@@ -392,6 +403,7 @@ class TrainedAdapter:
                     "hybrid_weight": a.hybrid_weight,
                     "rare_weight": a.rare_weight,
                     "two_hop_weight": a.two_hop_weight,
+                    "cold_weight": a.cold_weight,
                     "hybrid_valid_ndcg@10": a.hybrid_ndcg,
                     "zero_shot_valid_ndcg@10": a.zero_shot_ndcg,
                     "seconds": round(a.seconds, 1),
@@ -427,6 +439,7 @@ class TrainedAdapter:
                 zero_shot_ndcg=info.get("zero_shot_valid_ndcg@10", {}),
                 rare_weight=info.get("rare_weight"),
                 two_hop_weight=info.get("two_hop_weight", {}),
+                cold_weight=info.get("cold_weight", {}),
             )
         return cls(
             model=meta["model"],
@@ -647,14 +660,16 @@ def train_adapter(
         zero_shot_cases: dict[str, np.ndarray] = {}
         for s in SETTINGS:
             blend = valid.blend(adapter, knn, s, counts)
-            zero_shot = valid.zero_shot_cases(s, d)
+            zero_shot = valid.zero_shot_scores(s, d)
             if blend is None or zero_shot is None:
                 adapter.hybrid_weight[s] = 1.0  # no validation case to choose by
                 continue
-            blends[s], zero_shot_cases[s] = blend, zero_shot
+            blends[s] = blend
+            zero_shot_cases[s] = valid.case_ndcg(zero_shot, blend.cands)
             adapter.two_hop_weight[s] = blend.choose_two_hop(valid)
             adapter.hybrid_weight[s], adapter.hybrid_ndcg[s] = _best_hybrid_weight(blend, valid)
-            adapter.zero_shot_ndcg[s] = float(zero_shot.mean())
+            adapter.zero_shot_ndcg[s] = float(zero_shot_cases[s].mean())
+            adapter.cold_weight[s] = _best_cold_weight(adapter, s, zero_shot, valid)
         adapter.rare_weight = _best_rare_weight(blends, adapter.hybrid_weight, valid)
         adapter.seconds = time.perf_counter() - domain_start
         if not blends:
@@ -829,8 +844,8 @@ class _Validation:
         """Each case's NDCG@10, ranks as `ndcg` gives them."""
         return ndcg_per_case(rank_of_target(scores + self.ties[cands]), 10)
 
-    def zero_shot_cases(self, setting: str, d: int) -> np.ndarray | None:
-        """Per-case NDCG@10 of the zero-shot default (the text max-sim + mean blend)."""
+    def zero_shot_scores(self, setting: str, d: int) -> np.ndarray | None:
+        """Scores of the zero-shot default (the text max-sim + mean blend)."""
         from .evaluation import EmbeddingScorer
 
         rows = self.rows(setting, d)
@@ -838,14 +853,31 @@ class _Validation:
             return None
         scorer = EmbeddingScorer("zero-shot", "hybrid", self.vectors, self.dataset.domains)
         cands = self.cands[setting][rows]
-        scores = scorer.score(self.histories(setting, rows), cands, d)
-        return self.case_ndcg(np.asarray(scores, np.float64), cands)
+        return np.asarray(scorer.score(self.histories(setting, rows), cands, d), np.float64)
 
 
 def _hybrid_of(adapter: DomainAdapter, blend: _Blend, setting: str) -> np.ndarray:
     """The validation cases' hybrid scores with the weights `tune` chose."""
     weight = adapter.hybrid_weight[setting]
     return hybrid_scores(blend.tuned, blend.cf, weight, blend.rare, adapter.rare_weight)
+
+
+def _best_cold_weight(
+    adapter: DomainAdapter, setting: str, zero_shot: np.ndarray, valid: _Validation
+) -> float:
+    """The zero-shot weight of a cold user's hybrid, chosen on the validation users made
+    cold: the adapter without its learned input vectors (none for unseen items), and no
+    CF (a cold history has no co-occurrences). The first best, so 0 unless text helps."""
+    cold = replace(adapter, inputs=None)
+    rows = valid.rows(setting, adapter.domain)
+    cands = valid.cands[setting][rows]
+    tuned = valid.tuned_scores(cold, setting, rows)
+    best_weight, best_ndcg = 0.0, -1.0
+    for weight in HYBRID_WEIGHTS:
+        ndcg = valid.ndcg(hybrid_scores(tuned, zero_shot, weight), cands)
+        if ndcg > best_ndcg:
+            best_weight, best_ndcg = weight, ndcg
+    return best_weight
 
 
 def _not_better(gains: np.ndarray, adapter: DomainAdapter) -> str | None:
@@ -1000,6 +1032,8 @@ class HybridScorer:
     name: str
     tuned: AdapterScorer
     knn: ItemKNNScorer
+    # Scores a cold user's zero-shot part (None: a cold user gets the adapter alone).
+    zero_shot: Any = None
 
     def score(
         self, histories: Sequence[ItemArray], candidates: np.ndarray, target_domain: int
@@ -1012,12 +1046,22 @@ class HybridScorer:
         two_hop = None
         if any(model.two_hop_weight.values()):
             two_hop = np.asarray(self.knn.two_hop(histories, candidates), np.float64)
+        cold = [self.tuned.adapter.cold(h) for h in histories]
+        zero_shot: dict[int, np.ndarray] = {}
+        if self.zero_shot is not None and any(model.cold_weight.values()) and any(cold):
+            at = [i for i, c in enumerate(cold) if c]
+            scored = self.zero_shot.score([histories[i] for i in at], candidates[at], target_domain)
+            zero_shot = dict(zip(at, np.asarray(scored, np.float64), strict=True))
         out = np.empty_like(tuned)
         for i, h in enumerate(histories):
             has_same = bool(len(h)) and bool(
                 (self.tuned.domains[np.asarray(h)] == target_domain).any()
             )
             setting = "mixed" if has_same else "cross"
+            if i in zero_shot:
+                weight = model.cold_weight.get(setting, 0.0)
+                out[i] = hybrid_scores(tuned[i : i + 1], zero_shot[i][None, :], weight)[0]
+                continue
             cf = knn[i : i + 1]
             if two_hop is not None:
                 cf = combine_cf(cf, two_hop[i : i + 1], model.two_hop_weight.get(setting, 0.0))
@@ -1046,4 +1090,4 @@ def scorers_for(
     adapter = aligned(adapter, item_index, vectors)
     tuned = AdapterScorer(f"localrec:tuned{suffix}", adapter, vectors, dataset.domains, fallback)
     knn = ItemKNNScorer(dataset.train, dataset.n_items)
-    return [tuned, HybridScorer(f"localrec:hybrid{suffix}", tuned, knn)]
+    return [tuned, HybridScorer(f"localrec:hybrid{suffix}", tuned, knn, fallback)]

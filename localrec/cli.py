@@ -1011,6 +1011,7 @@ def tune(
         if a.rare_weight is not None:
             weights += f", items seen 1-{RARE_TARGET_MAX} times {a.rare_weight:g}"
         two_hop = ", ".join(f"{k} {v:g}" for k, v in a.two_hop_weight.items())
+        cold = ", ".join(f"{k} {v:g}" for k, v in a.cold_weight.items())
         hybrid = ", ".join(
             f"{k} {100 * v:.2f}% (zero-shot {100 * a.zero_shot_ndcg[k]:.2f}%)"
             for k, v in a.hybrid_ndcg.items()
@@ -1018,7 +1019,8 @@ def tune(
         click.echo(
             f"{adapter.domain_names[d]}: epoch {a.epoch}, valid NDCG@10 "
             + ", ".join(f"{k} {100 * v:.2f}%" for k, v in a.valid_ndcg.items())
-            + f"; collaborative weight {weights}; two-hop weight {two_hop}; hybrid {hybrid}"
+            + f"; collaborative weight {weights}; two-hop weight {two_hop}; cold users' "
+            + f"text weight {cold}; hybrid {hybrid}"
         )
     for name, why in adapter.dropped.items():
         click.echo(f"{name}: no adapter kept, zero-shot serves it: {why}")

@@ -612,6 +612,16 @@ class _Tuned:
             dtype=np.int64,
         )
         setting = "mixed" if same.any() else "cross"
+        cold_weight = model.cold_weight.get(setting, 0.0)
+        if cold_weight and self.adapter.cold(history):
+            # Nothing of this user was seen in training: text stands in for CF.
+            zero_shot = profile_scores(profile, "hybrid", matrix.matrix)
+            cold: np.ndarray = hybrid_scores(
+                tuned[None, :].astype(np.float64),
+                zero_shot[None, :].astype(np.float64),
+                cold_weight,
+            )[0]
+            return cold
         cf = cf_scores(
             self.knn, [history], rows[None, :], d, model.two_hop_weight.get(setting, 0.0)
         )

@@ -3,12 +3,13 @@
     LOCALREC_HOME=... .venv/bin/python scripts/cold_users.py [DATASET_DIR] [--model NAME]
 
 The Food-Kitchen test split has no user whose history is unknown to training, so this
-script makes every test user cold: the adapter's learned input vectors are zeroed (as
-for items never seen in training), which leaves the user vector to the history's text
-alone, and item-kNN and its two-step walk get nothing (a cold history has no
-co-occurrences). The tuned model
-and its hybrid are scored against the zero-shot default on the eval protocol (test split,
-999 negatives, seed 42), in both settings. Needs `localrec tune DATASET_DIR` first.
+script makes every test user cold: the adapter's learned input vectors are zeroed and
+every item counts as unseen in training (as for items never seen there), which leaves the
+user vector to the history's text alone, and item-kNN and its two-step walk get nothing
+(a cold history has no co-occurrences). The tuned model and its hybrid (which for a cold
+user blends the adapter with zero-shot text, at the weight `tune` chose on validation
+users made cold) are scored against the zero-shot default on the eval protocol (test
+split, 999 negatives, seed 42), in both settings. Needs `localrec tune DATASET_DIR` first.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> None:
     if adapter is None:
         raise SystemExit(f"no adapter for {spec.name}: run `localrec tune {args.dataset}` first")
     cold = copy.deepcopy(adapter)
+    cold.seen = np.zeros_like(cold.seen)
     for a in cold.domains.values():
         if a.inputs is not None:
             a.inputs = np.zeros_like(a.inputs)
@@ -60,7 +62,7 @@ def main() -> None:
     scorers: list[Scorer] = [
         zero_shot,
         tuned,
-        HybridScorer("hybrid, cold", tuned, _NoCooccurrence()),  # type: ignore[arg-type]
+        HybridScorer("hybrid, cold", tuned, _NoCooccurrence(), zero_shot),  # type: ignore[arg-type]
     ]
     report = evaluate(dataset, "test", ("mixed", "cross"), scorers)
     print(f"{'method':<20} {'setting':<7} {'domain':<9} {'NDCG@10 %':>9}")

@@ -56,7 +56,8 @@ def main() -> None:
         adapter = train_adapter(dataset, vectors, spec.name, ids, AdapterConfig(seed=seed))
         trained = time.perf_counter() - start
         tuned = AdapterScorer("tuned", adapter, vectors, dataset.domains, zero_shot)
-        scorers: list[Scorer] = [knn, TwoHopScorer(knn), tuned, HybridScorer("hybrid", tuned, knn)]
+        hybrid = HybridScorer("hybrid", tuned, knn, zero_shot)
+        scorers: list[Scorer] = [knn, TwoHopScorer(knn), tuned, hybrid]
         report = evaluate(dataset, "test", ("mixed", "cross"), scorers)
         for cell in cells:
             baseline[cell] = report.row("itemknn", *cell).ndcg_10

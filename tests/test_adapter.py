@@ -148,17 +148,18 @@ def test_stored_adapter_round_trips() -> None:
     again = TrainedAdapter.from_stored(adapter.meta(), adapter.to_bytes())
     assert again.counts is not None and adapter.counts is not None
     np.testing.assert_array_equal(again.counts, adapter.counts)
-    assert [(a.rare_weight, a.two_hop_weight) for a in again.domains.values()] == [
-        (a.rare_weight, a.two_hop_weight) for a in adapter.domains.values()
+    assert [(a.rare_weight, a.two_hop_weight, a.cold_weight) for a in again.domains.values()] == [
+        (a.rare_weight, a.two_hop_weight, a.cold_weight) for a in adapter.domains.values()
     ]
-    assert all(set(a.two_hop_weight) == {"mixed", "cross"} for a in again.domains.values())
+    for domain in again.domains.values():
+        assert set(domain.two_hop_weight) == set(domain.cold_weight) == {"mixed", "cross"}
     candidates = np.tile(np.arange(60, 120), (1, 1))
     a = adapter.scores([np.array([1, 2])], candidates, 1, vectors, dataset.domains)
     b = again.scores([np.array([1, 2])], candidates, 1, vectors, dataset.domains)
     np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-3)  # float16 offsets
 
 
-def test_an_adapter_stored_before_rare_and_two_hop_weights_loads_without_them() -> None:
+def test_an_adapter_stored_before_rare_two_hop_and_cold_weights_loads_without_them() -> None:
     import io
 
     dataset, vectors = _synthetic()
@@ -170,10 +171,13 @@ def test_an_adapter_stored_before_rare_and_two_hop_weights_loads_without_them() 
     np.savez(old_payload, **arrays)  # type: ignore[arg-type]
     meta = adapter.meta()
     for info in meta["domains"].values():
-        del info["rare_weight"], info["two_hop_weight"]
+        del info["rare_weight"], info["two_hop_weight"], info["cold_weight"]
     old = TrainedAdapter.from_stored(meta, old_payload.getvalue())
     assert old.counts is None and not old.rare(np.arange(120)).any()
-    assert all(a.rare_weight is None and a.two_hop_weight == {} for a in old.domains.values())
+    assert all(
+        a.rare_weight is None and a.two_hop_weight == a.cold_weight == {}
+        for a in old.domains.values()
+    )
 
 
 def test_too_little_data_is_refused() -> None:
@@ -445,6 +449,55 @@ def test_recommender_hybrid_scores_like_eval_with_a_rare_weight(
     assert boost[64 - 60] > 1.0 and abs(boost[71 - 60]) < 1e-9
     rare_without_knn = [i - 60 for i in range(60, 120, 2) if i != 64]
     assert (boost[rare_without_knn] <= 0).all()  # z of a zero kNN score is below the mean
+
+
+def test_a_cold_user_blends_the_adapter_with_zero_shot_text(tmp_path: Path) -> None:
+    """A history of items never seen in training gets z(tuned) + w * z(zero-shot text), the
+    same in eval and in the Recommender; a history CF knows keeps the CF hybrid."""
+    from localrec.adapter import AdapterScorer, HybridScorer, store_adapter
+    from localrec.baselines import ItemKNNScorer
+    from localrec.db import Store
+    from localrec.evaluation import EmbeddingScorer
+    from localrec.recommend import Recommender
+
+    from .fakes import FakeEncoder
+
+    sequences = [[3, 7], [3, 64], [7, 71], [3, 64]]
+    events: list[dict[str, object]] = [
+        {"user": f"u{n}" if n else "u", "item": str(item), "action": "purchase", "time": t}
+        for n, items in enumerate(sequences)
+        for t, item in enumerate(items)
+    ]
+    db, adapter, vectors, dataset = _tuned_database(tmp_path, events)
+    adapter.domains[1].cold_weight = {"mixed": 1.0, "cross": 1.0}
+    adapter.seen[[3, 7]] = False  # u's two items: nothing of u was seen in training
+    with Store(db) as store:
+        store_adapter(store, adapter)
+    knn = ItemKNNScorer([np.array(s) for s in sequences], 120)
+    tuned = AdapterScorer("t", adapter, vectors, dataset.domains)
+    zero_shot = EmbeddingScorer("z", "hybrid", vectors, dataset.domains)
+    hybrid = HybridScorer("h", tuned, knn, zero_shot)
+    candidates = np.arange(60, 120)[None, :]
+    cold, warm = [np.array([3, 7])], [np.array([3, 64])]
+    assert adapter.cold(cold[0]) and not adapter.cold(warm[0])
+    expected = hybrid.score(cold, candidates, 1)
+    blend = hybrid_scores(
+        tuned.score(cold, candidates, 1), zero_shot.score(cold, candidates, 1), 1.0
+    )
+    np.testing.assert_allclose(expected, blend, rtol=1e-5, atol=1e-6)  # float32 text scores
+    # Without a zero-shot scorer (or at weight 0) the cold user gets the adapter alone.
+    alone = HybridScorer("h", tuned, knn).score(cold, candidates, 1)
+    assert np.abs(expected - alone).max() > 0.1
+    # A warm history is scored as before: the zero-shot scorer plays no part.
+    np.testing.assert_array_equal(
+        hybrid.score(warm, candidates, 1), HybridScorer("h", tuned, knn).score(warm, candidates, 1)
+    )
+    with Recommender(db, encoder=FakeEncoder(), user_vector="hybrid") as rec:
+        got = rec.recommend("u", domain="b", k=60, include_seen=True)
+    scores = {r.item_id: r.score for r in got}
+    np.testing.assert_allclose(
+        [scores[str(i)] for i in range(60, 120)], expected[0], rtol=1e-2, atol=1e-3
+    )
 
 
 def test_aligned_follows_a_reordered_catalogue_and_keeps_the_rest() -> None:
