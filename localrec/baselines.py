@@ -166,6 +166,20 @@ class ItemKNNScorer:
         profile = _history_matrix(histories, by_row.shape[0], self.recency_decay)
         return _gather_scores(sp.csr_matrix(profile @ by_row), by_column, candidates)
 
+    def contributions(self, history: ItemArray, target: int, two_hop: bool = False) -> FloatArray:
+        """Each history item's part in `target`'s score, in history order: its recency
+        weight times sim(item, target), or, with `two_hop`, times the walk's probability of
+        going from the item to `target` in two steps. They sum to the score."""
+        items = np.asarray(history, dtype=np.int64)
+        weights = self.recency_decay ** np.arange(len(items) - 1, -1, -1, dtype=np.float64)
+        if two_hop:
+            by_row, by_column = self._walk_matrices()
+            reach = np.asarray((by_row[items] @ by_column[:, [target]]).toarray()).ravel()
+        else:
+            reach = np.asarray(self.similarity[:, [target]].toarray()).ravel()[items]
+        out: FloatArray = weights * reach
+        return out
+
 
 class TwoHopScorer:
     """The item-kNN walk's second step alone, as a baseline row beside item-kNN."""

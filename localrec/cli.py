@@ -577,6 +577,17 @@ def _one_format(as_json: bool, as_csv: bool) -> None:
         raise click.UsageError("give --json or --csv, not both")
 
 
+def _because(detail: dict[str, Any]) -> str:
+    """One reason, short enough for a table cell: text similarity, or a CF share."""
+    from .recommend import OTHERS_TWO_STEPS, SIMILAR_TEXT
+
+    said = f"{detail['action']} {detail['title'][:40]}"
+    if detail["reason"] == SIMILAR_TEXT:
+        return f"{said} ({detail['similarity']:.2f})"
+    steps = " in two steps" if detail["reason"] == OTHERS_TWO_STEPS else ""
+    return f"{said} (others went on to it{steps}: {detail['similarity']:.0%})"
+
+
 def _print_recommendations(items: list[Any], as_json: bool, as_csv: bool, explain: bool) -> None:
     from .output import format_csv
 
@@ -590,10 +601,7 @@ def _print_recommendations(items: list[Any], as_json: bool, as_csv: bool, explai
         return
     for rank, row in enumerate(rows, start=1):
         row["#"] = rank
-        row["because you"] = [
-            f"{d['action']} {d['title'][:40]} ({d['similarity']:.2f})"
-            for d in row["because_detail"]
-        ]
+        row["because you"] = [_because(d) for d in row["because_detail"]]
     click.echo(
         format_table(
             rows,

@@ -11,7 +11,7 @@ import json
 import math
 import numbers
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,14 +38,23 @@ from .text import HistoryEvent, parse_history, user_history_text
 __all__ = ["Explanation", "Recommendation", "RecommendationList", "Recommender"]
 
 
+# Why a history item explains a recommendation: its text is similar, or other users went
+# on from it to the recommended item (directly, or in the walk's two steps).
+SIMILAR_TEXT = "similar text"
+OTHERS_NEXT = "others went on to it"
+OTHERS_TWO_STEPS = "others went on to it in two steps"
+
+
 @dataclass(frozen=True)
 class Explanation:
-    """A history item that pulled a recommendation up, and how similar it is."""
+    """A history item that pulled a recommendation up. `similarity` is the text cosine, or,
+    for the co-occurrence reasons, the item's share of the recommendation's CF score."""
 
     item_id: str | None
     title: str
     action: str
     similarity: float
+    reason: str = SIMILAR_TEXT
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class Recommendation:
                     "title": e.title,
                     "action": e.action,
                     "similarity": round(e.similarity, 6),
+                    "reason": e.reason,
                 }
                 for e in self.because
             ],
@@ -423,7 +433,13 @@ class Recommender:
             scores = scores.copy()
             scores[seen] = -np.inf
         rows = select(scores, k, threshold)
-        recs = self._build(matrix, rows, scores, profile if explain else None)
+        reasons = None
+        if explain and method == "tuned-hybrid" and tuned is not None:
+            # The hybrid's CF part is what carries a user across domains: say so when it did.
+            def reasons(row: int, tuned: _Tuned = tuned) -> tuple[Explanation, ...]:
+                return tuned.cf_reasons(profile, matrix, row, domain)
+
+        recs = self._build(matrix, rows, scores, profile if explain else None, reasons)
         unencoded = self.store.unencoded_items(self.model, matrix)
         if unencoded > 0:
             notes.append(
@@ -521,15 +537,23 @@ class Recommender:
         ]
 
     def _build(
-        self, matrix: ItemMatrix, rows: np.ndarray, scores: np.ndarray, profile: UserProfile | None
+        self,
+        matrix: ItemMatrix,
+        rows: np.ndarray,
+        scores: np.ndarray,
+        profile: UserProfile | None,
+        reasons: Callable[[int], tuple[Explanation, ...]] | None = None,
     ) -> list[Recommendation]:
+        """Recommendations of these rows; with a profile, explained by `reasons` where it has
+        any, else by the most similar history items."""
         ids = [matrix.ids[r] for r in rows]
         titles = self.store.get_items(ids)
         out = []
         for r, item_id in zip(rows.tolist(), ids, strict=True):
             because: tuple[Explanation, ...] = ()
             if profile is not None:
-                because = explain(profile, matrix.matrix[r])
+                because = reasons(r) if reasons is not None else ()
+                because = because or explain(profile, matrix.matrix[r])
             row = titles.get(item_id)
             out.append(
                 Recommendation(
@@ -603,14 +627,7 @@ class _Tuned:
         tuned: np.ndarray = model.item_reps(self.everything.matrix, rows) @ user + model.bias[rows]
         if not blend:
             return tuned
-        history = np.array(
-            [
-                self.index[i.item_id]
-                for i in profile.items
-                if i.item_id is not None and i.item_id in self.index
-            ],
-            dtype=np.int64,
-        )
+        history = self._known_history(profile)
         setting = "mixed" if same.any() else "cross"
         cold_weight = model.cold_weight.get(setting, 0.0)
         if cold_weight and self.adapter.cold(history):
@@ -633,6 +650,56 @@ class _Tuned:
             model.rare_weight,
         )[0]
         return blended
+
+    def _known_history(self, profile: UserProfile) -> np.ndarray:
+        """The profile's items that the adapter's catalogue knows, as its row indices."""
+        return np.array(
+            [
+                self.index[i.item_id]
+                for i in profile.items
+                if i.item_id is not None and i.item_id in self.index
+            ],
+            dtype=np.int64,
+        )
+
+    def _setting(self, profile: UserProfile, d: int) -> str:
+        recent = profile.items[-self.adapter.config.max_prefix :]
+        same = any(self.domain_index.get(i.domain or "", -1) == d for i in recent)
+        return "mixed" if same else "cross"
+
+    def cf_reasons(
+        self, profile: UserProfile, matrix: ItemMatrix, row: int, domain: str, top: int = 3
+    ) -> tuple[Explanation, ...]:
+        """The one to three history items whose co-occurrences put `matrix` row `row` up in
+        the hybrid, by their share of its CF score: direct follow-ups (item-kNN) first, else
+        the walk's two steps where the hybrid uses it; () when CF played no part."""
+        d = self.domain_index[domain]
+        model = self.adapter.domains[d]
+        setting = self._setting(profile, d)
+        history = self._known_history(profile)
+        if not model.hybrid_weight.get(setting, 0.0) or not len(history):
+            return ()
+        if self.adapter.cold(history) and model.cold_weight.get(setting, 0.0):
+            return ()  # a cold user's hybrid has no CF part
+        target = self.index[matrix.ids[row]]
+        parts, reason = self.knn.contributions(history, target), OTHERS_NEXT
+        if parts.sum() <= 0 and model.two_hop_weight.get(setting, 0.0):
+            parts, reason = self.knn.contributions(history, target, two_hop=True), OTHERS_TWO_STEPS
+        total = float(parts.sum())
+        if total <= 0:
+            return ()
+        known = [i for i in profile.items if i.item_id is not None and i.item_id in self.index]
+        shares: dict[str, tuple[float, HistoryItem]] = {}
+        for part, item in zip(parts.tolist(), known, strict=True):
+            key = item.item_id or item.text
+            before = shares.get(key, (0.0, item))[0]
+            shares[key] = (before + part / total, item)
+        best = sorted(shares.values(), key=lambda pair: -pair[0])[:top]
+        return tuple(
+            Explanation(item.item_id, item.text, item.action, share, reason)
+            for share, item in best
+            if share > 0
+        )
 
 
 def explain(profile: UserProfile, item_vector: np.ndarray, top: int = 3) -> tuple[Explanation, ...]:

@@ -151,8 +151,11 @@ def main() -> None:
         for rank, rec in enumerate(json.loads(out), start=1):
             print(f"  {rank}. {rec['title'][:70]}  (score {rec['score']:.3f})")
             for why in rec["because_detail"][:2]:
-                similarity = why["similarity"]
-                print(f"    because you bought {why['title'][:55]} ({similarity:.2f})")
+                title, value = why["title"][:55], why["similarity"]
+                if why["reason"] == "similar text":
+                    print(f"    because you bought {title} (similar text, {value:.2f})")
+                else:  # the share of the item's collaborative score
+                    print(f"    because you bought {title}: {why['reason']} ({value:.0%})")
         print(f"  their actual next Kitchen item: {dataset.titles[target][:80]}")
 
     negatives = min(999, min(len(dataset.items_of_domain(d)) for d in range(dataset.n_domains)) - 1)

@@ -584,3 +584,38 @@ def test_a_lead_within_noise_is_not_kept(gains: np.ndarray, kept: bool) -> None:
     assert (why is None) is kept
     if gains.mean() > 0 and not kept:
         assert why is not None and f"a lead within noise on {len(gains)} validation cases" in why
+
+
+def test_tuned_hybrid_explains_with_the_history_items_cf_went_through(tmp_path: Path) -> None:
+    """u had 3 then 7. Others went 3 -> 64 (twice), 7 -> 71, and 7 -> 10 -> 80: 64 and 71
+    are explained by the item others went on from, 80 by the walk's two steps, and an item
+    CF never reaches by the most similar history text."""
+    from localrec.adapter import store_adapter
+    from localrec.db import Store
+    from localrec.recommend import OTHERS_NEXT, OTHERS_TWO_STEPS, SIMILAR_TEXT, Recommender
+
+    from .fakes import FakeEncoder
+
+    sequences = [[3, 7], [3, 64], [7, 71], [3, 64], [7, 10], [10, 80]]
+    events: list[dict[str, object]] = [
+        {"user": f"u{n}" if n else "u", "item": str(item), "action": "purchase", "time": t}
+        for n, items in enumerate(sequences)
+        for t, item in enumerate(items)
+    ]
+    db, adapter, _, _ = _tuned_database(tmp_path, events, two_hop_weight=1.0)
+    adapter.domains[1].hybrid_weight = {"mixed": 1.0, "cross": 1.0}
+    with Store(db) as store:
+        store_adapter(store, adapter)
+    with Recommender(db, encoder=FakeEncoder(), user_vector="hybrid") as rec:
+        got = rec.recommend("u", domain="b", k=60, include_seen=True, explain=True)
+    assert got.user_vector == "tuned-hybrid"
+    why = {r.item_id: r.because for r in got}
+    assert [(e.item_id, e.reason, e.similarity) for e in why["64"]] == [("3", OTHERS_NEXT, 1.0)]
+    assert [(e.item_id, e.reason) for e in why["71"]] == [("7", OTHERS_NEXT)]
+    assert [(e.item_id, e.reason) for e in why["80"]] == [("7", OTHERS_TWO_STEPS)]
+    assert why["100"] and all(e.reason == SIMILAR_TEXT for e in why["100"])
+    assert got.items[0].to_dict()["because_detail"][0]["reason"] in (
+        SIMILAR_TEXT,
+        OTHERS_NEXT,
+        OTHERS_TWO_STEPS,
+    )

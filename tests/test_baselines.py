@@ -233,3 +233,16 @@ def test_itemknn_on_real_test_split_reproduces_reference() -> None:
     for setting, (food, kitchen) in walk.items():
         assert got[("itemknn-2hop", setting, "food")] == pytest.approx(food, abs=0.01)
         assert got[("itemknn-2hop", setting, "kitchen")] == pytest.approx(kitchen, abs=0.01)
+
+
+def test_contributions_split_a_score_over_the_history() -> None:
+    """0 -> 1 always, 1 -> 2 twice and 1 -> 3 once (damping 0, recency 0.5)."""
+    knn = ItemKNNScorer(seqs([0, 1], [1, 2], [1, 2], [1, 3]), 5, damping=0.0, recency_decay=0.5)
+    history = np.array([0, 1])
+    one = knn.contributions(history, 2)
+    # sim(1, 2) = 2 pairs / count(1) ** 0.2; item 0 is never directly followed by 2.
+    np.testing.assert_allclose(one, [0.0, 2 / 4**0.2])
+    assert one.sum() == pytest.approx(knn.score([history], np.array([[2]]), 0)[0, 0])
+    two = knn.contributions(history, 2, two_hop=True)
+    np.testing.assert_allclose(two, [0.5 * 2 / 3, 0.0])  # 0 -> 1 -> 2; from 1, two steps end
+    assert two.sum() == pytest.approx(knn.two_hop([history], np.array([[2]]))[0, 0])

@@ -503,3 +503,22 @@ def test_the_popular_fallback_leaves_out_what_the_user_has(rec: Recommender) -> 
     adhoc = rec.recommend(history=["m5", "m2"], domain="music", k=3, from_domains="books")
     assert "the given history has no usable items" in adhoc.notes[0]
     assert not {"m5", "m2"} & {r.item_id for r in adhoc}
+
+
+@pytest.mark.parametrize(
+    ("reason", "value", "shown"),
+    [
+        ("similar text", 0.2345, "bought Dune (0.23)"),
+        ("others went on to it", 0.625, "bought Dune (others went on to it: 62%)"),
+        (
+            "others went on to it in two steps",
+            1.0,
+            "bought Dune (others went on to it in two steps: 100%)",
+        ),
+    ],
+)
+def test_explanations_say_why_in_the_table(reason: str, value: float, shown: str) -> None:
+    from localrec.cli import _because
+
+    detail = {"action": "bought", "title": "Dune", "similarity": value, "reason": reason}
+    assert _because(detail) == shown
