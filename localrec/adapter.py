@@ -1079,6 +1079,7 @@ def scorers_for(
     item_index: dict[str, int],
     suffix: str = "",
     fallback: Any = None,
+    knn: ItemKNNScorer | None = None,
 ) -> list[Any]:
     """`localrec:tuned` and `localrec:hybrid` rows for eval, when an adapter is stored.
 
@@ -1089,5 +1090,5 @@ def scorers_for(
         return []
     adapter = aligned(adapter, item_index, vectors)
     tuned = AdapterScorer(f"localrec:tuned{suffix}", adapter, vectors, dataset.domains, fallback)
-    knn = ItemKNNScorer(dataset.train, dataset.n_items)
+    knn = knn or ItemKNNScorer(dataset.train, dataset.n_items)
     return [tuned, HybridScorer(f"localrec:hybrid{suffix}", tuned, knn, fallback)]

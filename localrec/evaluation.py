@@ -231,14 +231,15 @@ def adapter_scorers(
     dataset: SequenceDataset,
     item_index: dict[str, int],
     suffix: str,
+    knn: ItemKNNScorer | None = None,
 ) -> list[Scorer]:
     """The tuned adapter and its hybrid with collaborative filtering (item-kNN and its
-    two-step walk), when `localrec tune` has stored one."""
+    two-step walk, `knn` if the run has built it), when `localrec tune` has stored one."""
     from .adapter import scorers_for
 
     zero_shot = EmbeddingScorer("zero-shot", "hybrid", vectors, dataset.domains)
     found: list[Scorer] = scorers_for(
-        store, spec.name, vectors, dataset, item_index, suffix, fallback=zero_shot
+        store, spec.name, vectors, dataset, item_index, suffix, fallback=zero_shot, knn=knn
     )
     return found
 
@@ -312,6 +313,8 @@ def run_eval(
                     f"{size - 1} or fewer, or --full"
                 )
     scorers: list[Scorer] = baseline_scorers(dataset)
+    # The baseline row's item-kNN (and its walk, once built) serves the hybrid rows too.
+    knn = next(s for s in scorers if isinstance(s, ItemKNNScorer))
     specs = models_on_disk(models)
     default = load_registry().default
     encoders = []
@@ -323,7 +326,9 @@ def run_eval(
         texts = HistoryTextCache(store, encoder, dataset.titles)
         suffix = "" if spec.name == default or len(specs) == 1 else f"@{spec.name}"
         tuned = (
-            adapter_scorers(store, spec, vectors, dataset, item_index, suffix) if adapters else []
+            adapter_scorers(store, spec, vectors, dataset, item_index, suffix, knn)
+            if adapters
+            else []
         )
         for method in methods:
             # With an adapter, "hybrid" is the tuned model blended with CF (the

@@ -41,6 +41,8 @@ __all__ = ["Explanation", "Recommendation", "RecommendationList", "Recommender"]
 # Why a history item explains a recommendation: its text is similar, or other users went
 # on from it to the recommended item (directly, or in the walk's two steps).
 SIMILAR_TEXT = "similar text"
+# Co-occurrence reasons below this share of the CF score are not shown (but the largest).
+MIN_REASON_SHARE = 0.05
 OTHERS_NEXT = "others went on to it"
 OTHERS_TWO_STEPS = "others went on to it in two steps"
 
@@ -695,10 +697,11 @@ class _Tuned:
             before = shares.get(key, (0.0, item))[0]
             shares[key] = (before + part / total, item)
         best = sorted(shares.values(), key=lambda pair: -pair[0])[:top]
+        # A sliver of the score is no reason; the largest part always is.
         return tuple(
             Explanation(item.item_id, item.text, item.action, share, reason)
-            for share, item in best
-            if share > 0
+            for n, (share, item) in enumerate(best)
+            if share > 0 and (n == 0 or share >= MIN_REASON_SHARE)
         )
 
 

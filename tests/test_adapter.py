@@ -343,6 +343,15 @@ def test_hybrid_is_a_sum_of_standardised_scores() -> None:
     np.testing.assert_allclose(hybrid_scores(a, k, 1.0), [[0.0, 0.0, 0.0]], atol=1e-9)
 
 
+def _purchases(sequences: list[list[int]]) -> list[dict[str, object]]:
+    """Events of one user per sequence, in order: "u" for the first, "u1", "u2"... after."""
+    return [
+        {"user": f"u{n}" if n else "u", "item": str(item), "action": "purchase", "time": t}
+        for n, items in enumerate(sequences)
+        for t, item in enumerate(items)
+    ]
+
+
 def _tuned_database(
     tmp_path: Path,
     events: list[dict[str, object]],
@@ -426,11 +435,7 @@ def test_recommender_hybrid_scores_like_eval_with_a_rare_weight(
 
     # u has 3 then 7; others went 3 -> 64 and 7 -> 71 (an even, "rare" item, and an odd one).
     sequences = [[3, 7], [3, 64], [7, 71], [3, 64]]
-    events: list[dict[str, object]] = [
-        {"user": f"u{n}" if n else "u", "item": str(item), "action": "purchase", "time": t}
-        for n, items in enumerate(sequences)
-        for t, item in enumerate(items)
-    ]
+    events = _purchases(sequences)
     db, adapter, vectors, dataset = _tuned_database(tmp_path, events, 5.0, two_hop_weight)
     knn = ItemKNNScorer([np.array(s) for s in sequences], 120)
     tuned = AdapterScorer("t", adapter, vectors, dataset.domains)
@@ -463,11 +468,7 @@ def test_a_cold_user_blends_the_adapter_with_zero_shot_text(tmp_path: Path) -> N
     from .fakes import FakeEncoder
 
     sequences = [[3, 7], [3, 64], [7, 71], [3, 64]]
-    events: list[dict[str, object]] = [
-        {"user": f"u{n}" if n else "u", "item": str(item), "action": "purchase", "time": t}
-        for n, items in enumerate(sequences)
-        for t, item in enumerate(items)
-    ]
+    events = _purchases(sequences)
     db, adapter, vectors, dataset = _tuned_database(tmp_path, events)
     adapter.domains[1].cold_weight = {"mixed": 1.0, "cross": 1.0}
     adapter.seen[[3, 7]] = False  # u's two items: nothing of u was seen in training
@@ -597,11 +598,7 @@ def test_tuned_hybrid_explains_with_the_history_items_cf_went_through(tmp_path: 
     from .fakes import FakeEncoder
 
     sequences = [[3, 7], [3, 64], [7, 71], [3, 64], [7, 10], [10, 80]]
-    events: list[dict[str, object]] = [
-        {"user": f"u{n}" if n else "u", "item": str(item), "action": "purchase", "time": t}
-        for n, items in enumerate(sequences)
-        for t, item in enumerate(items)
-    ]
+    events = _purchases(sequences)
     db, adapter, _, _ = _tuned_database(tmp_path, events, two_hop_weight=1.0)
     adapter.domains[1].hybrid_weight = {"mixed": 1.0, "cross": 1.0}
     with Store(db) as store:
@@ -619,3 +616,37 @@ def test_tuned_hybrid_explains_with_the_history_items_cf_went_through(tmp_path: 
         OTHERS_NEXT,
         OTHERS_TWO_STEPS,
     )
+
+
+@pytest.mark.parametrize(
+    ("copies", "shown"),
+    [
+        # 3 -> 64 in 10 sequences, 7 -> 64 in one; u had 3 (recency 0.8) then 7 (1), and
+        # sim(h, 64) = pairs / count(h) ** 0.2: shares 8/11**0.2 : 1/2**0.2 = 85.0% : 15.0%.
+        (10, ["3", "7"]),
+        # In 60: 7's share is 4.0%, below MIN_REASON_SHARE, so only 3 is named.
+        (60, ["3"]),
+    ],
+)
+def test_a_sliver_of_the_cf_score_is_no_reason(
+    tmp_path: Path, copies: int, shown: list[str]
+) -> None:
+    from localrec.adapter import store_adapter
+    from localrec.db import Store
+    from localrec.recommend import Recommender
+
+    from .fakes import FakeEncoder
+
+    sequences = [[3, 7], [7, 64], *([[3, 64]] * copies)]
+    events = _purchases(sequences)
+    db, adapter, _, _ = _tuned_database(tmp_path, events)
+    adapter.domains[1].hybrid_weight = {"mixed": 1.0, "cross": 1.0}
+    with Store(db) as store:
+        store_adapter(store, adapter)
+    with Recommender(db, encoder=FakeEncoder(), user_vector="hybrid") as rec:
+        got = rec.recommend("u", domain="b", k=60, include_seen=True, explain=True)
+    because = {r.item_id: r.because for r in got}["64"]
+    assert [e.item_id for e in because] == shown
+    share_7 = (1 / 2**0.2) / (0.8 * copies / (copies + 1) ** 0.2 + 1 / 2**0.2)
+    if len(shown) == 2:
+        assert because[1].similarity == pytest.approx(share_7)
