@@ -41,10 +41,10 @@ __all__ = ["Explanation", "Recommendation", "RecommendationList", "Recommender"]
 # Why a history item explains a recommendation: its text is similar, or other users went
 # on from it to the recommended item (directly, or in the walk's two steps).
 SIMILAR_TEXT = "similar text"
-# Co-occurrence reasons below this share of the CF score are not shown (but the largest).
-MIN_REASON_SHARE = 0.05
 OTHERS_NEXT = "others went on to it"
 OTHERS_TWO_STEPS = "others went on to it in two steps"
+# Co-occurrence reasons below this share of the CF score are not shown (but the largest).
+MIN_REASON_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -665,6 +665,7 @@ class _Tuned:
         )
 
     def _setting(self, profile: UserProfile, d: int) -> str:
+        """The setting: `mixed` when the recent history has items of domain d, else `cross`."""
         recent = profile.items[-self.adapter.config.max_prefix :]
         same = any(self.domain_index.get(i.domain or "", -1) == d for i in recent)
         return "mixed" if same else "cross"
