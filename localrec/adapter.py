@@ -142,6 +142,30 @@ class DomainAdapter:
             users = users + id_part
         return users
 
+    def scores(
+        self,
+        histories: Sequence[ItemArray],
+        candidates: np.ndarray,
+        vectors: np.ndarray,
+        item_domains: np.ndarray,
+        config: AdapterConfig,
+    ) -> np.ndarray:
+        """s(u, i) for each history's row of candidates."""
+        src, same = _history_weights(
+            histories,
+            item_domains,
+            self.domain,
+            len(vectors),
+            config.half_life,
+            config.max_prefix,
+        )
+        users = self.users_from_weights(src, same, vectors)
+        unique, inverse = np.unique(candidates, return_inverse=True)
+        reps = self.item_reps(vectors, unique)
+        gathered = reps[inverse.reshape(candidates.shape)]
+        out: np.ndarray = np.einsum("bd,bcd->bc", users, gathered) + self.bias[candidates]
+        return out
+
     def users_from_weights(
         self, src: sp.csr_matrix, same: sp.csr_matrix, vectors: np.ndarray
     ) -> np.ndarray:
@@ -462,21 +486,9 @@ class TrainedAdapter:
         vectors: np.ndarray,
         item_domains: np.ndarray,
     ) -> np.ndarray:
-        adapter = self.domains[domain]
-        src, same = _history_weights(
-            histories,
-            item_domains,
-            domain,
-            len(vectors),
-            self.config.half_life,
-            self.config.max_prefix,
+        return self.domains[domain].scores(
+            histories, candidates, vectors, item_domains, self.config
         )
-        users = adapter.users_from_weights(src, same, vectors)
-        unique, inverse = np.unique(candidates, return_inverse=True)
-        reps = adapter.item_reps(vectors, unique)
-        gathered = reps[inverse.reshape(candidates.shape)]
-        out: np.ndarray = np.einsum("bd,bcd->bc", users, gathered) + adapter.bias[candidates]
-        return out
 
 
 def _put_rows(arrays: dict[str, np.ndarray], name: str, matrix: np.ndarray) -> None:
@@ -797,20 +809,8 @@ class _Validation:
         return metrics_from_ranks(ranks if cases is None else ranks[cases])["ndcg@10"]
 
     def tuned_scores(self, adapter: DomainAdapter, setting: str, rows: np.ndarray) -> np.ndarray:
-        config, d = self.config, adapter.domain
-        src, same = _history_weights(
-            self.histories(setting, rows),
-            self.dataset.domains,
-            d,
-            len(self.vectors),
-            config.half_life,
-            config.max_prefix,
-        )
-        users = adapter.users_from_weights(src, same, self.vectors)
-        c = self.cands[setting][rows]
-        unique, inverse = np.unique(c, return_inverse=True)
-        reps = adapter.item_reps(self.vectors, unique)
-        scores = np.einsum("bd,bcd->bc", users, reps[inverse.reshape(c.shape)]) + adapter.bias[c]
+        histories, cands = self.histories(setting, rows), self.cands[setting][rows]
+        scores = adapter.scores(histories, cands, self.vectors, self.dataset.domains, self.config)
         as_float64: np.ndarray = scores.astype(np.float64)
         return as_float64
 
