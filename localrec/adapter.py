@@ -763,11 +763,10 @@ class _Blend:
     def choose_two_hop(self, valid: _Validation) -> float:
         """The two-step walk's weight with the best validation NDCG@10 of collaborative
         filtering alone (the first best, so 0 unless the walk helps); sets `cf`."""
-        best_weight, best_ndcg = 0.0, -1.0
-        for weight in TWO_HOP_WEIGHTS:
-            ndcg = valid.ndcg(combine_cf(self.knn, self.two_hop, weight), self.cands)
-            if ndcg > best_ndcg:
-                best_weight, best_ndcg = weight, ndcg
+        best_weight, _ = _first_best(
+            TWO_HOP_WEIGHTS,
+            lambda w: valid.ndcg(combine_cf(self.knn, self.two_hop, w), self.cands),
+        )
         self.cf = combine_cf(self.knn, self.two_hop, best_weight)
         return best_weight
 
@@ -872,12 +871,10 @@ def _best_cold_weight(
     rows = valid.rows(setting, adapter.domain)
     cands = valid.cands[setting][rows]
     tuned = valid.tuned_scores(cold, setting, rows)
-    best_weight, best_ndcg = 0.0, -1.0
-    for weight in HYBRID_WEIGHTS:
-        ndcg = valid.ndcg(hybrid_scores(tuned, zero_shot, weight), cands)
-        if ndcg > best_ndcg:
-            best_weight, best_ndcg = weight, ndcg
-    return best_weight
+    weight, _ = _first_best(
+        HYBRID_WEIGHTS, lambda w: valid.ndcg(hybrid_scores(tuned, zero_shot, w), cands)
+    )
+    return weight
 
 
 def _not_better(gains: np.ndarray, adapter: DomainAdapter) -> str | None:
@@ -909,9 +906,16 @@ def rarely_seen(counts: np.ndarray) -> np.ndarray:
 
 def _best_hybrid_weight(blend: _Blend, valid: _Validation) -> tuple[float, float]:
     """The collaborative weight with the best validation NDCG@10, and that NDCG."""
-    best_weight, best_ndcg = 1.0, -1.0
-    for weight in HYBRID_WEIGHTS:
-        ndcg = valid.ndcg(hybrid_scores(blend.tuned, blend.cf, weight), blend.cands)
+    return _first_best(
+        HYBRID_WEIGHTS, lambda w: valid.ndcg(hybrid_scores(blend.tuned, blend.cf, w), blend.cands)
+    )
+
+
+def _first_best(weights: Sequence[float], ndcg_of: Callable[[float], float]) -> tuple[float, float]:
+    """The weight with the highest `ndcg_of(weight)`, the earliest of equals, and that value."""
+    best_weight, best_ndcg = weights[0], -math.inf
+    for weight in weights:
+        ndcg = ndcg_of(weight)
         if ndcg > best_ndcg:
             best_weight, best_ndcg = weight, ndcg
     return best_weight, best_ndcg
