@@ -438,9 +438,7 @@ class Recommender:
         reasons = None
         if explain and method == "tuned-hybrid" and tuned is not None:
             # The hybrid's CF part is what carries a user across domains: say so when it did.
-            def reasons(row: int, tuned: _Tuned = tuned) -> tuple[Explanation, ...]:
-                return tuned.cf_reasons(profile, matrix, row, domain)
-
+            reasons = tuned.cf_reasons(profile, matrix, domain)
         recs = self._build(matrix, rows, scores, profile if explain else None, reasons)
         unencoded = self.store.unencoded_items(self.model, matrix)
         if unencoded > 0:
@@ -629,7 +627,7 @@ class _Tuned:
         tuned: np.ndarray = model.item_reps(self.everything.matrix, rows) @ user + model.bias[rows]
         if not blend:
             return tuned
-        history = self._known_history(profile)
+        _, history = self._known(profile)
         setting = "mixed" if same.any() else "cross"
         cold_weight = model.cold_weight.get(setting, 0.0)
         if cold_weight and self.adapter.cold(history):
@@ -653,16 +651,11 @@ class _Tuned:
         )[0]
         return blended
 
-    def _known_history(self, profile: UserProfile) -> np.ndarray:
-        """The profile's items that the adapter's catalogue knows, as its row indices."""
-        return np.array(
-            [
-                self.index[i.item_id]
-                for i in profile.items
-                if i.item_id is not None and i.item_id in self.index
-            ],
-            dtype=np.int64,
-        )
+    def _known(self, profile: UserProfile) -> tuple[list[HistoryItem], np.ndarray]:
+        """The profile's items that the adapter's catalogue knows, and their row indices."""
+        known = [i for i in profile.items if i.item_id is not None and i.item_id in self.index]
+        rows = [self.index[i.item_id] for i in known if i.item_id is not None]
+        return known, np.array(rows, dtype=np.int64)
 
     def _setting(self, profile: UserProfile, d: int) -> str:
         """The setting: `mixed` when the recent history has items of domain d, else `cross`."""
@@ -671,39 +664,45 @@ class _Tuned:
         return "mixed" if same else "cross"
 
     def cf_reasons(
-        self, profile: UserProfile, matrix: ItemMatrix, row: int, domain: str, top: int = 3
-    ) -> tuple[Explanation, ...]:
-        """The one to three history items whose co-occurrences put `matrix` row `row` up in
-        the hybrid, by their share of its CF score: direct follow-ups (item-kNN) first, else
-        the walk's two steps where the hybrid uses it; () when CF played no part."""
+        self, profile: UserProfile, matrix: ItemMatrix, domain: str, top: int = 3
+    ) -> Callable[[int], tuple[Explanation, ...]] | None:
+        """For a row of `matrix`, the one to three history items whose co-occurrences put it
+        up in the hybrid, by their share of its CF score: direct follow-ups (item-kNN)
+        first, else the walk's two steps where the hybrid uses it; () where CF played no
+        part. None when CF plays no part in this user's hybrid at all."""
         d = self.domain_index[domain]
         model = self.adapter.domains[d]
         setting = self._setting(profile, d)
-        history = self._known_history(profile)
+        known, history = self._known(profile)
         if not model.hybrid_weight.get(setting, 0.0) or not len(history):
-            return ()
+            return None
         if self.adapter.cold(history) and model.cold_weight.get(setting, 0.0):
-            return ()  # a cold user's hybrid has no CF part
-        target = self.index[matrix.ids[row]]
-        parts, reason = self.knn.contributions(history, target), OTHERS_NEXT
-        if parts.sum() <= 0 and model.two_hop_weight.get(setting, 0.0):
-            parts, reason = self.knn.contributions(history, target, two_hop=True), OTHERS_TWO_STEPS
-        total = float(parts.sum())
-        if total <= 0:
-            return ()
-        known = [i for i in profile.items if i.item_id is not None and i.item_id in self.index]
-        shares: dict[str, tuple[float, HistoryItem]] = {}
-        for part, item in zip(parts.tolist(), known, strict=True):
-            key = item.item_id or item.text
-            before = shares.get(key, (0.0, item))[0]
-            shares[key] = (before + part / total, item)
-        best = sorted(shares.values(), key=lambda pair: -pair[0])[:top]
-        # A sliver of the score is no reason; the largest part always is.
-        return tuple(
-            Explanation(item.item_id, item.text, item.action, share, reason)
-            for n, (share, item) in enumerate(best)
-            if share > 0 and (n == 0 or share >= MIN_REASON_SHARE)
-        )
+            return None  # a cold user's hybrid has no CF part
+        walk = bool(model.two_hop_weight.get(setting, 0.0))
+
+        def reasons(row: int) -> tuple[Explanation, ...]:
+            target = self.index[matrix.ids[row]]
+            parts, reason = self.knn.contributions(history, target), OTHERS_NEXT
+            if parts.sum() <= 0 and walk:
+                parts = self.knn.contributions(history, target, two_hop=True)
+                reason = OTHERS_TWO_STEPS
+            total = float(parts.sum())
+            if total <= 0:
+                return ()
+            shares: dict[str, tuple[float, HistoryItem]] = {}
+            for part, item in zip(parts.tolist(), known, strict=True):
+                key = item.item_id or item.text
+                before = shares.get(key, (0.0, item))[0]
+                shares[key] = (before + part / total, item)
+            best = sorted(shares.values(), key=lambda pair: -pair[0])[:top]
+            # A sliver of the score is no reason; the largest part always is.
+            return tuple(
+                Explanation(item.item_id, item.text, item.action, share, reason)
+                for n, (share, item) in enumerate(best)
+                if share > 0 and (n == 0 or share >= MIN_REASON_SHARE)
+            )
+
+        return reasons
 
 
 def explain(profile: UserProfile, item_vector: np.ndarray, top: int = 3) -> tuple[Explanation, ...]:
