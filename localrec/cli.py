@@ -263,13 +263,18 @@ def _check_output_dir(path: Path, option: str) -> None:
 # -- data --------------------------------------------------------------------------------
 
 
+def _db_path(ctx: click.Context) -> Path:
+    """--db, else the default database under $LOCALREC_HOME."""
+    from .paths import default_db_path
+
+    return Path(ctx.obj.get("db_path") or default_db_path())
+
+
 def _open_store(ctx: click.Context) -> Any:
     """The existing database (a missing one is an error naming the path)."""
     from .db import Store
-    from .paths import default_db_path
 
-    path = ctx.obj.get("db_path") or default_db_path()
-    return Store(path, create=False)
+    return Store(_db_path(ctx), create=False)
 
 
 @contextlib.contextmanager
@@ -277,9 +282,8 @@ def _store_to_write(ctx: click.Context) -> Iterator[Any]:
     """The database, created if missing; a database this command created is removed again
     when the command fails, so a bad first import leaves no empty file behind."""
     from .db import Store
-    from .paths import default_db_path
 
-    path = Path(ctx.obj.get("db_path") or default_db_path())
+    path = _db_path(ctx)
     existed = path.exists()
     try:
         with Store(path) as store:
@@ -572,6 +576,10 @@ def _domains(value: str | None) -> list[str] | None:
     return [d.strip() for d in value.split(",") if d.strip()] if value else None
 
 
+def _per_setting(weights: dict[str, float]) -> str:
+    return ", ".join(f"{setting} {weight:g}" for setting, weight in weights.items())
+
+
 def _one_format(as_json: bool, as_csv: bool) -> None:
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
@@ -661,7 +669,6 @@ def recommend(
     as_csv: bool,
 ) -> None:
     """Recommend DOMAIN items for USER (or for an ad-hoc --history)."""
-    from .paths import default_db_path
     from .recommend import Recommender
 
     if (user is None) == (history is None):
@@ -673,7 +680,7 @@ def recommend(
         raise click.BadParameter(
             f"{threshold} is not a cosine in [-1, 1]", param_hint="--threshold"
         )
-    db = ctx.obj.get("db_path") or default_db_path()
+    db = _db_path(ctx)
     with Recommender(
         db, model_name, user_vector=user_vector or "hybrid", lang=lang, verbose=ctx.obj["verbose"]
     ) as rec:
@@ -719,11 +726,10 @@ def score(
     That is the scale --threshold compares. After `tune`, `recommend` ranks with the
     adapter instead, whose scores are not cosines.
     """
-    from .paths import default_db_path
     from .recommend import Recommender
 
     _one_format(as_json, as_csv)
-    db = ctx.obj.get("db_path") or default_db_path()
+    db = _db_path(ctx)
     with Recommender(
         db, model_name, user_vector=user_vector or "hybrid", verbose=ctx.obj["verbose"]
     ) as rec:
@@ -754,11 +760,10 @@ def similar(
     as_csv: bool,
 ) -> None:
     """Items closest to ITEM."""
-    from .paths import default_db_path
     from .recommend import Recommender
 
     _one_format(as_json, as_csv)
-    db = ctx.obj.get("db_path") or default_db_path()
+    db = _db_path(ctx)
     with Recommender(db, model_name, verbose=ctx.obj["verbose"]) as rec:
         items = rec.similar(item, domain=domain, k=k)
     _print_recommendations(items, as_json, as_csv, False)
@@ -805,13 +810,12 @@ def threshold_suggest(
     as_json: bool,
 ) -> None:
     """Replay each user's last event: precision, recall and list size for each θ."""
-    from .paths import default_db_path
     from .recommend import Recommender
     from .threshold import plot_curve, suggest_threshold
 
     if plot is not None:
         _check_output_dir(plot, "--plot")
-    db = ctx.obj.get("db_path") or default_db_path()
+    db = _db_path(ctx)
     with Recommender(
         db, model_name, user_vector=user_vector or "hybrid", verbose=ctx.obj["verbose"]
     ) as rec:
@@ -1015,11 +1019,9 @@ def tune(
         with _open_store(ctx) as store:
             adapter = tune_database(store, model_name, config, **kwargs)  # type: ignore[arg-type]
     for d, a in adapter.domains.items():
-        weights = ", ".join(f"{k} {v:g}" for k, v in a.hybrid_weight.items())
+        weights = _per_setting(a.hybrid_weight)
         if a.rare_weight is not None:
             weights += f", items seen 1-{RARE_TARGET_MAX} times {a.rare_weight:g}"
-        two_hop = ", ".join(f"{k} {v:g}" for k, v in a.two_hop_weight.items())
-        cold = ", ".join(f"{k} {v:g}" for k, v in a.cold_weight.items())
         hybrid = ", ".join(
             f"{k} {100 * v:.2f}% (zero-shot {100 * a.zero_shot_ndcg[k]:.2f}%)"
             for k, v in a.hybrid_ndcg.items()
@@ -1027,8 +1029,9 @@ def tune(
         click.echo(
             f"{adapter.domain_names[d]}: epoch {a.epoch}, valid NDCG@10 "
             + ", ".join(f"{k} {100 * v:.2f}%" for k, v in a.valid_ndcg.items())
-            + f"; collaborative weight {weights}; two-hop weight {two_hop}; cold users' "
-            + f"text weight {cold}; hybrid {hybrid}"
+            + f"; collaborative weight {weights}; two-hop weight "
+            + f"{_per_setting(a.two_hop_weight)}; cold users' text weight "
+            + f"{_per_setting(a.cold_weight)}; hybrid {hybrid}"
         )
     for name, why in adapter.dropped.items():
         click.echo(f"{name}: no adapter kept, zero-shot serves it: {why}")
