@@ -155,12 +155,13 @@ def resolve_model(
                 f"model {spec.name!r} was added from {path}, which no longer exists; "
                 f"run `localrec models add PATH --name {spec.name}` again"
             )
-        if spec.size is not None and path.stat().st_size != spec.size:
+        size = path.stat().st_size
+        if spec.size is not None and size != spec.size:
             # Vectors are keyed by the model's name: a different file under the same name
             # would mix two models' vectors in one database.
             raise ModelNotPulled(
                 f"model {spec.name!r}: {path} has changed since it was added ({spec.size} "
-                f"bytes then, {path.stat().st_size} now); if it is meant to be a new model, "
+                f"bytes then, {size} now); if it is meant to be a new model, "
                 f"add it under a new name with `localrec models add {path} --name NEW`"
             )
         return spec, path
