@@ -31,9 +31,19 @@ SMALL_BATCH_TOKENS = 64
 # batch to this size, so that a text gets the same vector alone and in a batch.
 MIN_BATCH_TOKENS = 64
 # Float weights use the same arithmetic at any batch size: no filler needed, and one
-# short query takes 6.3 ms instead of 29.8 ms (scripts/bench_encode.py, "1 query").
+# short query takes 6.0 ms instead of 39.0 ms (scripts/bench_encode.py, "1 query").
 FLOAT_FILE_TYPES = ("ALL_F32", "MOSTLY_F16", "MOSTLY_BF16")
 FILLER_TEXT = " ".join(["filler"] * MIN_BATCH_TOKENS)
+
+
+@dataclass
+class _Context:
+    """One llama.cpp context with its own batch buffer and current thread count."""
+
+    handle: Any
+    memory: Any
+    batch: Any
+    threads: int
 
 
 @runtime_checkable
@@ -69,6 +79,12 @@ class LlamaEncoder:
     `batch_tokens` is the number of tokens per llama.cpp batch (n_ctx = n_batch = n_ubatch;
     any other combination aborts the process in C). Attention cost grows with its square,
     so it is kept just large enough for one maximal text.
+
+    Many batches run side by side on `contexts` llama.cpp contexts of one thread each (by
+    default one per thread), sharing the loaded weights: a small model's per-operation work
+    is too short to split over cores without the threads waiting on each other (24% more
+    texts/s with two contexts than with one of two threads, scripts/bench_encode.py).
+    A single batch, such as one query, runs on the first context with all the threads.
     """
 
     def __init__(
@@ -80,6 +96,7 @@ class LlamaEncoder:
         batch_tokens: int | None = None,
         max_sequences: int = 32,
         flash_attention: bool = True,
+        contexts: int | None = None,
         verbose: bool = False,
     ) -> None:
         ensure_backend()
@@ -99,8 +116,7 @@ class LlamaEncoder:
         # another's), and close(). Re-entrant: encode() tokenises while holding it.
         self._lock = threading.RLock()
         self._model: Any = None
-        self._ctx: Any = None
-        self._batch: Any = None
+        self._contexts: list[_Context] = []
 
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = 0
@@ -141,20 +157,30 @@ class LlamaEncoder:
             if flash_attention
             else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
-        ctx = llama_cpp.llama_init_from_model(model, ctx_params)
-        if not ctx:
-            self.close()
-            raise ModelFileError(f"{self.path}: llama.cpp could not create a context")
-        self._ctx = ctx
-        self._memory = llama_cpp.llama_get_memory(ctx)
-        self._batch = llama_cpp.llama_batch_init(self.batch_tokens, 0, 1)
+        n_contexts = max(1, min(contexts or self.n_threads, self.n_threads))
+        # Threads per context when all of them run: the cores shared out, at least one.
+        self.parallel_threads = max(1, self.n_threads // n_contexts)
+        for _ in range(n_contexts):
+            ctx = llama_cpp.llama_init_from_model(model, ctx_params)
+            if not ctx:
+                self.close()
+                raise ModelFileError(f"{self.path}: llama.cpp could not create a context")
+            self._contexts.append(
+                _Context(
+                    ctx,
+                    llama_cpp.llama_get_memory(ctx),
+                    llama_cpp.llama_batch_init(self.batch_tokens, 0, 1),
+                    self.n_threads,
+                )
+            )
         self._n_prefix = 1 if llama_cpp.llama_vocab_get_add_bos(self._vocab) else 0
         self._n_suffix = int(
             bool(llama_cpp.llama_vocab_get_add_sep(self._vocab))
             or bool(llama_cpp.llama_vocab_get_add_eos(self._vocab))
         )
         self._token_buf = (llama_cpp.llama_token * (self.max_tokens * 4 + 16))()
-        self._threads_now = self.n_threads
+        # The special tokens around every text, e.g. [CLS] and [SEP].
+        self._special = self._tokenize_raw(b"", add_special=True)
         self._filler = (
             []
             if info.file_type in FLOAT_FILE_TYPES
@@ -166,19 +192,17 @@ class LlamaEncoder:
     def close(self) -> None:
         llama_cpp = self._llama
         with self._lock:
-            if self._batch is not None:
-                llama_cpp.llama_batch_free(self._batch)
-                self._batch = None
-            if self._ctx is not None:
-                llama_cpp.llama_free(self._ctx)
-                self._ctx = None
+            while self._contexts:
+                context = self._contexts.pop()
+                llama_cpp.llama_batch_free(context.batch)
+                llama_cpp.llama_free(context.handle)
             if self._model is not None:
                 llama_cpp.llama_model_free(self._model)
                 self._model = None
 
     def _require_open(self) -> None:
         # After close() the vocabulary is freed: tokenising would read freed memory.
-        if self._model is None or self._ctx is None:
+        if self._model is None or not self._contexts:
             raise EncoderError("this encoder is closed; open a new one with open_encoder()")
 
     def __enter__(self) -> LlamaEncoder:
@@ -228,8 +252,7 @@ class LlamaEncoder:
                 break
             limit *= 2
         truncated = len(content) > budget
-        full = self._tokenize_raw(b"", add_special=True)
-        prefix, suffix = full[: self._n_prefix], full[self._n_prefix :]
+        prefix, suffix = self._special[: self._n_prefix], self._special[self._n_prefix :]
         return prefix + content[:budget] + suffix, truncated
 
     def count_tokens(self, text: str) -> int:
@@ -257,8 +280,13 @@ class LlamaEncoder:
                 truncated += cut
                 token_lists.append(tokens)
             out = np.empty((len(token_lists), self.dim), dtype=np.float32)
-            for batch in self._pack(token_lists):
-                self._run_batch(batch, token_lists, out)
+            batches = self._pack(token_lists)
+            if len(batches) == 1 or len(self._contexts) == 1:
+                for batch in batches:
+                    self._run_batch(self._contexts[0], self.n_threads, batch, token_lists, out)
+            else:
+                self._run_side_by_side(batches, token_lists, out)
+            self.stats.batches += len(batches)
             self.stats.texts += len(token_lists)
             self.stats.tokens += sum(map(len, token_lists))
             self.stats.truncated += truncated
@@ -282,9 +310,49 @@ class LlamaEncoder:
             batches.append(current)
         return batches
 
-    def _run_batch(self, batch: list[int], token_lists: list[list[int]], out: np.ndarray) -> None:
+    def _run_side_by_side(
+        self, batches: list[list[int]], token_lists: list[list[int]], out: np.ndarray
+    ) -> None:
+        """Each context takes the next batch until none is left, one Python thread each.
+
+        llama.cpp's decode releases the GIL (ctypes), so the contexts compute in parallel;
+        the batches are longest first, so the last ones, which end unevenly, are short.
+        """
+        queue = iter(batches)
+        take = threading.Lock()
+        errors: list[BaseException] = []
+
+        def work(context: _Context) -> None:
+            try:
+                while not errors:
+                    with take:
+                        batch = next(queue, None)
+                    if batch is None:
+                        return
+                    self._run_batch(context, self.parallel_threads, batch, token_lists, out)
+            except BaseException as exc:  # re-raised in the calling thread below
+                errors.append(exc)
+
+        n = min(len(self._contexts), len(batches))
+        helpers = [threading.Thread(target=work, args=(c,)) for c in self._contexts[1:n]]
+        for helper in helpers:
+            helper.start()
+        work(self._contexts[0])
+        for helper in helpers:
+            helper.join()
+        if errors:
+            raise errors[0]
+
+    def _run_batch(
+        self,
+        context: _Context,
+        threads: int,
+        batch: list[int],
+        token_lists: list[list[int]],
+        out: np.ndarray,
+    ) -> None:
         llama_cpp = self._llama
-        b = self._batch
+        b = context.batch
         sequences = [token_lists[i] for i in batch]
         n_text_tokens = sum(map(len, sequences))
         pad = min(MIN_BATCH_TOKENS, self.batch_tokens) - n_text_tokens
@@ -303,23 +371,23 @@ class LlamaEncoder:
         b.n_tokens = k
         # A short batch (one query) is faster on one thread than split over cores that
         # another process may hold: 12-19 ms against spikes of 800 ms, measured under load.
-        threads = 1 if n_text_tokens < SMALL_BATCH_TOKENS else self.n_threads
-        if threads != self._threads_now:
-            llama_cpp.llama_set_n_threads(self._ctx, threads, threads)
-            self._threads_now = threads
-        if self._memory:
-            llama_cpp.llama_memory_clear(self._memory, True)
-            rc = llama_cpp.llama_decode(self._ctx, b)
+        if n_text_tokens < SMALL_BATCH_TOKENS:
+            threads = 1
+        if threads != context.threads:
+            llama_cpp.llama_set_n_threads(context.handle, threads, threads)
+            context.threads = threads
+        if context.memory:
+            llama_cpp.llama_memory_clear(context.memory, True)
+            rc = llama_cpp.llama_decode(context.handle, b)
         else:
-            rc = llama_cpp.llama_encode(self._ctx, b)
+            rc = llama_cpp.llama_encode(context.handle, b)
         if rc != 0:
             raise EncoderError(f"llama.cpp failed on a batch of {len(batch)} texts (code {rc})")
         for seq, i in enumerate(batch):
-            ptr = llama_cpp.llama_get_embeddings_seq(self._ctx, seq)
+            ptr = llama_cpp.llama_get_embeddings_seq(context.handle, seq)
             if not ptr:
                 raise EncoderError("llama.cpp returned no pooled embedding")
             out[i] = np.ctypeslib.as_array(ptr, shape=(self.dim,))
-        self.stats.batches += 1
 
 
 def open_encoder(

@@ -22,6 +22,8 @@ file from `localrec models convert DIR --type f16`).
 was measured faster on this machine (decided before timing; see localrec/fast_weights.py).
 Two more rows keep the comparison honest: localrec on the Q8_0 file as it is, and plain
 llama-cpp-python on the twin, so the packing's gain and the weights' gain show apart.
+"localrec, one context of all threads" is localrec without its side-by-side contexts
+(`contexts=1`): every batch's operations split over the cores instead.
 """
 
 from __future__ import annotations
@@ -45,13 +47,14 @@ DATA = food_kitchen_dir(REPO)
 WORKER = r"""
 import json, resource, statistics, sys, time
 method, model_path, texts_path, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+contexts = 1 if "one context" in method else None
 method = method.split(",")[0]
 QUERY = "stainless steel frying pan"
 texts = json.load(open(texts_path, encoding="utf-8"))
 if method.startswith("localrec"):
     from localrec.encoder import LlamaEncoder
     from localrec.registry import load_registry
-    enc = LlamaEncoder(model_path, load_registry().get())
+    enc = LlamaEncoder(model_path, load_registry().get(), contexts=contexts)
     run = lambda: enc.encode(texts)
     one = lambda: enc.encode([QUERY], query=True)
     count = lambda: sum(len(enc.tokenize(t)[0]) for t in texts)
@@ -153,6 +156,7 @@ def main() -> None:
         ("localrec", sys.executable, str(runs_as)),
         ("llama-cpp-python", sys.executable, str(gguf_path)),
     ]
+    methods.append(("localrec, one context of all threads", sys.executable, str(runs_as)))
     if runs_as != gguf_path:
         methods += [
             ("localrec, Q8_0 file as is", sys.executable, str(gguf_path)),

@@ -161,6 +161,51 @@ def test_threads_sharing_an_encoder_get_their_own_vectors(encoder: LlamaEncoder)
     np.testing.assert_allclose((serial * threaded).sum(axis=1), 1.0, atol=1e-5)
 
 
+MANY_TEXTS = [
+    f"product {i}: "
+    + " ".join(["stainless steel kettle", "green tea", "cast iron pan"][: 1 + i % 3]) * (1 + i % 5)
+    for i in range(300)
+]
+
+
+def test_contexts_side_by_side_give_the_vectors_of_one(built_models: dict[str, Path]) -> None:
+    with (
+        LlamaEncoder(built_models["f16"], SPEC, n_threads=2, contexts=1) as one,
+        LlamaEncoder(built_models["f16"], SPEC, n_threads=2, contexts=2) as two,
+    ):
+        assert (len(one._contexts), len(two._contexts), two.parallel_threads) == (1, 2, 1)
+        alone, side_by_side = one.encode(MANY_TEXTS), two.encode(MANY_TEXTS)
+        assert two.stats.batches == one.stats.batches > 10
+    # The same batches, so the same arithmetic whichever context ran them.
+    np.testing.assert_allclose(side_by_side, alone, atol=1e-6)
+
+
+def test_a_batch_failing_in_another_context_raises_and_the_encoder_goes_on(
+    built_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import llama_cpp
+
+    with LlamaEncoder(built_models["f16"], SPEC, n_threads=2, contexts=2) as enc:
+        expected = enc.encode(MANY_TEXTS)
+        for name in ("llama_encode", "llama_decode"):
+            real = getattr(llama_cpp, name)
+
+            def fail_off_main(ctx: Any, batch: Any, real: Any = real) -> int:
+                return (
+                    -1
+                    if threading.current_thread() is not threading.main_thread()
+                    else real(ctx, batch)
+                )
+
+            monkeypatch.setattr(llama_cpp, name, fail_off_main)
+        with pytest.raises(EncoderError, match=r"llama\.cpp failed on a batch"):
+            enc.encode(MANY_TEXTS)
+        monkeypatch.undo()
+        np.testing.assert_allclose(enc.encode(MANY_TEXTS), expected, atol=1e-6)
+
+
 def test_long_text_costs_about_the_kept_part(encoder: LlamaEncoder) -> None:
     import time
 
@@ -175,7 +220,7 @@ def test_long_text_costs_about_the_kept_part(encoder: LlamaEncoder) -> None:
 def test_batch_and_ubatch_are_equal_and_context_within_training(encoder: LlamaEncoder) -> None:
     import llama_cpp
 
-    ctx = encoder._ctx
+    ctx = encoder._contexts[0].handle
     assert llama_cpp.llama_n_batch(ctx) == llama_cpp.llama_n_ubatch(ctx) == encoder.batch_tokens
     # llama.cpp sizes n_ctx as n_seq_max x n_ctx_seq; the per-sequence window is what counts.
     assert llama_cpp.llama_n_ctx_seq(ctx) <= llama_cpp.llama_model_n_ctx_train(encoder._model)
@@ -192,7 +237,9 @@ def test_threads_are_the_physical_cores(encoder: LlamaEncoder) -> None:
     import llama_cpp
 
     assert encoder.n_threads == physical_cores()
-    assert llama_cpp.llama_n_threads_batch(encoder._ctx) == physical_cores()
+    assert llama_cpp.llama_n_threads_batch(encoder._contexts[0].handle) == physical_cores()
+    # Long inputs run one single-threaded context per core side by side.
+    assert (len(encoder._contexts), encoder.parallel_threads) == (physical_cores(), 1)
 
 
 def test_plain_llama_cpp_python_would_not_normalise(built_models: dict[str, Path]) -> None:
