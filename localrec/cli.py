@@ -906,6 +906,11 @@ class _CaseProgress:
 )
 @click.option("--domain", help="With --db: only users whose last event is in this domain.")
 @click.option("--no-adapter", is_flag=True, help="Leave out the tuned adapter's rows.")
+@click.option(
+    "--compare",
+    metavar="METHOD",
+    help="Also print every method's NDCG@10 minus METHOD's, paired, with a 95% interval.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--report",
@@ -925,6 +930,7 @@ def eval_cmd(
     split: str,
     domain: str | None,
     no_adapter: bool,
+    compare: str | None,
     as_json: bool,
     report_dir: Path | None,
 ) -> None:
@@ -952,6 +958,7 @@ def eval_cmd(
         progress=progress,
         adapters=not no_adapter,
         total=lambda n: setattr(progress, "total", n),
+        compare=compare,
     )
     if dataset_dir is not None:
         report = evaluate_dataset(dataset_dir, **options)
@@ -963,9 +970,10 @@ def eval_cmd(
         _say(f"wrote {path}")
     if as_json:
         run = {"split": report.split, "negatives": report.n_negatives, "seed": report.seed}
-        click.echo(
-            format_json({**run, "results": report.as_dicts(), "slices": report.slice_dicts()})
-        )
+        results = {"results": report.as_dicts(), "slices": report.slice_dicts()}
+        if report.comparisons:
+            results["comparisons"] = [c.as_dict() for c in report.comparisons]
+        click.echo(format_json({**run, **results}))
     else:
         click.echo(format_results(report))
 

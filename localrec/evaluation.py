@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,11 @@ from .baselines import (
     TfidfScorer,
     TwoHopScorer,
 )
+from .comparison import paired_differences
 from .dataset import SequenceDataset, load_dataset
 from .db import Store
 from .encode import content_hash, encode_items
-from .errors import DatasetError, ModelNotPulled
+from .errors import DatasetError, InputError, ModelNotPulled
 from .paths import home_dir
 from .profiles import (
     MAX_SIM_HALF_LIFE,
@@ -292,11 +293,14 @@ def run_eval(
     progress: Callable[[int], None] | None = None,
     adapters: bool = True,
     total: Callable[[int], None] | None = None,
+    compare: str | None = None,
 ) -> EvalReport:
     """Every baseline and every localrec method, for each model on disk, in one protocol run.
 
     `store` holds (or receives) the item vectors; for a sequence dataset it is the cache
-    from `dataset_store`, for a database the database itself.
+    from `dataset_store`, for a database the database itself. With `compare`, the report
+    also holds every other method's paired NDCG@10 difference from that one
+    (`comparison.paired_differences`); the name is checked before any case is scored.
     """
     from .encoder import open_encoder
 
@@ -344,11 +348,17 @@ def run_eval(
                 )
             )
         scorers.extend(tuned)
-    if total is not None:
-        sequences = dataset.valid if split == "valid" else dataset.test
-        total(len(settings) * len(scorers) * len(sequences))
     try:
-        return evaluate(
+        names = [s.name for s in scorers]
+        if compare is not None and compare not in names:
+            raise InputError(
+                f"cannot compare with {compare!r}: this evaluation has no such method; "
+                f"choose one of {', '.join(names)}"
+            )
+        if total is not None:
+            sequences = dataset.valid if split == "valid" else dataset.test
+            total(len(settings) * len(scorers) * len(sequences))
+        report = evaluate(
             dataset,
             split=split,  # type: ignore[arg-type]
             settings=settings,  # type: ignore[arg-type]
@@ -358,6 +368,9 @@ def run_eval(
             full=full,
             progress=progress,
         )
+        if compare is None:
+            return report
+        return replace(report, comparisons=paired_differences(report, compare))
     finally:
         for encoder in encoders:
             encoder.close()

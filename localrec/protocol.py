@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from .dataset import SequenceDataset
 from .errors import DatasetError
+
+if TYPE_CHECKING:
+    from .comparison import PairedDifference
 
 __all__ = [
     "METRICS",
@@ -264,6 +267,10 @@ class EvalReport:
     rows: list[MetricRow]
     cases: dict[tuple[str, str], CaseRanks] = field(default_factory=dict)
     slices: list[SliceRow] = field(default_factory=list)
+    # Names of the domain indices in `cases`.
+    domain_names: tuple[str, ...] = ()
+    # Paired differences from one method, when the run was asked for them.
+    comparisons: list[PairedDifference] = field(default_factory=list)
 
     def row(self, method: str, setting: str, domain: str) -> MetricRow:
         for r in self.rows:
@@ -395,6 +402,7 @@ def evaluate(
         rows=rows,
         cases=per_case,
         slices=slices,
+        domain_names=tuple(dataset.domain_names),
     )
 
 

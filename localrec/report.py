@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .comparison import RESAMPLES, PairedDifference
 from .errors import InputError
 from .protocol import METRICS, SLICES, EvalReport
 
@@ -31,7 +32,30 @@ def format_results(report: EvalReport) -> str:
         for (name, method), row_cells in table.items():
             lines.append(f"{name:<13} {method:<26}" + "".join(f"{v:>16}" for v in row_cells))
         lines += [f"{name}: {what}" for name, what in SLICES.items()]
+    if report.comparisons:
+        baseline = report.comparisons[0].baseline
+        head = f"{'method':<26} {'setting':<7} {'domain':<9}{'difference':>12}{'95% interval':>20}"
+        lines += ["", comparison_title(baseline), head + f"{'n':>6}", "-" * (len(head) + 6)]
+        for c in report.comparisons:
+            difference, interval = comparison_cells(c)
+            lines.append(
+                f"{c.method:<26} {c.setting:<7} {c.domain:<9}{difference:>12}{interval:>20}{c.n:>6}"
+            )
+        lines.append("*: the interval excludes 0, a difference these cases can tell apart")
     return "\n".join(lines)
+
+
+def comparison_title(baseline: str) -> str:
+    return (
+        f"NDCG@10 minus {baseline}'s on the same cases, in points "
+        f"(95% paired bootstrap interval, {RESAMPLES} resamples)"
+    )
+
+
+def comparison_cells(c: PairedDifference) -> tuple[str, str]:
+    """The difference and its interval in points, the interval starred when it excludes 0."""
+    interval = f"[{100 * c.low:+.2f}, {100 * c.high:+.2f}]" + (" *" if c.clear else "  ")
+    return f"{100 * c.difference:+.2f}", interval
 
 
 def slice_table(report: EvalReport) -> tuple[list[str], dict[tuple[str, str], list[str]]]:
@@ -167,6 +191,20 @@ def write_report(report: EvalReport, directory: Path, command: str) -> Path:
         for (name, method), row_cells in table.items():
             lines.append(f"| {name} | {method} | " + " | ".join(row_cells) + " |")
         lines.append("")
+    if report.comparisons:
+        lines += [
+            "## " + comparison_title(report.comparisons[0].baseline),
+            "",
+            "| method | setting | domain | difference | 95% interval | n |",
+            "|---|---|---|---|---|---|",
+        ]
+        for c in report.comparisons:
+            difference, interval = comparison_cells(c)
+            lines.append(
+                f"| {c.method} | {c.setting} | {c.domain} | {difference} | {interval.strip()} "
+                f"| {c.n} |"
+            )
+        lines += ["", "*: the interval excludes 0, a difference these cases can tell apart.", ""]
     path = directory / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

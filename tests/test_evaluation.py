@@ -87,6 +87,33 @@ def test_eval_json_has_every_method_in_both_settings(
     assert again == first  # same seed, same candidates, same numbers
 
 
+def test_eval_compares_every_method_with_one_paired(
+    model_home: Path, data_slice: Path, tmp_path: Path
+) -> None:
+    args = ["eval", str(data_slice), "--negatives", "99", "--setting", "mixed"]
+    code, out, err = run(*args, "--compare", "itemknn", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    ndcg = {(r["method"], r["domain"]): r["ndcg@10"] for r in data["results"]}
+    comparisons = data["comparisons"]
+    assert {(c["method"], c["domain"]) for c in comparisons} == {
+        key for key in ndcg if key[0] != "itemknn"
+    }
+    for c in comparisons:
+        # The mean paired difference is the difference of the two means.
+        expected = ndcg[(c["method"], c["domain"])] - ndcg[("itemknn", c["domain"])]
+        assert c["ndcg@10_difference"] == pytest.approx(expected)
+        assert c["ci_low"] <= c["ndcg@10_difference"] <= c["ci_high"]
+        assert c["baseline"] == "itemknn" and c["setting"] == "mixed"
+    code, out, err = run(*args, "--compare", "itemknn", "--report", str(tmp_path))
+    assert code == 0, err
+    assert "NDCG@10 minus itemknn's on the same cases" in out
+    assert "localrec:max-sim" in out.split("minus itemknn's")[1]
+    report = (tmp_path / "report.md").read_text()
+    assert "## NDCG@10 minus itemknn's on the same cases" in report
+    assert "| localrec:max-sim | mixed | food |" in report.split("## NDCG@10 minus")[1]
+
+
 def test_tune_then_eval_adds_tuned_rows(model_home: Path, data_slice: Path) -> None:
     code, out, err = run("tune", str(data_slice), "--epochs", "2", "--dim", "16")
     assert code == 0, err
@@ -120,6 +147,7 @@ def test_tune_then_eval_adds_tuned_rows(model_home: Path, data_slice: Path) -> N
         (["eval", "{slice}", "--negatives", "0"], 2, "0 is not in the range"),
         (["eval", "{slice}", "--negatives", "5000"], 1, "too few for 5000 negatives"),
         (["eval", "{slice}", "--model", "nope"], 1, "unknown model 'nope'"),
+        (["eval", "{slice}", "--compare", "nope"], 1, "cannot compare with 'nope'"),
         (["--db", "{empty}/x.db", "eval", "{slice}"], 2, "or --db"),
         (["--db", "{empty}/x.db", "tune", "{slice}"], 2, "not both"),
     ],
