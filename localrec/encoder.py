@@ -31,9 +31,14 @@ SMALL_BATCH_TOKENS = 64
 # batch to this size, so that a text gets the same vector alone and in a batch.
 MIN_BATCH_TOKENS = 64
 # Float weights use the same arithmetic at any batch size: no filler needed, and one
-# short query takes 6.0 ms instead of 39.0 ms (scripts/bench_encode.py, "1 query").
+# short query takes 6.1 ms instead of 40.1 ms (scripts/bench_encode.py, "1 query").
 FLOAT_FILE_TYPES = ("ALL_F32", "MOSTLY_F16", "MOSTLY_BF16")
 FILLER_TEXT = " ".join(["filler"] * MIN_BATCH_TOKENS)
+# Side-by-side contexts were measured on all-MiniLM-L6-v2 (384 dimensions), where each
+# operation is short; wider models keep one context unless asked, since every context
+# holds its own compute buffer (36 MB here, far more for a 2,048-token 768-wide model).
+SIDE_BY_SIDE_MAX_DIM = 384
+MAX_DEFAULT_CONTEXTS = 4
 
 
 @dataclass
@@ -80,11 +85,13 @@ class LlamaEncoder:
     any other combination aborts the process in C). Attention cost grows with its square,
     so it is kept just large enough for one maximal text.
 
-    Many batches run side by side on `contexts` llama.cpp contexts of one thread each (by
-    default one per thread), sharing the loaded weights: a small model's per-operation work
-    is too short to split over cores without the threads waiting on each other (24% more
-    texts/s with two contexts than with one of two threads, scripts/bench_encode.py).
-    A single batch, such as one query, runs on the first context with all the threads.
+    Many batches run side by side on `contexts` llama.cpp contexts, sharing the loaded
+    weights and the threads: a small model's per-operation work is too short to split
+    over cores without the threads waiting on each other (two contexts of one thread gave
+    24-26% more texts/s than one of two, scripts/bench_encode.py). By default a model of
+    at most 384 dimensions gets one context per thread (at most 4), a wider one a single
+    context. A single batch, such as one query, runs on the first context with all the
+    threads.
     """
 
     def __init__(
@@ -157,7 +164,10 @@ class LlamaEncoder:
             if flash_attention
             else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
-        n_contexts = max(1, min(contexts or self.n_threads, self.n_threads))
+        if contexts is None:
+            small = self.dim <= SIDE_BY_SIDE_MAX_DIM
+            contexts = min(self.n_threads, MAX_DEFAULT_CONTEXTS) if small else 1
+        n_contexts = max(1, min(contexts, self.n_threads))
         # Threads per context when all of them run: the cores shared out, at least one.
         self.parallel_threads = max(1, self.n_threads // n_contexts)
         for _ in range(n_contexts):

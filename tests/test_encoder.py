@@ -180,6 +180,29 @@ def test_contexts_side_by_side_give_the_vectors_of_one(built_models: dict[str, P
     np.testing.assert_allclose(side_by_side, alone, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("n_threads", "contexts", "max_dim", "expected"),
+    [
+        (2, None, 384, (2, 1)),  # a small model: one single-threaded context per thread
+        (8, None, 384, (4, 2)),  # at most 4 by default, the threads shared out
+        (2, None, 100, (1, 2)),  # a wider model: one context of all threads
+        (2, 5, 384, (2, 1)),  # never more contexts than threads
+        (3, 2, 384, (2, 1)),
+    ],
+)
+def test_how_many_contexts_and_threads_each(
+    built_models: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    n_threads: int,
+    contexts: int | None,
+    max_dim: int,
+    expected: tuple[int, int],
+) -> None:
+    monkeypatch.setattr(encoder_module, "SIDE_BY_SIDE_MAX_DIM", max_dim)
+    with LlamaEncoder(built_models["f16"], SPEC, n_threads=n_threads, contexts=contexts) as enc:
+        assert (len(enc._contexts), enc.parallel_threads) == expected
+
+
 def test_a_batch_failing_in_another_context_raises_and_the_encoder_goes_on(
     built_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
