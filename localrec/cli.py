@@ -587,13 +587,12 @@ def _one_format(as_json: bool, as_csv: bool) -> None:
 
 def _because(detail: dict[str, Any]) -> str:
     """One reason, short enough for a table cell: text similarity, or a CF share."""
-    from .recommend import OTHERS_TWO_STEPS, SIMILAR_TEXT
+    from .recommend import SIMILAR_TEXT
 
     said = f"{detail['action']} {detail['title'][:40]}"
     if detail["reason"] == SIMILAR_TEXT:
         return f"{said} ({detail['similarity']:.2f})"
-    steps = " in two steps" if detail["reason"] == OTHERS_TWO_STEPS else ""
-    return f"{said} (others went on to it{steps}: {detail['similarity']:.0%})"
+    return f"{said} ({detail['reason']}: {detail['similarity']:.0%})"
 
 
 def _print_recommendations(items: list[Any], as_json: bool, as_csv: bool, explain: bool) -> None:

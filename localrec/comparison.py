@@ -8,6 +8,7 @@ difference of a few tenths of a point in NDCG@10 is well inside the noise; this 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from .errors import InputError
 from .protocol import EvalReport, ndcg_per_case
 
-__all__ = ["PairedDifference", "paired_differences"]
+__all__ = ["PairedDifference", "paired_differences", "require_method"]
 
 RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -61,12 +62,7 @@ def paired_differences(
     resampled with replacement, the same draw for both methods (seeded, so a rerun prints
     the same interval).
     """
-    methods = list(dict.fromkeys(r.method for r in report.rows))
-    if baseline not in methods:
-        raise InputError(
-            f"cannot compare with {baseline!r}: it is not a method of this evaluation; "
-            f"choose one of {', '.join(methods)}"
-        )
+    require_method(baseline, list(dict.fromkeys(r.method for r in report.rows)))
     out: list[PairedDifference] = []
     for (method, setting), cases in report.cases.items():
         base = report.cases.get((baseline, setting))
@@ -86,6 +82,15 @@ def paired_differences(
                 )
             )
     return out
+
+
+def require_method(name: str, methods: Sequence[str]) -> None:
+    """Refuse a baseline that is not one of the run's methods, naming those."""
+    if name not in methods:
+        raise InputError(
+            f"cannot compare with {name!r}: it is not a method of this evaluation; "
+            f"choose one of {', '.join(methods)}"
+        )
 
 
 def _bootstrap_interval(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:

@@ -24,11 +24,11 @@ from .baselines import (
     TfidfScorer,
     TwoHopScorer,
 )
-from .comparison import paired_differences
+from .comparison import paired_differences, require_method
 from .dataset import SequenceDataset, load_dataset
 from .db import Store
 from .encode import content_hash, encode_items
-from .errors import DatasetError, InputError, ModelNotPulled
+from .errors import DatasetError, ModelNotPulled
 from .paths import home_dir
 from .profiles import (
     MAX_SIM_HALF_LIFE,
@@ -349,12 +349,8 @@ def run_eval(
             )
         scorers.extend(tuned)
     try:
-        names = [s.name for s in scorers]
-        if compare is not None and compare not in names:
-            raise InputError(
-                f"cannot compare with {compare!r}: this evaluation has no such method; "
-                f"choose one of {', '.join(names)}"
-            )
+        if compare is not None:
+            require_method(compare, [s.name for s in scorers])
         if total is not None:
             sequences = dataset.valid if split == "valid" else dataset.test
             total(len(settings) * len(scorers) * len(sequences))

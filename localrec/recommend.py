@@ -609,7 +609,7 @@ class _Tuned:
         vectors = profile.vectors[-config.max_prefix :]
         ages = np.arange(len(recent) - 1, -1, -1)
         weights = np.power(0.5, ages / config.half_life)
-        same = np.array([self.domain_index.get(i.domain or "", -1) == d for i in recent])
+        same = self._same_domain(profile, d)
         rows_in_index = np.array([self.index.get(i.item_id or "", -1) for i in recent])
         means = []
         id_part = None if model.inputs is None else np.zeros(model.inputs.shape[1], np.float32)
@@ -629,8 +629,8 @@ class _Tuned:
             return tuned
         _, history = self._known(profile)
         setting = "mixed" if same.any() else "cross"
-        cold_weight = model.cold_weight.get(setting, 0.0)
-        if cold_weight and self.adapter.cold(history):
+        cold_weight = self._cold_weight(model, setting, history)
+        if cold_weight:
             # Nothing of this user was seen in training: text stands in for CF.
             zero_shot = profile_scores(profile, "hybrid", matrix.matrix)
             cold: np.ndarray = hybrid_scores(
@@ -657,11 +657,20 @@ class _Tuned:
         rows = [self.index[i.item_id] for i in known if i.item_id is not None]
         return known, np.array(rows, dtype=np.int64)
 
+    def _same_domain(self, profile: UserProfile, d: int) -> np.ndarray:
+        """Which of the history's recent items (the adapter's last max_prefix) are of domain d."""
+        recent = profile.items[-self.adapter.config.max_prefix :]
+        return np.array([self.domain_index.get(i.domain or "", -1) == d for i in recent], bool)
+
     def _setting(self, profile: UserProfile, d: int) -> str:
         """The setting: `mixed` when the recent history has items of domain d, else `cross`."""
-        recent = profile.items[-self.adapter.config.max_prefix :]
-        same = any(self.domain_index.get(i.domain or "", -1) == d for i in recent)
-        return "mixed" if same else "cross"
+        return "mixed" if self._same_domain(profile, d).any() else "cross"
+
+    def _cold_weight(self, model: Any, setting: str, history: np.ndarray) -> float:
+        """The zero-shot text weight of this user's hybrid when nothing of the history was
+        seen in training; 0 when CF knows the user (or no weight was chosen)."""
+        weight: float = model.cold_weight.get(setting, 0.0)
+        return weight if weight and self.adapter.cold(history) else 0.0
 
     def cf_reasons(
         self, profile: UserProfile, matrix: ItemMatrix, domain: str, top: int = 3
@@ -676,7 +685,7 @@ class _Tuned:
         known, history = self._known(profile)
         if not model.hybrid_weight.get(setting, 0.0) or not len(history):
             return None
-        if self.adapter.cold(history) and model.cold_weight.get(setting, 0.0):
+        if self._cold_weight(model, setting, history):
             return None  # a cold user's hybrid has no CF part
         walk = bool(model.two_hop_weight.get(setting, 0.0))
 

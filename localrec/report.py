@@ -14,6 +14,7 @@ from .protocol import METRICS, SLICES, EvalReport
 __all__ = ["format_results", "write_report"]
 
 HISTORY_BUCKETS = ((1, 2), (3, 5), (6, 10), (11, 20), (21, 10_000))
+CLEAR_NOTE = "*: the interval excludes 0, a difference these cases can tell apart"
 
 
 def format_results(report: EvalReport) -> str:
@@ -41,7 +42,7 @@ def format_results(report: EvalReport) -> str:
             lines.append(
                 f"{c.method:<26} {c.setting:<7} {c.domain:<9}{difference:>12}{interval:>20}{c.n:>6}"
             )
-        lines.append("*: the interval excludes 0, a difference these cases can tell apart")
+        lines.append(CLEAR_NOTE)
     return "\n".join(lines)
 
 
@@ -204,7 +205,7 @@ def write_report(report: EvalReport, directory: Path, command: str) -> Path:
                 f"| {c.method} | {c.setting} | {c.domain} | {difference} | {interval.strip()} "
                 f"| {c.n} |"
             )
-        lines += ["", "*: the interval excludes 0, a difference these cases can tell apart.", ""]
+        lines += ["", CLEAR_NOTE + ".", ""]
     path = directory / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
