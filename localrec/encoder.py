@@ -291,11 +291,7 @@ class LlamaEncoder:
                 token_lists.append(tokens)
             out = np.empty((len(token_lists), self.dim), dtype=np.float32)
             batches = self._pack(token_lists)
-            if len(batches) == 1 or len(self._contexts) == 1:
-                for batch in batches:
-                    self._run_batch(self._contexts[0], self.n_threads, batch, token_lists, out)
-            else:
-                self._run_side_by_side(batches, token_lists, out)
+            self._run_batches(batches, token_lists, out)
             self.stats.batches += len(batches)
             self.stats.texts += len(token_lists)
             self.stats.tokens += sum(map(len, token_lists))
@@ -320,14 +316,17 @@ class LlamaEncoder:
             batches.append(current)
         return batches
 
-    def _run_side_by_side(
+    def _run_batches(
         self, batches: list[list[int]], token_lists: list[list[int]], out: np.ndarray
     ) -> None:
-        """Each context takes the next batch until none is left, one Python thread each.
+        """Each context takes the next batch until none is left, one Python thread each;
+        one context alone (a single batch, or a single context) gets all the threads.
 
         llama.cpp's decode releases the GIL (ctypes), so the contexts compute in parallel;
         the batches are longest first, so the last ones, which end unevenly, are short.
         """
+        n = min(len(self._contexts), len(batches))
+        threads = self.n_threads if n == 1 else self.parallel_threads
         queue = iter(batches)
         take = threading.Lock()
         errors: list[BaseException] = []
@@ -339,11 +338,10 @@ class LlamaEncoder:
                         batch = next(queue, None)
                     if batch is None:
                         return
-                    self._run_batch(context, self.parallel_threads, batch, token_lists, out)
+                    self._run_batch(context, threads, batch, token_lists, out)
             except BaseException as exc:  # re-raised in the calling thread below
                 errors.append(exc)
 
-        n = min(len(self._contexts), len(batches))
         helpers = [threading.Thread(target=work, args=(c,)) for c in self._contexts[1:n]]
         for helper in helpers:
             helper.start()
