@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import InputError
+from localrec.errors import InputError
 
 __all__ = ["default_db_path", "home_dir", "models_dir", "safe_model_filename"]
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import html
-import math
 import re
 import string
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InputError
+from localrec.errors import InputError
+from localrec.weighting import action_strength, recency
 
 __all__ = [
-    "ACTION_STRENGTH",
     "HistoryEvent",
     "clean_text",
     "render_item",
@@ -29,16 +28,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Lone UTF-16 surrogates (a JSON "\ud800" escape): not encodable, so not storable.
 SURROGATE = re.compile("[\ud800-\udfff]")
 
-# How much an action says about what the user likes; purchase > rate > view.
-ACTION_STRENGTH: dict[str, float] = {
-    "purchase": 1.0,
-    "rate": 0.9,
-    "review": 0.9,
-    "listen": 0.7,
-    "wishlist": 0.6,
-    "click": 0.4,
-    "view": 0.3,
-}
 _VERBS = {
     "en": {
         "purchase": "bought",
@@ -131,11 +120,8 @@ class HistoryEvent:
 
 
 def event_weight(event: HistoryEvent, age_rank: int, half_life: float) -> float:
-    """Strength of the action, times an exponential decay over how many events ago it was."""
-    strength = ACTION_STRENGTH.get(event.action, 0.5)
-    if event.action == "rate" and event.value is not None:
-        strength *= 0.5 + min(max(event.value, 0.0), 5.0) / 10
-    return strength * math.pow(0.5, age_rank / half_life)
+    """Strength of the action, times its recency (`localrec.weighting`)."""
+    return action_strength(event.action, event.value) * float(recency(age_rank, half_life))
 
 
 def _describe(event: HistoryEvent, lang: str) -> str:
@@ -215,7 +201,3 @@ def parse_history(text: str) -> list[HistoryEvent]:
         if part:
             events.append(HistoryEvent(text=part, action=action, value=value))
     return events
-
-
-def iter_texts(events: Iterable[HistoryEvent]) -> list[str]:
-    return [e.text for e in events]

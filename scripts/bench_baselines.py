@@ -1,6 +1,6 @@
 """Benchmark the collaborative and text baselines on the Food-Kitchen protocol.
 
-Runs `localrec.protocol.evaluate` (seed 42, 999 sampled negatives from the target's
+Runs `localrec.data.protocol.evaluate` (seed 42, 999 sampled negatives from the target's
 domain, or every domain item with --full) in both settings for: random, popularity, plain
 co-occurrence CF, sequence-aware item-kNN, and TF-IDF (mean of history, and
 recency-weighted). Prints one row per method, setting and target domain, metrics in %,
@@ -22,16 +22,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from localrec.baselines import (
+from localrec.data.dataset import SequenceDataset, food_kitchen_dir, load_dataset
+from localrec.data.protocol import METRICS, SETTINGS, MetricRow, Scorer, evaluate
+from localrec.errors import LocalrecError
+from localrec.scoring.itemknn import (
     CooccurrenceScorer,
     ItemKNNScorer,
     PopularityScorer,
     RandomScorer,
     TfidfScorer,
 )
-from localrec.dataset import SequenceDataset, food_kitchen_dir, load_dataset
-from localrec.errors import LocalrecError
-from localrec.protocol import METRICS, SETTINGS, MetricRow, Scorer, evaluate
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = food_kitchen_dir(REPO)

@@ -39,7 +39,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from localrec.dataset import food_kitchen_dir
+from localrec.data.dataset import food_kitchen_dir
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = food_kitchen_dir(REPO)
@@ -52,8 +52,8 @@ method = method.split(",")[0]
 QUERY = "stainless steel frying pan"
 texts = json.load(open(texts_path, encoding="utf-8"))
 if method.startswith("localrec"):
-    from localrec.encoder import LlamaEncoder
-    from localrec.registry import load_registry
+    from localrec.embedding.llama_encoder import LlamaEncoder
+    from localrec.models.registry import load_registry
     enc = LlamaEncoder(model_path, load_registry().get(), contexts=contexts)
     run = lambda: enc.encode(texts)
     one = lambda: enc.encode([QUERY], query=True)
@@ -137,9 +137,9 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
-    from localrec.fast_weights import runtime_path
-    from localrec.model_cache import _offline_checkpoint, resolve_model
-    from localrec.registry import load_registry
+    from localrec.embedding.f16_twin import runtime_path
+    from localrec.models.cache import _offline_checkpoint, resolve_model
+    from localrec.models.registry import load_registry
 
     spec, gguf_path = resolve_model()
     runs_as = runtime_path(gguf_path, spec)

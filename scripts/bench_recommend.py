@@ -57,12 +57,12 @@ from typing import Any
 
 import numpy as np
 
-from localrec.db import Store
 from localrec.errors import LocalrecError
-from localrec.ingest import add_events, add_items
-from localrec.recommend import Recommender
-from localrec.registry import load_registry
-from localrec.scoring import cosine_scores, rank_rows, select, top_k_rows
+from localrec.models.registry import load_registry
+from localrec.recommend.recommender import Recommender
+from localrec.scoring.select import cosine_scores, rank_rows, select, top_k_rows
+from localrec.store.db import Store
+from localrec.store.ingest import add_events, add_items
 
 DIM = 384
 K = 10
@@ -401,7 +401,7 @@ def recommend_breakdown(rec: Recommender, workdir: Path, repeats: int) -> list[t
         ),
         (
             "warm: cosine_scores (matrix @ user)",
-            lambda: cosine_scores(matrix.matrix, profile.vector("item-mean")),
+            lambda: cosine_scores(matrix.matrix, profile.mean_vector()),
         ),
         (
             "warm: seen mask, np.fromiter over every id",
@@ -685,8 +685,8 @@ def cli_records(rng: np.random.Generator, n_big: int) -> list[dict[str, Any]]:
 
 
 def build_cli_db(path: Path, n_big: int, seed: int) -> None:
-    from localrec.encode import encode_items
-    from localrec.encoder import open_encoder
+    from localrec.embedding.llama_encoder import open_encoder
+    from localrec.store.item_vectors import encode_items
 
     rng = np.random.default_rng(seed)
     with Store(path) as store:
@@ -744,7 +744,7 @@ import json, sys, time
 t = [time.perf_counter()]
 import localrec.cli
 t.append(time.perf_counter())
-from localrec.recommend import Recommender
+from localrec.recommend.recommender import Recommender
 t.append(time.perf_counter())
 db, user, domain, k = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 rec = Recommender(db)
@@ -772,13 +772,13 @@ print(json.dumps([b - a for a, b in zip(t, t[1:])]))
 """
 PROFILE_STAGES = [
     "import localrec.cli (click, numpy, sqlite_utils, localrec/__init__)",
-    "import localrec.recommend (already loaded by the line above)",
+    "import localrec.recommend.recommender (already loaded by the line above)",
     "Recommender(db): open the store, check migrations, read the registry",
     f"item_matrix(model, {BIG!r}): read the domain's vectors",
     "item_matrix(model, None): read every domain's vectors (history)",
     "recommend(item-mean), matrices cached: the rest of the call",
     "model load: open_encoder() (llama.cpp init, GGUF load, context)",
-    "tuned-adapter lookup, Recommender._tuned() (imports localrec.adapter: scipy)",
+    "tuned-adapter lookup, Recommender._tuned() (imports localrec.scoring: scipy)",
     "recommend(hybrid), the rest: history-text vector cached in the DB",
     "(only on a cache miss) first query encode of a short history text",
     "(only on a cache miss) a second query encode, for comparison",
@@ -798,7 +798,7 @@ def profile_cli(db: Path, runs: int) -> list[float]:
 def slowest_imports(module: str, top: int = 10) -> list[tuple[str, float]]:
     """Top-level packages by cumulative first-import time under `import module`.
 
-    A package's figure includes whatever it was first to import (numpy under localrec.db).
+    A package's figure includes whatever it was first to import (numpy under localrec.store.db).
     """
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
@@ -812,7 +812,11 @@ def slowest_imports(module: str, top: int = 10) -> list[tuple[str, float]]:
         if not line.startswith("import time:") or len(parts) != 3 or "cumulative" in line:
             continue
         name = parts[2].strip()
-        if "." not in name or name in ("localrec.cli", "localrec.db", "localrec.recommend"):
+        if "." not in name or name in (
+            "localrec.cli",
+            "localrec.store.db",
+            "localrec.recommend.recommender",
+        ):
             rows.append((name, int(parts[1]) / 1e6))
     rows.sort(key=lambda r: -r[1])
     return rows[:top]

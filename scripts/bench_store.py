@@ -41,12 +41,12 @@ from typing import Any
 
 import numpy as np
 
-from localrec.dataset import SequenceDataset, food_kitchen_dir, load_dataset
-from localrec.db import ItemRow, Store
-from localrec.encode import encode_items
-from localrec.encoder import open_encoder
-from localrec.importer import import_dataset
-from localrec.ingest import add_items
+from localrec.data.dataset import SequenceDataset, food_kitchen_dir, load_dataset
+from localrec.data.importer import import_dataset
+from localrec.embedding.llama_encoder import open_encoder
+from localrec.store.db import ItemRow, Store
+from localrec.store.ingest import add_items
+from localrec.store.item_vectors import encode_items
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = food_kitchen_dir(REPO)

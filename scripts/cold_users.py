@@ -37,10 +37,12 @@ class _NoCooccurrence:
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from localrec.adapter import AdapterScorer, HybridScorer, load_adapter
-    from localrec.dataset import food_kitchen_dir
-    from localrec.evaluation import EmbeddingScorer, dataset_store, load_cached_dataset
-    from localrec.protocol import Scorer, evaluate
+    from localrec.data.dataset import food_kitchen_dir
+    from localrec.data.loading import dataset_store, load_cached_dataset
+    from localrec.data.protocol import Scorer, evaluate
+    from localrec.evaluation.scorers import EmbeddingScorer, HybridRow, TunedRow
+    from localrec.scoring.hybrid import HybridModel
+    from localrec.tuning.storage import load_adapter
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", nargs="?", type=Path, default=food_kitchen_dir(REPO))
@@ -58,11 +60,11 @@ def main() -> None:
         if a.inputs is not None:
             a.inputs = np.zeros_like(a.inputs)
     zero_shot = EmbeddingScorer("zero-shot-hybrid", "hybrid", vectors, dataset.domains)
-    tuned = AdapterScorer("tuned, cold", cold, vectors, dataset.domains, zero_shot)
+    model = HybridModel(cold, vectors, dataset.domains, _NoCooccurrence())  # type: ignore[arg-type]
     scorers: list[Scorer] = [
         zero_shot,
-        tuned,
-        HybridScorer("hybrid, cold", tuned, _NoCooccurrence(), zero_shot),  # type: ignore[arg-type]
+        TunedRow("tuned, cold", model),
+        HybridRow("hybrid, cold", model),
     ]
     report = evaluate(dataset, "test", ("mixed", "cross"), scorers)
     print(f"{'method':<20} {'setting':<7} {'domain':<9} {'NDCG@10 %':>9}")

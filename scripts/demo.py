@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from localrec.dataset import food_kitchen_dir
+from localrec.data.dataset import food_kitchen_dir
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = food_kitchen_dir(REPO)
@@ -68,9 +68,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from localrec.dataset import load_dataset, write_slice
-    from localrec.db import Store
-    from localrec.ingest import add_events, add_items
+    from localrec.data.dataset import load_dataset, write_slice
+    from localrec.store.db import Store
+    from localrec.store.ingest import add_events, add_items
 
     if not (DATA / "items.jsonl").exists():
         raise SystemExit(f"the Food-Kitchen data is not at {DATA}; set LOCALREC_FOOD_KITCHEN")

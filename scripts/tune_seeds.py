@@ -26,11 +26,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from localrec.adapter import AdapterConfig, AdapterScorer, HybridScorer, train_adapter
-    from localrec.baselines import ItemKNNScorer, TwoHopScorer
-    from localrec.dataset import food_kitchen_dir
-    from localrec.evaluation import EmbeddingScorer, load_cached_dataset
-    from localrec.protocol import Scorer, evaluate
+    from localrec.data.dataset import food_kitchen_dir
+    from localrec.data.loading import load_cached_dataset
+    from localrec.data.protocol import Scorer, evaluate
+    from localrec.evaluation.scorers import HybridRow, TunedRow
+    from localrec.scoring.adapter import AdapterConfig
+    from localrec.scoring.hybrid import HybridModel
+    from localrec.scoring.itemknn import ItemKNNScorer, TwoHopScorer
+    from localrec.tuning.train import train_adapter
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", nargs="?", type=Path, default=food_kitchen_dir(REPO))
@@ -42,7 +45,6 @@ def main() -> None:
         raise SystemExit(f"item vectors missing: run `localrec eval {args.dataset}` first")
     spec, dataset, vectors, ids = cached.spec, cached.dataset, cached.vectors, cached.ids
     knn = ItemKNNScorer(dataset.train, dataset.n_items)
-    zero_shot = EmbeddingScorer("zero-shot-hybrid", "hybrid", vectors, dataset.domains)
     cells = [(s, d) for s in ("mixed", "cross") for d in dataset.domain_names]
     figures: dict[str, dict[tuple[str, str], list[float]]] = {"tuned": {}, "hybrid": {}}
     baseline: dict[tuple[str, str], float] = {}
@@ -55,8 +57,8 @@ def main() -> None:
         start = time.perf_counter()
         adapter = train_adapter(dataset, vectors, spec.name, ids, AdapterConfig(seed=seed))
         trained = time.perf_counter() - start
-        tuned = AdapterScorer("tuned", adapter, vectors, dataset.domains, zero_shot)
-        hybrid = HybridScorer("hybrid", tuned, knn, zero_shot)
+        model = HybridModel(adapter, vectors, dataset.domains, knn)
+        tuned, hybrid = TunedRow("tuned", model), HybridRow("hybrid", model)
         scorers: list[Scorer] = [knn, TwoHopScorer(knn), tuned, hybrid]
         report = evaluate(dataset, "test", ("mixed", "cross"), scorers)
         for cell in cells:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from localrec.dataset import food_kitchen_dir
+from localrec.data.dataset import food_kitchen_dir
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -53,9 +53,9 @@ def localrec_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def built_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The default model converted offline, as F16 and as Q8_0 (the shipped default)."""
-    from localrec.convert import convert_checkpoint
-    from localrec.model_cache import _offline_checkpoint
-    from localrec.registry import load_registry
+    from localrec.models.cache import _offline_checkpoint
+    from localrec.models.convert import convert_checkpoint
+    from localrec.models.registry import load_registry
 
     spec = load_registry(include_user=False).get(DEFAULT_MODEL)
     checkpoint = _offline_checkpoint(spec)
@@ -72,8 +72,8 @@ def built_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def pulled_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A LOCALREC_HOME where `localrec models pull` has built the default model offline,
     and its first use has decided on (and maybe built) its F16 twin."""
-    from localrec.fast_weights import runtime_path
-    from localrec.model_cache import pull_model, resolve_model
+    from localrec.embedding.f16_twin import runtime_path
+    from localrec.models.cache import pull_model, resolve_model
 
     home = tmp_path_factory.mktemp("pulled-home")
     saved = {k: os.environ.get(k) for k in ("LOCALREC_HOME", "HF_HUB_OFFLINE")}
@@ -119,8 +119,8 @@ def model_home(pulled_home: Path, localrec_home: Path) -> Path:
 @pytest.fixture(scope="session")
 def encoder(pulled_home: Path) -> Iterator[Any]:
     """One loaded default-model encoder shared by the session (loading costs ~0.2 s)."""
-    from localrec.encoder import LlamaEncoder
-    from localrec.registry import load_registry
+    from localrec.embedding.llama_encoder import LlamaEncoder
+    from localrec.models.registry import load_registry
 
     spec = load_registry(include_user=False).get(DEFAULT_MODEL)
     with LlamaEncoder(pulled_home / "models" / f"{DEFAULT_MODEL}.gguf", spec) as enc:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from localrec.encoder import normalise_rows
-from localrec.registry import ModelSpec
+from localrec.embedding.llama_encoder import normalise_rows
+from localrec.models.registry import ModelSpec
 
 
 class FakeEncoder:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from localrec.cli import cli
+from localrec.cli.main import cli
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

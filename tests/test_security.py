@@ -42,12 +42,12 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from localrec.cli import cli
-from localrec.db import SCHEMA_VERSION, Store
-from localrec.encode import encode_items
+from localrec.cli.main import cli
 from localrec.errors import EncoderError, InputError, LocalrecError
-from localrec.formats import BadLine, read_records
-from localrec.ingest import (
+from localrec.paths import models_dir, safe_model_filename
+from localrec.store.db import SCHEMA_VERSION, Store
+from localrec.store.formats import BadLine, read_records
+from localrec.store.ingest import (
     EventColumns,
     ItemColumns,
     add_events,
@@ -55,11 +55,10 @@ from localrec.ingest import (
     add_items,
     add_items_file,
 )
-from localrec.paths import models_dir, safe_model_filename
+from localrec.store.item_vectors import encode_items
 from localrec.text import HistoryEvent, render_item, user_history_text, validate_template
-
-from .conftest import DEFAULT_MODEL, REPO, NetworkBlocked
-from .fakes import FakeEncoder
+from tests.conftest import DEFAULT_MODEL, REPO, NetworkBlocked
+from tests.fakes import FakeEncoder
 
 TABLES = {"items", "events", "vectors", "config", "state", "adapters", "_sqlite_migrations"}
 SQL_STRINGS = (
@@ -169,7 +168,7 @@ def one_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     these tests check depends on the thread count."""
     from threadpoolctl import threadpool_limits
 
-    monkeypatch.setattr("localrec.encoder.physical_cores", lambda: 1)
+    monkeypatch.setattr("localrec.embedding.llama_encoder.physical_cores", lambda: 1)
     with threadpool_limits(1):
         yield
 
@@ -429,7 +428,7 @@ def refuse(*args, **kwargs):
     raise OSError("blocked")
 socket.socket.connect = refuse
 socket.create_connection = refuse
-import localrec.model_cache as mc
+import localrec.models.cache as mc
 import huggingface_hub
 from huggingface_hub import constants
 state = {"env": os.environ.get("HF_HUB_DISABLE_TELEMETRY"),
@@ -450,7 +449,7 @@ print(json.dumps(state))
 
 def test_hub_telemetry_is_off(localrec_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In a fresh interpreter (nothing imported yet, no HF_* variables), importing
-    localrec.model_cache turns telemetry off before huggingface-hub reads it, and a pull
+    localrec.models.cache turns telemetry off before huggingface-hub reads it, and a pull
     attempt leaves it off."""
     env = subprocess_env(localrec_home)
     for key in ("HF_HUB_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "HF_HUB_DISABLE_IMPLICIT_TOKEN"):
@@ -931,8 +930,8 @@ def test_fuzz_user_history_text() -> None:
 def fast_encoder(pulled_home: Path) -> Iterator[Any]:
     """The default model with one llama.cpp thread (see `one_thread`); the session
     `encoder` fixture has two, which costs ~1 s per text on a busy 2-core machine."""
-    from localrec.encoder import LlamaEncoder
-    from localrec.registry import load_registry
+    from localrec.embedding.llama_encoder import LlamaEncoder
+    from localrec.models.registry import load_registry
 
     spec = load_registry(include_user=False).get(DEFAULT_MODEL)
     with LlamaEncoder(pulled_home / "models" / f"{DEFAULT_MODEL}.gguf", spec, n_threads=1) as enc:
@@ -1465,7 +1464,7 @@ HOSTILE_GGUF_BUGS: dict[str, bytes] = {
 # child would die. One start-up instead of one per file keeps this section fast.
 FORK_DRIVER = r"""
 import json, os, sys, tempfile, traceback
-from localrec.cli import cli
+from localrec.cli.main import cli
 results = {}
 for name, path in json.loads(sys.argv[1]).items():
     out = tempfile.TemporaryFile()
@@ -1658,7 +1657,7 @@ def test_a_refused_database_in_rollback_mode_is_left_untouched(tmp_path: Path, k
 def _old_schema_db(path: Path) -> Path:
     from sqlite_utils import Database
 
-    from localrec.schema import migrations
+    from localrec.store.schema import migrations
 
     conn = sqlite3.connect(path)
     migrations.apply(Database(conn), stop_before="m002_adapters")

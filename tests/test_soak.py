@@ -39,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO, link_models
+from tests.conftest import REPO, link_models
 
 pytestmark = pytest.mark.slow
 
@@ -460,8 +460,8 @@ def test_sigkill_tune(soak_home: Path, tmp_path: Path) -> None:
 EVENT_WRITER = r"""
 import json, random, sys, time, traceback
 from pathlib import Path
-from localrec.db import Store
-from localrec.ingest import add_events_file
+from localrec.store.db import Store
+from localrec.store.ingest import add_events_file
 db, deadline, work, n_items = sys.argv[1], float(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
 rng = random.Random(11)
 stats = {"role": "events", "writes": 0, "events": 0, "errors": []}
@@ -488,10 +488,10 @@ print(json.dumps(stats))
 
 ENCODE_WRITER = r"""
 import json, random, sys, time, traceback
-from localrec.db import Store
-from localrec.encode import encode_items
-from localrec.encoder import open_encoder
-from localrec.ingest import add_items
+from localrec.store.db import Store
+from localrec.store.item_vectors import encode_items
+from localrec.embedding.llama_encoder import open_encoder
+from localrec.store.ingest import add_items
 db, deadline, first = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(12)
 words = ["red", "blue", "tea", "pan", "song", "jazz", "novel", "steel", "oak", "silk"]
@@ -520,7 +520,7 @@ print(json.dumps(stats))
 
 READER = r"""
 import json, random, sys, time, traceback
-from localrec.recommend import Recommender
+from localrec.recommend.recommender import Recommender
 db, deadline, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(seed)
 stats = {"role": "reader", "reads": 0, "snapshots": 0, "fallbacks": 0, "errors": []}

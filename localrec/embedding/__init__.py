@@ -1,0 +1,1 @@
+"""Texts to vectors: the llama.cpp encoder, its F16 twin, one-shot embedding."""

@@ -1,0 +1,1 @@
+"""Offline evaluation: baselines, the protocol run, results, paired comparisons, reports."""

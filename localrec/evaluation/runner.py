@@ -1,0 +1,185 @@
+"""`localrec eval`: baselines and localrec's user representations on one protocol, one run.
+
+The candidates, tie-break and metrics come from `protocol`; the rows are the baselines
+and `localrec.evaluation.scorers`. Item vectors of a sequence dataset are cached in a
+localrec database under $LOCALREC_HOME/datasets, so the next run encodes nothing;
+history-text vectors are cached there too, keyed by the text's content hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from localrec.data.dataset import SequenceDataset
+from localrec.data.loading import aligned_matrix, dataset_with_store, db_as_dataset
+from localrec.data.protocol import SETTINGS, EvalReport, Scorer, evaluate
+from localrec.embedding.llama_encoder import open_encoder
+from localrec.errors import DatasetError, ModelNotPulled
+from localrec.evaluation.comparison import paired_differences, require_method
+from localrec.evaluation.scorers import EmbeddingScorer, HistoryTextCache, adapter_scorers
+from localrec.models.cache import list_models
+from localrec.models.registry import ModelSpec, load_registry
+from localrec.scoring.itemknn import (
+    ItemKNNScorer,
+    PopularityScorer,
+    RandomScorer,
+    TfidfScorer,
+    TwoHopScorer,
+)
+from localrec.store.db import Store
+from localrec.store.item_vectors import encode_items
+
+__all__ = [
+    "EMBEDDING_METHODS",
+    "evaluate_database",
+    "evaluate_dataset",
+    "run_eval",
+]
+
+EMBEDDING_METHODS = ("history-text", "item-mean", "hybrid", "max-sim")
+
+
+def models_on_disk(names: Sequence[str] | None) -> list[ModelSpec]:
+    registry = load_registry()
+    if names:
+        for name in names:
+            registry.get(name)  # unknown names list the known ones
+        chosen = [row for row in list_models(registry) if row.spec.name in names]
+        for row in chosen:
+            if row.path is None:
+                raise ModelNotPulled(
+                    f"model {row.spec.name!r} is not on disk yet; run `localrec models pull "
+                    f"{row.spec.name}`"
+                )
+        return [row.spec for row in chosen]
+    on_disk = [row.spec for row in list_models(registry) if row.path is not None]
+    if not on_disk:
+        raise ModelNotPulled("no model is on disk yet; run `localrec models pull`")
+    return on_disk
+
+
+def baseline_scorers(dataset: SequenceDataset) -> list[Scorer]:
+    knn = ItemKNNScorer(dataset.train, dataset.n_items)
+    return [
+        RandomScorer(seed=0),
+        PopularityScorer(dataset.train, dataset.n_items),
+        knn,
+        TwoHopScorer(knn),
+        TfidfScorer(dataset.item_texts()),
+    ]
+
+
+def run_eval(
+    dataset: SequenceDataset,
+    *,
+    store: Store,
+    item_index: dict[str, int],
+    models: Sequence[str] | None = None,
+    settings: Sequence[str] = SETTINGS,
+    methods: Sequence[str] = EMBEDDING_METHODS,
+    n_negatives: int = 999,
+    seed: int = 42,
+    full: bool = False,
+    split: str = "test",
+    encode_progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    adapters: bool = True,
+    total: Callable[[int], None] | None = None,
+    compare: str | None = None,
+) -> EvalReport:
+    """Every baseline and every localrec method, for each model on disk, in one protocol run.
+
+    `store` holds (or receives) the item vectors; for a sequence dataset it is the cache
+    from `dataset_store`, for a database the database itself. With `compare`, the report
+    also holds every other method's paired NDCG@10 difference from that one
+    (`comparison.paired_differences`); the name is checked before any case is scored.
+    """
+    # Say so before minutes of encoding, not after.
+    if not (dataset.valid if split == "valid" else dataset.test):
+        raise DatasetError(f"{dataset.root}: the {split} split is empty or missing")
+    if not full:
+        for d in range(dataset.n_domains):
+            size = len(dataset.items_of_domain(d))
+            if size < n_negatives + 1:
+                raise DatasetError(
+                    f"{dataset.root}: domain {dataset.domain_names[d]!r} has {size} items, too "
+                    f"few for {n_negatives} negatives plus the target; use --negatives "
+                    f"{size - 1} or fewer, or --full"
+                )
+    scorers: list[Scorer] = baseline_scorers(dataset)
+    # The baseline row's item-kNN (and its walk, once built) serves the hybrid rows too.
+    knn = next(s for s in scorers if isinstance(s, ItemKNNScorer))
+    specs = models_on_disk(models)
+    default = load_registry().default
+    encoders = []
+    for spec in specs:
+        encoder = open_encoder(spec.name)
+        encoders.append(encoder)
+        encode_items(store, encoder, progress=encode_progress)
+        vectors = aligned_matrix(store, spec.name, item_index, spec.dim)
+        texts = HistoryTextCache(store, encoder, dataset.titles)
+        suffix = "" if spec.name == default or len(specs) == 1 else f"@{spec.name}"
+        tuned = (
+            adapter_scorers(store, spec, vectors, dataset, item_index, suffix, knn)
+            if adapters
+            else []
+        )
+        for method in methods:
+            # With an adapter, "hybrid" is the tuned model blended with CF (the
+            # product default); the zero-shot text + mean blend keeps a row of its own.
+            label = "zero-shot-hybrid" if method == "hybrid" and tuned else method
+            scorers.append(
+                EmbeddingScorer(
+                    f"localrec:{label}{suffix}",
+                    method,
+                    vectors,
+                    dataset.domains,
+                    texts if method == "history-text" else None,
+                )
+            )
+        scorers.extend(tuned)
+    try:
+        if compare is not None:
+            require_method(compare, [s.name for s in scorers])
+        if total is not None:
+            sequences = dataset.valid if split == "valid" else dataset.test
+            total(len(settings) * len(scorers) * len(sequences))
+        report = evaluate(
+            dataset,
+            split=split,  # type: ignore[arg-type]
+            settings=settings,  # type: ignore[arg-type]
+            scorers=scorers,
+            n_negatives=n_negatives,
+            seed=seed,
+            full=full,
+            progress=progress,
+        )
+        if compare is None:
+            return report
+        return replace(report, comparisons=paired_differences(report, compare))
+    finally:
+        for encoder in encoders:
+            encoder.close()
+
+
+def evaluate_dataset(path: Path | str, **options: Any) -> EvalReport:
+    """`localrec eval DATASET_DIR`: every baseline and localrec method on a sequence dataset
+    in the Food-Kitchen layout. `options` are `run_eval`'s (models, settings, n_negatives,
+    seed, full, split, adapters, progress callbacks). Vectors are cached for later runs."""
+    dataset, store, index = dataset_with_store(Path(path))
+    with store:
+        return run_eval(dataset, store=store, item_index=index, **options)
+
+
+def evaluate_database(store: Store, domain: str | None = None, **options: Any) -> EvalReport:
+    """`localrec --db X eval`: the database's own events, each user's last one held out
+    (only users whose last event is in `domain`, if given). Vectors missing for a model
+    on disk are encoded into the database. `options` as for `evaluate_dataset`, but the
+    split is always the held-out last events."""
+    if domain is not None:
+        store.require_domain(domain)
+    dataset, index = db_as_dataset(store, domain)
+    return run_eval(dataset, store=store, item_index=index, **{**options, "split": "test"})

@@ -1,0 +1,167 @@
+"""localrec's methods as rows of the evaluation protocol: thin wrappers over the scoring
+core, so that what `eval` measures is what `recommend` serves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from localrec.data.dataset import SequenceDataset
+from localrec.data.protocol import Scorer
+from localrec.embedding.llama_encoder import Encoder
+from localrec.models.registry import ModelSpec
+from localrec.scoring.adapter import aligned
+from localrec.scoring.history import histories_of_rows
+from localrec.scoring.hybrid import HybridModel
+from localrec.scoring.itemknn import ItemKNNScorer
+from localrec.scoring.profiles import MEAN_HALF_LIFE, zero_shot_scores
+from localrec.store.db import Store
+from localrec.store.item_vectors import content_hash
+from localrec.text import HistoryEvent, user_history_text
+from localrec.tuning.storage import load_adapter
+
+__all__ = ["EmbeddingScorer", "HistoryTextCache", "HybridRow", "TunedRow", "adapter_scorers"]
+
+ItemArray = npt.NDArray[np.integer[Any]]
+# Recency of the history text: what `recommend` uses to order and trim it.
+HALF_LIFE = 10.0
+
+
+@dataclass
+class EmbeddingScorer:
+    """A zero-shot user representation over frozen item vectors (`profile_scores`)."""
+
+    name: str
+    method: str
+    vectors: np.ndarray  # (n_items, dim), unit rows, dataset order
+    domains: np.ndarray
+    text_vectors: Callable[[Sequence[ItemArray]], np.ndarray] | None = None
+    half_life: float = MEAN_HALF_LIFE
+
+    def score(
+        self, histories: Sequence[ItemArray], candidates: np.ndarray, target_domain: int
+    ) -> np.ndarray:
+        text = None
+        if self.method == "history-text":
+            assert self.text_vectors is not None
+            text = self.text_vectors(histories)
+        return zero_shot_scores(
+            self.method,
+            histories_of_rows(histories),
+            candidates,
+            self.vectors,
+            half_life=self.half_life,
+            text_vectors=text,
+        )
+
+
+@dataclass
+class TunedRow:
+    """The tuned adapter alone (zero-shot text where it has no model), as `recommend`
+    with user_vector='tuned' ranks."""
+
+    name: str
+    model: HybridModel
+
+    def score(
+        self, histories: Sequence[ItemArray], candidates: np.ndarray, target_domain: int
+    ) -> np.ndarray:
+        return self.model.tuned(histories_of_rows(histories), candidates, target_domain)
+
+
+@dataclass
+class HybridRow:
+    """The tuned hybrid (`HybridModel.score`): what `recommend` serves by default."""
+
+    name: str
+    model: HybridModel
+
+    def score(
+        self, histories: Sequence[ItemArray], candidates: np.ndarray, target_domain: int
+    ) -> np.ndarray:
+        return self.model.score(histories_of_rows(histories), candidates, target_domain)
+
+
+class HistoryTextCache:
+    """History texts embedded as queries, cached in the store by content hash."""
+
+    def __init__(self, store: Store, encoder: Encoder, titles: Sequence[str]) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.titles = titles
+        self.spec: ModelSpec = encoder.spec
+
+    def text(self, history: ItemArray) -> str:
+        events = [HistoryEvent(self.titles[int(i)], "purchase") for i in history]
+        return user_history_text(
+            events,
+            max_tokens=self.encoder.max_tokens,
+            count_tokens=self.encoder.count_tokens,
+            half_life=HALF_LIFE,
+        )
+
+    def __call__(self, histories: Sequence[ItemArray]) -> np.ndarray:
+        out = np.zeros((len(histories), self.spec.dim), dtype=np.float32)
+        texts = [self.text(h) if len(h) else "" for h in histories]
+        digests = [content_hash(self.spec.name, self.spec.query_prefix, t) for t in texts]
+        missing: dict[str, str] = {}
+        for i, (t, d) in enumerate(zip(texts, digests, strict=True)):
+            if not t:
+                continue
+            cached = self.store.user_vector(d, self.spec.name, d)
+            if cached is None:
+                missing[d] = t
+            else:
+                out[i] = cached
+        if missing:
+            keys = list(missing)
+            vectors = self.encoder.encode([missing[k] for k in keys], query=True)
+            with self.store.write() as conn:
+                self.store.put_vectors(conn, self.spec.name, keys, keys, vectors, kind="user")
+            fresh = dict(zip(keys, vectors, strict=True))
+            for i, d in enumerate(digests):
+                if d in fresh:
+                    out[i] = fresh[d]
+        return out
+
+
+def adapter_scorers(
+    store: Store,
+    spec: ModelSpec,
+    vectors: np.ndarray,
+    dataset: SequenceDataset,
+    item_index: dict[str, int],
+    suffix: str,
+    knn: ItemKNNScorer | None = None,
+) -> list[Scorer]:
+    """`localrec:tuned` and `localrec:hybrid` rows, when `localrec tune` has stored an
+    adapter: the tuned hybrid over the dataset's catalogue, with item-kNN (and its walk)
+    over its training sequences (`knn` if the run has built it)."""
+    model = hybrid_model(store, spec, vectors, dataset, item_index, knn)
+    if model is None:
+        return []
+    return [
+        TunedRow(f"localrec:tuned{suffix}", model),
+        HybridRow(f"localrec:hybrid{suffix}", model),
+    ]
+
+
+def hybrid_model(
+    store: Store,
+    spec: ModelSpec,
+    vectors: np.ndarray,
+    dataset: SequenceDataset,
+    item_index: dict[str, int],
+    knn: ItemKNNScorer | None = None,
+) -> HybridModel | None:
+    """The stored adapter as a `HybridModel` over the dataset, or None if there is none."""
+    adapter = load_adapter(store, spec.name)
+    if adapter is None:
+        return None
+    adapter = aligned(adapter, item_index, vectors)
+    knn = knn or ItemKNNScorer(dataset.train, dataset.n_items)
+    return HybridModel(adapter, vectors, dataset.domains, knn)

@@ -1,0 +1,1 @@
+"""The model files: registry, download and cache, GGUF header, conversion."""

@@ -1,0 +1,1 @@
+"""The Python API of recommendations: Recommender, explanations, threshold suggestions."""

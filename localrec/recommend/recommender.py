@@ -1,0 +1,497 @@
+"""The Python API of recommendations: `Recommender` and the small dataclasses it returns.
+
+No click here: a desktop app imports this and gets plain data back. Several Recommenders
+may read one database at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal, get_args
+
+import numpy as np
+
+from localrec.embedding.llama_encoder import Encoder, open_encoder
+from localrec.errors import InputError
+from localrec.models.registry import ModelSpec, load_registry
+from localrec.recommend.explain import explain
+from localrec.recommend.history import (
+    AdHoc,
+    HistoryItem,
+    UserProfile,
+    ad_hoc_events,
+    domain_list,
+)
+from localrec.recommend.history import (
+    item_id as as_item_id,
+)
+from localrec.recommend.results import Explanation, Recommendation, RecommendationList
+from localrec.recommend.tuned import TunedCatalogue
+from localrec.scoring.profiles import MEAN_HALF_LIFE, NEEDS_TEXT, USER_VECTORS
+from localrec.scoring.select import cosine_scores, select, validate_k_threshold
+from localrec.store.db import ItemMatrix, Store
+from localrec.store.item_vectors import item_text, templates
+from localrec.text import HistoryEvent, user_history_text
+from localrec.tuning.storage import load_adapter
+
+__all__ = ["Recommender", "UserVector"]
+
+# How a user becomes scores: a zero-shot representation, or the tuned adapter alone.
+UserVector = Literal["hybrid", "history-text", "item-mean", "max-sim", "tuned"]
+_USER_VECTORS: tuple[str, ...] = get_args(UserVector)
+assert (*USER_VECTORS, "tuned") == _USER_VECTORS
+
+
+def _check_user_vector(method: str) -> None:
+    if method not in _USER_VECTORS:
+        raise InputError(
+            f"unknown user vector {method!r}; choose one of {', '.join(_USER_VECTORS)}"
+        )
+
+
+class Recommender:
+    """Scores a local catalogue for a user, a described user, or an item.
+
+    `model` names the embedding model whose vectors are used (the default model when
+    None). The model itself is loaded only when text must be embedded.
+    """
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        model: str | None = None,
+        *,
+        encoder: Encoder | None = None,
+        user_vector: UserVector = "hybrid",
+        half_life: float = 10.0,
+        mean_half_life: float = MEAN_HALF_LIFE,
+        lang: str = "en",
+        verbose: bool = False,
+        adapter: bool = True,
+    ) -> None:
+        _check_user_vector(user_vector)
+        for name, value in (("half_life", half_life), ("mean_half_life", mean_half_life)):
+            if not isinstance(value, int | float) or not 0 < value < math.inf:
+                raise InputError(f"{name} must be a positive number of events, got {value!r}")
+        if not isinstance(db_path, str | Path):
+            raise InputError(f"db_path must be a path, got {db_path!r}")
+        if encoder is not None and not isinstance(getattr(encoder, "spec", None), ModelSpec):
+            raise InputError(
+                "the encoder needs a `spec` (a localrec ModelSpec: the model's name, dim and "
+                "prefixes) so that the vectors it makes can be stored and matched"
+            )
+        self.store = Store(db_path, create=False)
+        self.spec: ModelSpec = load_registry().get(model) if encoder is None else encoder.spec
+        self.model = self.spec.name
+        self.user_vector = user_vector
+        self.half_life = half_life
+        self.mean_half_life = mean_half_life
+        self.lang = lang
+        self._encoder = encoder
+        self._owns_encoder = False
+        self._verbose = verbose
+        self._lock = threading.Lock()
+        self.use_adapter = adapter
+        self._tuned_state: TunedCatalogue | bool | None = None
+
+    def close(self) -> None:
+        # An encoder the caller passed in is theirs to close; only the one opened here goes.
+        if self._owns_encoder and self._encoder is not None:
+            self._encoder.close()
+        self.store.close()
+
+    def __enter__(self) -> Recommender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    @property
+    def encoder(self) -> Encoder:
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = open_encoder(self.model, verbose=self._verbose)
+                self._owns_encoder = True
+            return self._encoder
+
+    def _matrix(self, domain: str | None) -> ItemMatrix:
+        if domain is not None:
+            self.store.require_domain(domain)
+        return self.store.item_matrix(self.model, domain, dim=self.spec.dim)
+
+    def _stored_history(self, user: str, from_domains: Sequence[str] | None) -> list[HistoryItem]:
+        events = self.store.user_events(user, from_domains)
+        rows = self.store.get_items(sorted({e.item_id for e, _ in events}))
+        by_domain = templates(self.store)
+        return [
+            HistoryItem(
+                text=item_text(rows[e.item_id], by_domain.get(domain)),
+                action=e.action,
+                value=e.value,
+                item_id=e.item_id,
+                domain=domain,
+            )
+            for e, domain in events
+            if e.item_id in rows
+        ]
+
+    def _owned(
+        self, user: str | None, history: AdHoc | None, profile: UserProfile
+    ) -> list[HistoryItem]:
+        """Every item of the user's history, also those that --from left out of `profile`."""
+        if history is not None:
+            return self._ad_hoc_history(history)
+        if user is None:
+            return profile.items
+        return [HistoryItem("", item_id=e.item_id) for e, _ in self.store.user_events(user, None)]
+
+    def _ad_hoc_history(self, history: AdHoc) -> list[HistoryItem]:
+        """Free text ("bought a phone; rated a laptop 5/5") or (item id or text, action) pairs."""
+        events = ad_hoc_events(history)
+        known = self.store.get_items([e.text for e in events])
+        by_domain = templates(self.store)
+        items = []
+        for e in events:
+            row = known.get(e.text)
+            if row is not None:
+                text = item_text(row, by_domain.get(row.domain))
+                items.append(HistoryItem(text, e.action, e.value, row.id, row.domain))
+            else:
+                items.append(HistoryItem(e.text, e.action, e.value))
+        return items
+
+    def _history_vectors(self, items: list[HistoryItem]) -> np.ndarray:
+        """Stored vectors for catalogue items; free text (and unencoded items) embedded now."""
+        vectors = np.zeros((len(items), self.spec.dim), dtype=np.float32)
+        missing: list[int] = []
+        stored = self.store.item_vectors(self.model, [i.item_id for i in items if i.item_id])
+        for i, item in enumerate(items):
+            vector = stored.get(item.item_id) if item.item_id is not None else None
+            if vector is not None and len(vector) == self.spec.dim:
+                vectors[i] = vector
+            else:
+                missing.append(i)
+        if missing:
+            vectors[missing] = self.encoder.encode([items[i].text for i in missing])
+        return vectors
+
+    def _history_text_vector(self, user: str | None, items: list[HistoryItem]) -> np.ndarray:
+        if user is None:  # ad-hoc users are never written down
+            vector: np.ndarray = self.encoder.encode([self._history_text(items)], query=True)[0]
+            return vector
+        # Keyed on the events, not the text, so that a cache hit needs no model load.
+        key = json.dumps(
+            [
+                self.model,
+                self.spec.query_prefix,
+                self.lang,
+                self.half_life,
+                [(i.item_id, i.text, i.action, i.value) for i in items],
+            ],
+            ensure_ascii=False,
+        )
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        cached = self.store.user_vector(user, self.model, digest)
+        if cached is not None:
+            return cached
+        vector = self.encoder.encode([self._history_text(items)], query=True)[0]
+        self.store.put_user_vector(user, self.model, digest, vector)
+        return vector
+
+    def _history_text(self, items: list[HistoryItem]) -> str:
+        encoder = self.encoder
+        events = [HistoryEvent(i.text, i.action, i.value) for i in items]
+        return user_history_text(
+            events,
+            lang=self.lang,
+            max_tokens=encoder.max_tokens,
+            count_tokens=encoder.count_tokens,
+            half_life=self.half_life,
+        )
+
+    def profile(
+        self,
+        user: str | None = None,
+        *,
+        history: AdHoc | None = None,
+        from_domains: Sequence[str] | None = None,
+        user_vector: UserVector | None = None,
+    ) -> UserProfile:
+        method = user_vector or self.user_vector
+        _check_user_vector(method)
+        from_domains = domain_list(from_domains)
+        if user is None and history is None:
+            raise InputError("give a stored user or an ad-hoc history")
+        if user is not None and history is not None:
+            raise InputError("give either a stored user or an ad-hoc history, not both")
+        if user is not None and not isinstance(user, str):
+            raise InputError(f"a user id is a string, got {user!r}")
+        if history is not None:
+            items = self._ad_hoc_history(history)
+            if from_domains:
+                items = [i for i in items if i.domain is None or i.domain in from_domains]
+        else:
+            assert user is not None
+            items = self._stored_history(user, from_domains)
+        if not items:
+            return UserProfile(
+                [], np.zeros((0, self.spec.dim), np.float32), np.zeros(0, np.float32)
+            )
+        profile = UserProfile.of(items, self._history_vectors(items), self.mean_half_life)
+        if method in NEEDS_TEXT:
+            profile.text_vector = self._history_text_vector(user, items)
+        return profile
+
+    # -- the API ---------------------------------------------------------------------------
+
+    def recommend(
+        self,
+        user: str | None = None,
+        *,
+        domain: str,
+        history: AdHoc | None = None,
+        k: int | None = 10,
+        threshold: float | None = None,
+        from_domains: Sequence[str] | None = None,
+        user_vector: UserVector | None = None,
+        explain: bool = False,
+        include_seen: bool = False,
+        fallback: bool = True,
+        candidates: Sequence[str | int] | None = None,
+    ) -> RecommendationList:
+        """Top-k, threshold list R(u) (k=None with a threshold), or top-k of R(u), among
+        every encoded item of `domain` or only among `candidates` (item ids of `domain`).
+
+        The tuned hybrid standardises its parts over the items it ranks, so a list among
+        `candidates` is ranked exactly as `localrec eval` ranks the same candidates.
+        """
+        validate_k_threshold(k, threshold)
+        if k is None and threshold is None:
+            k = 10
+        method = user_vector or self.user_vector
+        _check_user_vector(method)
+        from_domains = domain_list(from_domains)
+        domain_matrix = self._matrix(domain)
+        matrix = domain_matrix if candidates is None else self._pool(domain_matrix, candidates)
+        for name in from_domains or ():
+            self.store.require_domain(name)
+        tuned = self._tuned() if method in ("hybrid", "tuned") else None
+        if method == "tuned" and tuned is None:
+            raise InputError("no tuned adapter for this model; run `localrec tune` first")
+        notes: list[str] = []
+        if threshold is not None and tuned is not None and tuned.knows(domain):
+            if method == "tuned":
+                raise InputError(
+                    "a threshold compares cosines s(u,p), and the tuned adapter's scores are "
+                    "not cosines; give k alone, or a zero-shot user vector"
+                )
+            tuned = None
+            notes.append(
+                "a threshold compares cosines: ranked by the zero-shot hybrid user vector, "
+                "not the tuned adapter (its scores have no cosine scale)"
+            )
+        profile = self.profile(
+            user,
+            history=history,
+            from_domains=from_domains,
+            user_vector="item-mean" if tuned is not None else method,
+        )
+        if profile.empty:
+            if user is not None:
+                who = f"user {user!r} has no usable history"
+            else:
+                who = "the given history has no usable items"
+            shown = f"; showing the most popular {domain} items" if fallback else ""
+            notes.append(f"{who}{shown}")
+            items = []
+            if fallback:
+                owned = [] if include_seen else self._owned(user, history, profile)
+                items = self._popular(matrix, k or 10, {i.item_id for i in owned})
+            kind = "popular" if fallback else None  # None: nothing shown, nothing to flag
+            return RecommendationList(user, domain, method, items, kind, 0, notes)
+        label: str = method
+        if tuned is not None and tuned.knows(domain):
+            scores = tuned.scores(profile, matrix, domain, blend=method == "hybrid")
+            label = "tuned-hybrid" if method == "hybrid" else "tuned"
+        elif method == "tuned":
+            why = tuned.adapter.dropped.get(domain, "it was trained without it") if tuned else ""
+            raise InputError(
+                f"the tuned adapter has no model for {domain!r} ({why}); "
+                "use --user-vector hybrid, which falls back to zero-shot text there"
+            )
+        else:
+            scores = profile.scores(method, matrix.matrix)
+        if not include_seen:
+            index = matrix.index()
+            owned = self._owned(user, history, profile) if from_domains else profile.items
+            seen = [index[i.item_id] for i in owned if i.item_id in index]
+            scores = scores.copy()
+            scores[seen] = -np.inf
+        rows = select(scores, k, threshold)
+        reasons = None
+        if explain and label == "tuned-hybrid" and tuned is not None:
+            # The hybrid's CF part is what carries a user across domains: say so when it did.
+            reasons = tuned.cf_reasons(profile, matrix, domain)
+        recs = self._build(matrix, rows, scores, profile if explain else None, reasons)
+        unencoded = 0 if candidates is not None else self.store.unencoded_items(self.model, matrix)
+        if unencoded > 0:
+            notes.append(
+                f"{unencoded} {domain} item(s) have no {self.model} vector yet and were left "
+                "out; run `localrec encode`"
+            )
+        return RecommendationList(user, domain, label, recs, None, len(profile.items), notes)
+
+    def score(
+        self,
+        user: str | None,
+        item_ids: Sequence[str | int],
+        *,
+        history: AdHoc | None = None,
+        from_domains: Sequence[str] | None = None,
+        user_vector: UserVector | None = None,
+    ) -> list[Recommendation]:
+        """s(u, p) for the given items, in the order given: cosines of a zero-shot user vector
+        (the scale a threshold compares), also when `recommend` ranks with a tuned adapter."""
+        method = user_vector or self.user_vector
+        if method == "tuned":
+            raise InputError(
+                "scores are cosines s(u,p), and the tuned adapter's scores are not cosines; "
+                "use recommend with user_vector='tuned' for its ranking"
+            )
+        if isinstance(item_ids, str | bytes):
+            raise InputError("score() takes a list of item ids, not one id")
+        ids = [as_item_id(i) for i in item_ids]
+        everything = self.store.item_matrix(self.model, None, dim=self.spec.dim)
+        index = everything.index()
+        unknown = [i for i in ids if i not in index]
+        if unknown:
+            raise InputError(f"unknown or unencoded item(s): {', '.join(map(repr, unknown[:5]))}")
+        rows = np.array([index[i] for i in ids], dtype=np.int64)
+        profile = self.profile(user, history=history, from_domains=from_domains, user_vector=method)
+        if profile.empty:
+            raise InputError(f"user {user!r} has no usable history to score with")
+        scores = profile.scores(method, everything.matrix[rows])
+        sub = ItemMatrix(
+            self.model,
+            None,
+            tuple(ids),
+            tuple(everything.domains[r] for r in rows),
+            everything.matrix[rows],
+        )
+        return self._build(sub, np.arange(len(rows)), scores, None)
+
+    def similar(
+        self, item_id: str | int, *, domain: str | None = None, k: int = 10
+    ) -> list[Recommendation]:
+        """Items closest to `item_id` (in `domain`, else in the item's own domain)."""
+        validate_k_threshold(k, None)
+        wanted = as_item_id(item_id)
+        source = self.store.get_items([wanted]).get(wanted)
+        if source is None:
+            raise InputError(f"unknown item {wanted!r}")
+        matrix = self._matrix(domain or source.domain)
+        vector = self._history_vectors([HistoryItem(item_text(source), item_id=wanted)])[0]
+        scores = cosine_scores(matrix.matrix, vector)
+        allowed = np.array([i for i, x in enumerate(matrix.ids) if x != wanted], dtype=np.int64)
+        rows = select(scores, k, None, allowed)
+        return self._build(matrix, rows, scores, None)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _pool(self, matrix: ItemMatrix, candidates: Sequence[str | int]) -> ItemMatrix:
+        """The rows of `matrix` (one domain's items) that `candidates` names, in that order."""
+        if isinstance(candidates, str | bytes):
+            raise InputError("candidates is a list of item ids, not one id")
+        ids = [as_item_id(i) for i in candidates]
+        if not ids:
+            raise InputError("candidates is empty; give at least one item id, or none at all")
+        index = matrix.index()
+        missing = [i for i in ids if i not in index]
+        if missing:
+            raise InputError(
+                f"candidate(s) not among the encoded {matrix.domain!r} items: "
+                f"{', '.join(map(repr, missing[:5]))}; check the ids, or run `localrec encode`"
+            )
+        repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
+        if repeated:
+            raise InputError(f"candidates names {', '.join(map(repr, repeated[:5]))} twice")
+        rows = [index[i] for i in ids]
+        return ItemMatrix(
+            matrix.model,
+            matrix.domain,
+            tuple(ids),
+            tuple(matrix.domains[r] for r in rows),
+            matrix.matrix[rows],
+        )
+
+    def has_adapter(self) -> bool:
+        """Whether `recommend`'s hybrid ranks with a tuned adapter (cheap: nothing is loaded)."""
+        return self.use_adapter and self.store.has_adapter(self.model)
+
+    def _tuned(self) -> TunedCatalogue | None:
+        """The stored adapter of this model, aligned to the catalogue, with item-kNN (and
+        its walk) over the database's events; or None."""
+        if not self.has_adapter():
+            return None
+        with self._lock:
+            if self._tuned_state is None:
+                found = load_adapter(self.store, self.model)
+                self._tuned_state = (
+                    TunedCatalogue.build(
+                        self.store, found, self.model, self.spec.dim, self.mean_half_life
+                    )
+                    if found
+                    else False
+                )
+        return self._tuned_state if isinstance(self._tuned_state, TunedCatalogue) else None
+
+    def _popular(
+        self, matrix: ItemMatrix, k: int, owned: set[str | None] | None = None
+    ) -> list[Recommendation]:
+        counts = self.store.popularity(matrix.domain)
+        popularity = np.array([counts.get(i, 0) for i in matrix.ids], dtype=np.float32)
+        if owned:
+            popularity[[r for r, i in enumerate(matrix.ids) if i in owned]] = -np.inf
+        rows = select(popularity, k, None)
+        titles = self.store.get_items([matrix.ids[r] for r in rows])
+        return [
+            Recommendation(matrix.ids[r], matrix.domains[r], titles[matrix.ids[r]].title, 0.0)
+            for r in rows
+        ]
+
+    def _build(
+        self,
+        matrix: ItemMatrix,
+        rows: np.ndarray,
+        scores: np.ndarray,
+        profile: UserProfile | None,
+        reasons: Callable[[int], tuple[Explanation, ...]] | None = None,
+    ) -> list[Recommendation]:
+        """Recommendations of these rows; with a profile, explained by `reasons` where it has
+        any, else by the most similar history items."""
+        ids = [matrix.ids[r] for r in rows]
+        titles = self.store.get_items(ids)
+        out = []
+        for r, item_id in zip(rows.tolist(), ids, strict=True):
+            because: tuple[Explanation, ...] = ()
+            if profile is not None:
+                because = reasons(r) if reasons is not None else ()
+                because = because or explain(profile, matrix.matrix[r])
+            row = titles.get(item_id)
+            out.append(
+                Recommendation(
+                    item_id,
+                    matrix.domains[r],
+                    row.title if row else item_id,
+                    float(scores[r]),
+                    because,
+                )
+            )
+        return out

@@ -1,0 +1,104 @@
+"""The stored adapter, ready to rank one database's catalogue: the scoring core's
+`HybridModel` over the database's vectors and item-kNN over its events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from localrec.recommend.history import HistoryItem, UserProfile
+from localrec.recommend.results import OTHERS_NEXT, OTHERS_TWO_STEPS, Explanation
+from localrec.scoring.adapter import TrainedAdapter, aligned
+from localrec.scoring.hybrid import HybridModel
+from localrec.scoring.itemknn import ItemKNNScorer
+from localrec.store.db import ItemMatrix, Store
+
+__all__ = ["MIN_REASON_SHARE", "TunedCatalogue"]
+
+# Co-occurrence reasons below this share of the CF score are not shown (but the largest).
+MIN_REASON_SHARE = 0.05
+
+
+class TunedCatalogue:
+    """A `HybridModel` over one database: its vectors, its events, the adapter aligned."""
+
+    def __init__(self, model: HybridModel, everything: ItemMatrix, domain_index: dict[str, int]):
+        self.model = model
+        self.adapter = model.adapter
+        self.everything = everything
+        self.index = everything.index()
+        self.domain_index = domain_index
+
+    @classmethod
+    def build(
+        cls, store: Store, adapter: TrainedAdapter, model: str, dim: int, mean_half_life: float
+    ) -> TunedCatalogue:
+        everything = store.item_matrix(model, None, dim=dim)
+        index = everything.index()
+        adapter = aligned(adapter, index, everything.matrix)
+        sequences = [
+            np.asarray([index[i] for i, _, _ in events if i in index], dtype=np.int64)
+            for events in store.user_sequences().values()
+        ]
+        knn = ItemKNNScorer(sequences, len(everything.ids))
+        domain_index = {n: i for i, n in enumerate(adapter.domain_names)}
+        domains = np.array([domain_index.get(d, -1) for d in everything.domains], dtype=np.int64)
+        hybrid = HybridModel(adapter, everything.matrix, domains, knn, mean_half_life)
+        return cls(hybrid, everything, domain_index)
+
+    def knows(self, domain: str) -> bool:
+        return self.domain_index.get(domain, -1) in self.adapter.domains
+
+    def rows(self, matrix: ItemMatrix) -> np.ndarray:
+        """The catalogue rows of `matrix`'s items."""
+        return np.array([self.index[i] for i in matrix.ids], dtype=np.int64)
+
+    def scores(
+        self, profile: UserProfile, matrix: ItemMatrix, domain: str, blend: bool
+    ) -> np.ndarray:
+        """The hybrid's (or, without `blend`, the adapter's) scores of `matrix`'s items."""
+        history = profile.history(self.index)
+        candidates = self.rows(matrix)[None, :]
+        d = self.domain_index[domain]
+        scored = self.model.score if blend else self.model.tuned
+        out: np.ndarray = scored([history], candidates, d)[0]
+        return out
+
+    def cf_reasons(
+        self, profile: UserProfile, matrix: ItemMatrix, domain: str, top: int = 3
+    ) -> Callable[[int], tuple[Explanation, ...]] | None:
+        """For a row of `matrix`, the one to three history items whose co-occurrences put it
+        up in the hybrid, by their share of its CF score: direct follow-ups (item-kNN)
+        first, else the walk's two steps where the hybrid uses it; () where CF played no
+        part. None when CF plays no part in this user's hybrid at all."""
+        parts = self.model.cf_parts(profile.history(self.index), self.domain_index[domain])
+        if parts is None:
+            return None
+        history, walk = parts
+        known = [i for i in profile.items if i.item_id is not None and i.item_id in self.index]
+        knn = self.model.knn
+
+        def reasons(row: int) -> tuple[Explanation, ...]:
+            target = self.index[matrix.ids[row]]
+            parts, reason = knn.contributions(history, target), OTHERS_NEXT
+            if parts.sum() <= 0 and walk:
+                parts = knn.contributions(history, target, two_hop=True)
+                reason = OTHERS_TWO_STEPS
+            total = float(parts.sum())
+            if total <= 0:
+                return ()
+            shares: dict[str, tuple[float, HistoryItem]] = {}
+            for part, item in zip(parts.tolist(), known, strict=True):
+                key = item.item_id or item.text
+                before = shares.get(key, (0.0, item))[0]
+                shares[key] = (before + part / total, item)
+            best = sorted(shares.values(), key=lambda pair: -pair[0])[:top]
+            # A sliver of the score is no reason; the largest part always is.
+            return tuple(
+                Explanation(item.item_id, item.text, item.action, share, reason)
+                for n, (share, item) in enumerate(best)
+                if share > 0 and (n == 0 or share >= MIN_REASON_SHARE)
+            )
+
+        return reasons

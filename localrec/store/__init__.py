@@ -1,0 +1,1 @@
+"""The SQLite database: items, events, vectors, settings, ingest and incremental encoding."""

@@ -1,0 +1,209 @@
+"""Streaming readers for CSV, TSV, JSON Lines and JSON arrays, yielding (line, record).
+
+Nothing here loads a whole file: memory stays flat whatever the file size, and every
+problem is reported with the file and line it was found on.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from localrec.errors import InputError
+
+__all__ = ["FORMATS", "BadLine", "detect_format", "read_records"]
+
+FORMATS = ("csv", "tsv", "jsonl", "json")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+}
+_CHUNK = 1 << 16
+# A CSV field larger than this is not a catalogue field; csv's default limit is 128 kB.
+csv.field_size_limit(16 << 20)
+
+Record = dict[str, Any]
+
+
+class BadLine:
+    """A line that could not be parsed on its own; the caller decides whether to skip it."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def detect_format(path: Path, fmt: str | None = None) -> str:
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return fmt
+    found = _EXTENSIONS.get(path.suffix.lower())
+    if found is None:
+        raise InputError(
+            f"{path}: cannot tell the format from the extension {path.suffix!r}; "
+            f"pass --format ({'|'.join(FORMATS)})"
+        )
+    return found
+
+
+def read_records(path: Path, fmt: str | None = None) -> Iterator[tuple[int, Record | BadLine]]:
+    """Yield (line number, record) pairs from `path`, streaming."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    kind = detect_format(path, fmt)
+    if kind in ("csv", "tsv"):
+        return _delimited(path, "," if kind == "csv" else "\t")
+    if kind == "jsonl":
+        return _json_lines(path)
+    return _json_array(path)
+
+
+def _decoded_lines(path: Path) -> Iterator[str]:
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{path}:{number}: invalid UTF-8 (byte {exc.start + 1} of the line); "
+                    "save the file as UTF-8"
+                ) from None
+            yield line.removeprefix("\ufeff") if number == 1 else line
+
+
+def _delimited(path: Path, delimiter: str) -> Iterator[tuple[int, Record | BadLine]]:
+    reader = csv.reader(_decoded_lines(path), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise InputError(f"{path}:1: malformed header: {exc}") from None
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header) or any(not h for h in header):
+        raise InputError(f"{path}:1: the header has empty or repeated column names: {header}")
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{path}:{reader.line_num}: malformed row: {exc}") from None
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != len(header):
+            reason = f"ragged row: {len(row)} fields where the header has {len(header)}"
+            yield reader.line_num, BadLine(reason)
+            continue
+        yield reader.line_num, dict(zip(header, row, strict=True))
+
+
+def _json_lines(path: Path) -> Iterator[tuple[int, Record | BadLine]]:
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield number, BadLine(f"invalid UTF-8 (byte {exc.start + 1} of the line)")
+                continue
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, BadLine(f"invalid JSON ({exc.msg} at column {exc.colno}); truncated?")
+                continue
+            except RecursionError:
+                yield number, BadLine("JSON nested too deeply")
+                continue
+            if not isinstance(record, dict):
+                yield number, BadLine(f"expected a JSON object, got {type(record).__name__}")
+                continue
+            yield number, record
+
+
+def _json_array(path: Path) -> Iterator[tuple[int, Record | BadLine]]:
+    """Elements of a top-level JSON array, parsed one at a time from a sliding buffer."""
+    decoder = json.JSONDecoder()
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as fh:
+        buffer = ""
+        pos = 0
+        line = 1  # line number at buffer[0]
+        eof = False
+
+        def more() -> bool:
+            nonlocal buffer, pos, line, eof
+            if eof:
+                return False
+            chunk = fh.read(_CHUNK)
+            try:
+                text = utf8.decode(chunk, final=not chunk)
+            except UnicodeDecodeError:
+                raise InputError(
+                    f"{path}:{line + buffer.count(chr(10), 0, pos)}: invalid UTF-8; "
+                    "save the file as UTF-8"
+                ) from None
+            line += buffer.count("\n", 0, pos)
+            buffer = buffer[pos:] + text
+            pos = 0
+            eof = not chunk
+            return bool(chunk)
+
+        def skip_ws() -> None:
+            nonlocal pos
+            while True:
+                while pos < len(buffer) and buffer[pos] in " \t\r\n":
+                    pos += 1
+                if pos < len(buffer) or not more():
+                    return
+
+        def here() -> int:
+            return line + buffer.count("\n", 0, pos)
+
+        skip_ws()
+        if pos >= len(buffer):
+            return
+        if buffer[pos] != "[":
+            raise InputError(f"{path}:{here()}: expected a JSON array of objects")
+        pos += 1
+        first = True
+        while True:
+            skip_ws()
+            if pos >= len(buffer):
+                raise InputError(f"{path}:{here()}: the JSON array is not closed; truncated?")
+            if buffer[pos] == "]":
+                return
+            if not first:
+                if buffer[pos] != ",":
+                    raise InputError(f"{path}:{here()}: expected ',' between array elements")
+                pos += 1
+                skip_ws()
+            first = False
+            start_line = here()
+            while True:
+                try:
+                    record, end = decoder.raw_decode(buffer, pos)
+                    break
+                except json.JSONDecodeError as exc:
+                    if not more():
+                        raise InputError(
+                            f"{path}:{start_line}: invalid JSON ({exc.msg}); truncated?"
+                        ) from None
+                except RecursionError:
+                    raise InputError(f"{path}:{start_line}: JSON nested too deeply") from None
+            if not isinstance(record, dict):
+                raise InputError(
+                    f"{path}:{start_line}: expected a JSON object, got {type(record).__name__}"
+                )
+            pos = end
+            yield start_line, record

@@ -1,0 +1,1 @@
+"""Learning the adapter from interactions and choosing its weights on validation."""

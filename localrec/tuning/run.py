@@ -1,0 +1,87 @@
+"""`localrec tune`: train the adapter on a dataset's training files or a database's events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from localrec.data.dataset import SequenceDataset
+from localrec.data.loading import aligned_matrix, dataset_with_store, db_as_dataset
+from localrec.embedding.llama_encoder import open_encoder
+from localrec.models.cache import resolve_model
+from localrec.scoring.adapter import AdapterConfig, TrainedAdapter
+from localrec.store.db import Store
+from localrec.store.item_vectors import encode_items
+from localrec.tuning.storage import store_adapter
+from localrec.tuning.train import train_adapter
+
+__all__ = ["tune_database", "tune_dataset"]
+
+EpochCallback = Callable[[str, int, float, dict[str, float]], None]
+BatchCallback = Callable[[int, int], None]
+
+
+def _tune(
+    dataset: SequenceDataset,
+    store: Store,
+    item_index: dict[str, int],
+    model: str | None,
+    config: AdapterConfig,
+    on_epoch: EpochCallback | None,
+    on_batch: BatchCallback | None,
+    encode_progress: Callable[[int, int], None] | None,
+) -> TrainedAdapter:
+    spec, _ = resolve_model(model)
+    with open_encoder(spec.name) as encoder:
+        encode_items(store, encoder, progress=encode_progress)
+    vectors = aligned_matrix(store, spec.name, item_index, spec.dim)
+    ids = sorted(item_index, key=item_index.__getitem__)
+    adapter = train_adapter(dataset, vectors, spec.name, ids, config, on_epoch, on_batch)
+    store_adapter(store, adapter)
+    return adapter
+
+
+def tune_dataset(
+    path: Path,
+    model: str | None = None,
+    config: AdapterConfig | None = None,
+    *,
+    on_epoch: EpochCallback | None = None,
+    on_batch: BatchCallback | None = None,
+    encode_progress: Callable[[int, int], None] | None = None,
+) -> TrainedAdapter:
+    """Train on the dataset's training files; the adapter is kept with its cached vectors."""
+    dataset, store, index = dataset_with_store(path)
+    with store:
+        return _tune(
+            dataset,
+            store,
+            index,
+            model,
+            config or AdapterConfig(),
+            on_epoch,
+            on_batch,
+            encode_progress,
+        )
+
+
+def tune_database(
+    store: Store,
+    model: str | None = None,
+    config: AdapterConfig | None = None,
+    *,
+    on_epoch: EpochCallback | None = None,
+    on_batch: BatchCallback | None = None,
+    encode_progress: Callable[[int, int], None] | None = None,
+) -> TrainedAdapter:
+    """Train on a database's events: each user's second-to-last event chooses the epoch.
+
+    The last events are left out of training and choice alike, so that `eval` on them
+    afterwards measures the adapter honestly.
+    """
+    dataset, index = db_as_dataset(store, hold_out=2)
+    dataset = replace(dataset, valid=dataset.test, test=[])
+    return _tune(
+        dataset, store, index, model, config or AdapterConfig(), on_epoch, on_batch, encode_progress
+    )
