@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from localrec.data.protocol import METRICS, SLICES, EvalReport
+from localrec.data.protocol import METRICS, SLICES
 from localrec.errors import InputError
-from localrec.evaluation.comparison import RESAMPLES, PairedDifference
+from localrec.evaluation.comparison import RESAMPLES
+from localrec.evaluation.results import EvalReport, PairedDifference
 
 __all__ = ["format_results", "write_report"]
 
