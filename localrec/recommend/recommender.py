@@ -80,10 +80,14 @@ class Recommender:
                 raise InputError(f"{name} must be a positive number of events, got {value!r}")
         if not isinstance(db_path, str | Path):
             raise InputError(f"db_path must be a path, got {db_path!r}")
-        if encoder is not None and not isinstance(getattr(encoder, "spec", None), ModelSpec):
+        if encoder is not None and not (
+            isinstance(encoder, Encoder) and isinstance(encoder.spec, ModelSpec)
+        ):
             raise InputError(
-                "the encoder needs a `spec` (a localrec ModelSpec: the model's name, dim and "
-                "prefixes) so that the vectors it makes can be stored and matched"
+                "the encoder must have what localrec.Encoder names: a `spec` (a localrec "
+                "ModelSpec: the model's name, dim and prefixes, so that the vectors it makes "
+                "can be stored and matched), max_tokens, last_truncated, encode, count_tokens "
+                "and close"
             )
         self.store = Store(db_path, create=False)
         self.spec: ModelSpec = load_registry().get(model) if encoder is None else encoder.spec

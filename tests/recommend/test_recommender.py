@@ -457,7 +457,7 @@ def test_bad_arguments_are_input_errors(
         ({"half_life": 0}, "half_life must be a positive number"),
         ({"mean_half_life": float("nan")}, "mean_half_life must be a positive number"),
         ({"mean_half_life": -1}, "mean_half_life must be a positive number"),
-        ({"encoder": object()}, "the encoder needs a `spec`"),
+        ({"encoder": object()}, "the encoder must have what localrec.Encoder names: a `spec`"),
         ({"user_vector": "x"}, "unknown user vector 'x'"),
     ],
 )
