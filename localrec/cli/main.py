@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -280,33 +278,11 @@ def _open_store(ctx: click.Context) -> Any:
     return Store(_db_path(ctx), create=False)
 
 
-@contextlib.contextmanager
-def _store_to_write(ctx: click.Context) -> Iterator[Any]:
-    """The database, created if missing; a database this command created is removed again
-    when the command fails, so a bad first import leaves no empty file behind."""
-    from localrec.store.db import Store
+def _store_to_write(ctx: click.Context) -> Any:
+    """The database, created if missing (and removed again if this command fails)."""
+    from localrec.store.db import open_for_write
 
-    path = _db_path(ctx)
-    existed = path.exists()
-    try:
-        with Store(path) as store:
-            yield store
-    except Exception:
-        if not existed and _still_empty(path):
-            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                leftover.unlink(missing_ok=True)
-        raise
-
-
-def _still_empty(path: Path) -> bool:
-    # Another process may have created the same database meanwhile and written to it.
-    from localrec.store.db import Store
-
-    try:
-        with Store(path, create=False) as store:
-            return bool(store.is_empty())
-    except Exception:
-        return False
+    return open_for_write(_db_path(ctx))
 
 
 def _report_ingest(report: Any, what: str) -> None:
@@ -444,11 +420,10 @@ def delete() -> None:
 def delete_items_cmd(ctx: click.Context, ids: tuple[str, ...]) -> None:
     """Delete items IDS with their events and vectors."""
     with _open_store(ctx) as store:
-        unknown = [i for i in dict.fromkeys(ids) if i not in store.get_items(list(ids))]
-        n = store.delete_items(ids)
-    click.echo(f"deleted {n} of {len(ids)} item(s)")
-    if unknown:
-        _say(f"not in the catalogue: {', '.join(map(repr, unknown[:20]))}")
+        report = store.delete_items(ids)
+    click.echo(f"deleted {report.deleted} of {len(ids)} item(s)")
+    if report.unknown:
+        _say(f"not in the catalogue: {', '.join(map(repr, report.unknown[:20]))}")
 
 
 @cli.command()
@@ -781,7 +756,6 @@ def forget(ctx: click.Context, user: str, yes: bool) -> None:
         click.confirm(f"Delete all data of user {user!r}?", abort=True)
     with _open_store(ctx) as store:
         n = store.forget_user(user)
-        store.vacuum()
     click.echo(f"deleted {n} row(s) of user {user!r} and vacuumed the database")
 
 
