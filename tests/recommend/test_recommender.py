@@ -517,7 +517,7 @@ def test_the_popular_fallback_leaves_out_what_the_user_has(rec: Recommender) -> 
     ],
 )
 def test_explanations_say_why_in_the_table(reason: str, value: float, shown: str) -> None:
-    from localrec.cli.main import _because
+    from localrec.cli.recommend import _because
 
     detail = {"action": "bought", "title": "Dune", "similarity": value, "reason": reason}
     assert _because(detail) == shown
