@@ -15,8 +15,8 @@ if TYPE_CHECKING:  # what mypy and editors see: the real classes and functions, 
     from localrec.embedding.llama_encoder import (
         Encoder,
         LlamaEncoder,
-        open_encoder,
     )
+    from localrec.embedding.loader import open_encoder
     from localrec.errors import (
         DatabaseError,
         DatasetError,
@@ -123,7 +123,7 @@ _EXPORTS = {
     "evaluate_dataset": "evaluation.runner",
     "list_models": "models.cache",
     "load_registry": "models.registry",
-    "open_encoder": "embedding.llama_encoder",
+    "open_encoder": "embedding.loader",
     "paired_differences": "evaluation.comparison",
     "pull_model": "models.cache",
     "resolve_model": "models.cache",

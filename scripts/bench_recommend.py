@@ -685,7 +685,7 @@ def cli_records(rng: np.random.Generator, n_big: int) -> list[dict[str, Any]]:
 
 
 def build_cli_db(path: Path, n_big: int, seed: int) -> None:
-    from localrec.embedding.llama_encoder import open_encoder
+    from localrec.embedding.loader import open_encoder
     from localrec.store.item_vectors import encode_items
 
     rng = np.random.default_rng(seed)

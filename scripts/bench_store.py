@@ -43,7 +43,7 @@ import numpy as np
 
 from localrec.data.dataset import SequenceDataset, food_kitchen_dir, load_dataset
 from localrec.data.importer import import_dataset
-from localrec.embedding.llama_encoder import open_encoder
+from localrec.embedding.loader import open_encoder
 from localrec.store.db import ItemRow, Store
 from localrec.store.ingest import add_items
 from localrec.store.item_vectors import encode_items

@@ -490,7 +490,7 @@ ENCODE_WRITER = r"""
 import json, random, sys, time, traceback
 from localrec.store.db import Store
 from localrec.store.item_vectors import encode_items
-from localrec.embedding.llama_encoder import open_encoder
+from localrec.embedding.loader import open_encoder
 from localrec.store.ingest import add_items
 db, deadline, first = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(12)

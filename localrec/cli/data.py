@@ -176,7 +176,7 @@ def encode(
 ) -> None:
     """Embed every item whose text changed since it was last encoded with the model."""
     from localrec.cli.output import Progress
-    from localrec.embedding.llama_encoder import open_encoder
+    from localrec.embedding.loader import open_encoder
     from localrec.store.item_vectors import encode_items
 
     with (

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from localrec.embedding.llama_encoder import open_encoder
+from localrec.embedding.loader import open_encoder
 from localrec.errors import EncoderError
 
 __all__ = ["EmbedResult", "embed_texts", "save_npy"]

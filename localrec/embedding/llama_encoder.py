@@ -21,7 +21,7 @@ from localrec.llama_runtime import ensure_backend, physical_cores, set_llama_ver
 from localrec.models.gguf import check_embedding_model, read_gguf_info
 from localrec.models.registry import ModelSpec
 
-__all__ = ["EncodeStats", "Encoder", "LlamaEncoder", "normalise_rows", "open_encoder"]
+__all__ = ["EncodeStats", "Encoder", "LlamaEncoder", "normalise_rows"]
 
 _POOLING_CODES = {"mean": 1, "cls": 2, "last": 3}
 SMALL_BATCH_TOKENS = 64
@@ -405,20 +405,3 @@ class LlamaEncoder:
             if not ptr:
                 raise EncoderError("llama.cpp returned no pooled embedding")
             out[i] = np.ctypeslib.as_array(ptr, shape=(self.dim,))
-
-
-def open_encoder(
-    name: str | None = None, *, exact_weights: bool = False, **options: Any
-) -> LlamaEncoder:
-    """Load a registered (or user-added) model by name; the default model when None.
-
-    A Q8_0 model runs as its F16 twin where that was measured faster on this CPU (see
-    `fast_weights`); `exact_weights=True` loads the file as it is.
-    """
-    from localrec.embedding.f16_twin import runtime_path
-    from localrec.models.cache import resolve_model
-
-    spec, path = resolve_model(name)
-    if not exact_weights:
-        path = runtime_path(path, spec)
-    return LlamaEncoder(path, spec, **options)

@@ -17,7 +17,7 @@ from typing import Any
 from localrec.data.dataset import SequenceDataset
 from localrec.data.loading import aligned_matrix, dataset_with_store, db_as_dataset
 from localrec.data.protocol import SETTINGS, Scorer
-from localrec.embedding.llama_encoder import open_encoder
+from localrec.embedding.loader import open_encoder
 from localrec.errors import DatasetError, ModelNotPulled
 from localrec.evaluation.comparison import paired_differences, require_method
 from localrec.evaluation.protocol import evaluate

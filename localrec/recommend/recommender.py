@@ -16,7 +16,8 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from localrec.embedding.llama_encoder import Encoder, open_encoder
+from localrec.embedding.llama_encoder import Encoder
+from localrec.embedding.loader import open_encoder
 from localrec.errors import InputError
 from localrec.models.registry import ModelSpec, load_registry
 from localrec.recommend.candidates import candidate_pool

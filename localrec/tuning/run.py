@@ -9,7 +9,7 @@ from pathlib import Path
 from localrec.data.dataset import SequenceDataset
 from localrec.data.loading import aligned_matrix, dataset_with_store, db_as_dataset
 from localrec.data.protocol import RARE_TARGET_MAX
-from localrec.embedding.llama_encoder import open_encoder
+from localrec.embedding.loader import open_encoder
 from localrec.models.cache import resolve_model
 from localrec.scoring.adapter import AdapterConfig, TrainedAdapter
 from localrec.store.db import Store

@@ -11,10 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from localrec.cli.main import cli
-from localrec.data.protocol import EvalReport, MetricRow, SliceRow
 from localrec.embedding.embed_texts import EmbedResult
-from localrec.evaluation.comparison import PairedDifference
 from localrec.evaluation.report import report_dict
+from localrec.evaluation.results import EvalReport, MetricRow, PairedDifference, SliceRow
 from localrec.models.cache import CachedModel
 from localrec.models.registry import ModelSpec
 from localrec.recommend.threshold import ThresholdPoint, ThresholdReport

@@ -131,7 +131,7 @@ def test_the_real_twin_is_closer_to_the_reference_and_batch_independent(
 def test_open_encoder_uses_the_twin_unless_asked_for_the_file(
     model_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from localrec.embedding.llama_encoder import open_encoder
+    from localrec.embedding.loader import open_encoder
 
     choice = runtime_choice(model_home / "models" / "all-minilm-l6-v2.gguf")
     assert choice is not None  # decided once for the session's model (conftest)
