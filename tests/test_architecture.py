@@ -1,0 +1,64 @@
+"""The import layers hold, and breaking them fails the check (import-linter's contracts)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint(tree: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(tree / "pyproject.toml"), "--no-cache"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _copy(tmp_path: Path) -> Path:
+    tree = tmp_path / "tree"
+    shutil.copytree(REPO / "localrec", tree / "localrec")
+    shutil.copy(REPO / "pyproject.toml", tree / "pyproject.toml")
+    return tree
+
+
+def test_the_package_keeps_its_contracts() -> None:
+    result = _lint(REPO)
+    assert result.returncode == 0, result.stdout
+    assert "2 kept, 0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        # scoring may not know about the Python API above it
+        ("scoring/select.py", "import localrec.recommend.recommender", "Layers"),
+        # a package may not import one beside it on a higher layer
+        ("store/db.py", "import localrec.data.dataset", "Layers"),
+        # no cycle inside a package: f16_twin already imports llama_encoder
+        ("embedding/llama_encoder.py", "import localrec.embedding.f16_twin", "No import cycles"),
+    ],
+)
+def test_an_upward_import_or_a_cycle_breaks_the_check(
+    tmp_path: Path, module: str, line: str, broken: str
+) -> None:
+    tree = _copy(tmp_path)
+    path = tree / "localrec" / module
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{line}  # noqa\n", encoding="utf-8")
+    result = _lint(tree)
+    assert result.returncode != 0
+    verdicts = [ln for ln in result.stdout.splitlines() if ln.endswith(("KEPT", "BROKEN"))]
+    assert [v for v in verdicts if v.endswith("BROKEN")] == [
+        v for v in verdicts if v.startswith(broken)
+    ], verdicts
