@@ -1,6 +1,6 @@
 """Simulated cold users: the tuned adapter when no history item was seen in training.
 
-    LOCALREC_HOME=... .venv/bin/python scripts/cold_users.py [DATASET_DIR] [--model NAME]
+    LOCALREC_HOME=... .venv/bin/python benchmarks/cold_users.py [DATASET_DIR] [--model NAME]
 
 The Food-Kitchen test split has no user whose history is unknown to training, so this
 script makes every test user cold: the adapter's learned input vectors are zeroed and

@@ -1,6 +1,6 @@
 """Seed spread of the tuned adapter: train it with several seeds, evaluate each on test.
 
-    LOCALREC_HOME=... .venv/bin/python scripts/tune_seeds.py [DATASET_DIR] [--seeds 0 1 2]
+    LOCALREC_HOME=... .venv/bin/python benchmarks/tune_seeds.py [DATASET_DIR] [--seeds 0 1 2]
 
 The README's results table is one `localrec tune` (seed 0). How much of a difference
 against item-kNN is the seed? Each seed trains an adapter in memory, exactly as `localrec

@@ -6,8 +6,8 @@ co-occurrence CF, sequence-aware item-kNN, and TF-IDF (mean of history, and
 recency-weighted). Prints one row per method, setting and target domain, metrics in %,
 then how long each method took to build and to evaluate. From the repository root::
 
-    .venv/bin/python scripts/bench_baselines.py            # test split
-    .venv/bin/python scripts/bench_baselines.py --split valid
+    .venv/bin/python benchmarks/bench_baselines.py            # test split
+    .venv/bin/python benchmarks/bench_baselines.py --split valid
 
 The data directory is --data, else $LOCALREC_FOOD_KITCHEN, else
 ../shared/data/amazon-food-kitchen next to the repository.

@@ -1,6 +1,6 @@
 """Store benchmark: ingest, incremental encoding and the vector-matrix load, in one run.
 
-    LOCALREC_HOME=/tmp/lrhome .venv/bin/python scripts/bench_store.py \\
+    LOCALREC_HOME=/tmp/lrhome .venv/bin/python benchmarks/bench_store.py \\
         [--items N] [--skip-encode] [--vectors 100000] [--repeats 7] [--seed 0]
 
 Real-data part (the Food-Kitchen dataset, ../shared/data/amazon-food-kitchen, or

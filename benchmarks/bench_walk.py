@@ -1,6 +1,6 @@
 """What item-kNN's two-step walk costs `recommend`: one user against a whole domain.
 
-    .venv/bin/python scripts/bench_walk.py [DATASET_DIR] [--users 35] [--domain kitchen]
+    .venv/bin/python benchmarks/bench_walk.py [DATASET_DIR] [--users 35] [--domain kitchen]
 
 Builds item-kNN from the dataset's training files (as `Recommender` builds it from a
 database's events), then the walk's matrices, and times the hybrid's collaborative score

@@ -1,6 +1,6 @@
 """Encoder throughput: localrec vs plain llama-cpp-python vs sentence-transformers, one run.
 
-    .venv/bin/python scripts/bench_encode.py [--texts long|titles] [--n 2000] [--repeats 3]
+    .venv/bin/python benchmarks/bench_encode.py [--texts long|titles] [--n 2000] [--repeats 3]
         [--st-python /path/to/python-with-sentence-transformers] [--also-gguf FILE ...]
 
 Every method embeds the same texts, in its own fresh process so that peak RSS is its own,
