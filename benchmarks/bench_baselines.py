@@ -22,7 +22,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from localrec.data.dataset import SequenceDataset, food_kitchen_dir, load_dataset
+# This checkout's localrec and scripts/, however the benchmark is started.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from localrec.data.dataset import SequenceDataset, load_dataset
 from localrec.data.protocol import METRICS, SETTINGS, MetricRow, Scorer, evaluate
 from localrec.errors import LocalrecError
 from localrec.scoring.itemknn import (
@@ -32,6 +35,7 @@ from localrec.scoring.itemknn import (
     RandomScorer,
     TfidfScorer,
 )
+from scripts.food_kitchen import food_kitchen_dir
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = food_kitchen_dir(REPO)

@@ -57,6 +57,9 @@ from typing import Any
 
 import numpy as np
 
+# This checkout's localrec and scripts/, however the benchmark is started.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from localrec.errors import LocalrecError
 from localrec.models.registry import load_registry
 from localrec.recommend.recommender import Recommender

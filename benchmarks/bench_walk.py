@@ -24,9 +24,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from localrec.data.dataset import food_kitchen_dir, load_dataset
+    from localrec.data.dataset import load_dataset
     from localrec.scoring.hybrid import cf_scores
     from localrec.scoring.itemknn import ItemKNNScorer
+    from scripts.food_kitchen import food_kitchen_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", nargs="?", type=Path, default=food_kitchen_dir(REPO))

@@ -37,12 +37,12 @@ class _NoCooccurrence:
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from localrec.data.dataset import food_kitchen_dir
     from localrec.data.loading import dataset_store, load_cached_dataset
     from localrec.data.protocol import Scorer, evaluate
     from localrec.evaluation.scorers import EmbeddingScorer, HybridRow, TunedRow
     from localrec.scoring.hybrid import HybridModel
     from localrec.tuning.storage import load_adapter
+    from scripts.food_kitchen import food_kitchen_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", nargs="?", type=Path, default=food_kitchen_dir(REPO))

@@ -26,7 +26,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from localrec.data.dataset import food_kitchen_dir
     from localrec.data.loading import load_cached_dataset
     from localrec.data.protocol import Scorer, evaluate
     from localrec.evaluation.scorers import HybridRow, TunedRow
@@ -34,6 +33,7 @@ def main() -> None:
     from localrec.scoring.hybrid import HybridModel
     from localrec.scoring.itemknn import ItemKNNScorer, TwoHopScorer
     from localrec.tuning.train import train_adapter
+    from scripts.food_kitchen import food_kitchen_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", nargs="?", type=Path, default=food_kitchen_dir(REPO))

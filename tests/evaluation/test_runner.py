@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from localrec.cli.main import cli
-from localrec.data.dataset import write_slice
 from localrec.data.loading import db_as_dataset
 from localrec.evaluation.scorers import EmbeddingScorer
 from localrec.store.db import Store
 from localrec.store.ingest import add_events, add_items
+from scripts.food_kitchen import write_slice
 from tests.conftest import require_data
 
 
