@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-# This checkout's localrec and scripts/, however the benchmark is started.
+# This checkout's localrec, however the benchmark is started.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from localrec.errors import LocalrecError

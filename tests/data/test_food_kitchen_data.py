@@ -10,8 +10,16 @@ import pytest
 import tests.conftest
 from localrec.data.dataset import load_dataset
 from scripts.food_kitchen import food_kitchen_dir, write_slice
-from tests.conftest import require_data
+from tests.conftest import REPO, require_data
 from tests.data.test_dataset import write_dataset
+
+
+def test_the_package_names_no_machine_path() -> None:
+    """Where the data lives on this project's machines stays out of the wheel."""
+    for path in sorted((REPO / "localrec").rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".toml", ".json", ".txt"):
+            text = path.read_text(encoding="utf-8")
+            assert "/work/" not in text and "shared/data" not in text, path
 
 
 def test_the_environment_variable_names_the_data(
