@@ -1,6 +1,6 @@
 """Benchmark the collaborative and text baselines on the Food-Kitchen protocol.
 
-Runs `localrec.data.protocol.evaluate` (seed 42, 999 sampled negatives from the target's
+Runs `localrec.evaluation.protocol.evaluate` (seed 42, 999 sampled negatives from the target's
 domain, or every domain item with --full) in both settings for: random, popularity, plain
 co-occurrence CF, sequence-aware item-kNN, and TF-IDF (mean of history, and
 recency-weighted). Prints one row per method, setting and target domain, metrics in %,
@@ -26,8 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from localrec.data.dataset import SequenceDataset, load_dataset
-from localrec.data.protocol import METRICS, SETTINGS, MetricRow, Scorer, evaluate
+from localrec.data.protocol import METRICS, SETTINGS, Scorer
 from localrec.errors import LocalrecError
+from localrec.evaluation.protocol import evaluate
+from localrec.evaluation.results import MetricRow
 from localrec.scoring.itemknn import (
     CooccurrenceScorer,
     ItemKNNScorer,

@@ -38,7 +38,8 @@ class _NoCooccurrence:
 def main() -> None:
     sys.path.insert(0, str(REPO))
     from localrec.data.loading import dataset_store, load_cached_dataset
-    from localrec.data.protocol import Scorer, evaluate
+    from localrec.data.protocol import Scorer
+    from localrec.evaluation.protocol import evaluate
     from localrec.evaluation.scorers import EmbeddingScorer, HybridRow, TunedRow
     from localrec.scoring.hybrid import HybridModel
     from localrec.tuning.storage import load_adapter

@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 def main() -> None:
     sys.path.insert(0, str(REPO))
     from localrec.data.loading import load_cached_dataset
-    from localrec.data.protocol import Scorer, evaluate
+    from localrec.data.protocol import Scorer
+    from localrec.evaluation.protocol import evaluate
     from localrec.evaluation.scorers import HybridRow, TunedRow
     from localrec.scoring.adapter import AdapterConfig
     from localrec.scoring.hybrid import HybridModel

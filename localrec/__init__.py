@@ -5,7 +5,78 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what mypy and editors see: the real classes and functions, not Any
+    from localrec.embedding.embed_texts import (
+        EmbedResult,
+        embed_texts,
+    )
+    from localrec.embedding.llama_encoder import (
+        Encoder,
+        LlamaEncoder,
+        open_encoder,
+    )
+    from localrec.errors import (
+        DatabaseError,
+        DatasetError,
+        EncoderError,
+        InputError,
+        LocalrecError,
+        ModelError,
+        ModelFileError,
+        ModelNotFound,
+        ModelNotPulled,
+        NetworkDisabled,
+        NotEncoded,
+        RegistryError,
+        SchemaError,
+        TrainingError,
+        UnknownModel,
+    )
+    from localrec.evaluation.comparison import paired_differences
+    from localrec.evaluation.results import (
+        EvalReport,
+        PairedDifference,
+    )
+    from localrec.evaluation.runner import (
+        evaluate_database,
+        evaluate_dataset,
+    )
+    from localrec.models.cache import (
+        add_model,
+        list_models,
+        pull_model,
+        resolve_model,
+    )
+    from localrec.models.registry import (
+        ModelSpec,
+        Registry,
+        load_registry,
+    )
+    from localrec.recommend.recommender import Recommender
+    from localrec.recommend.results import (
+        Explanation,
+        Recommendation,
+        RecommendationList,
+    )
+    from localrec.scoring.adapter import (
+        AdapterConfig,
+        TrainedAdapter,
+    )
+    from localrec.store.db import Store
+    from localrec.store.ingest import (
+        EventColumns,
+        IngestReport,
+        ItemColumns,
+        add_events,
+        add_items,
+    )
+    from localrec.store.item_vectors import (
+        EncodeReport,
+        encode_items,
+    )
+    from localrec.tuning.run import tune_database, tune_dataset
 
 # The public names, imported on first use: `import localrec` stays cheap (the CLI starts in
 # a fraction of a second), and an app pays only for what it touches.
@@ -13,7 +84,7 @@ _EXPORTS = {
     "DatabaseError": "errors",
     "DatasetError": "errors",
     "EmbedResult": "embedding.embed_texts",
-    "EvalReport": "data.protocol",
+    "EvalReport": "evaluation.results",
     "EncodeReport": "store.item_vectors",
     "Encoder": "embedding.llama_encoder",
     "EncoderError": "errors",
@@ -31,7 +102,7 @@ _EXPORTS = {
     "ModelSpec": "models.registry",
     "NetworkDisabled": "errors",
     "NotEncoded": "errors",
-    "PairedDifference": "evaluation.comparison",
+    "PairedDifference": "evaluation.results",
     "Recommendation": "recommend.results",
     "RecommendationList": "recommend.results",
     "Recommender": "recommend.recommender",

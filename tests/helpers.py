@@ -34,9 +34,9 @@ def invoke(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), input=input)
 
 
-def run(*args: str) -> tuple[int, str, str]:
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
     """`localrec ARGS` in this process: exit code, stdout and stderr."""
-    result = invoke(*args)
+    result = invoke(*args, input=input)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -76,7 +76,10 @@ def run_localrec(
 # -- databases ------------------------------------------------------------------------------
 
 # Every table of a localrec database: none of them may ever go missing.
-TABLES = {"items", "events", "vectors", "config", "state", "adapters", "_sqlite_migrations"}
+TABLES = {
+    *("items", "events", "vectors", "history_vectors", "config", "state", "adapters"),
+    "_sqlite_migrations",
+}
 
 
 def tables(path: Path) -> set[str]:

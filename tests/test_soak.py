@@ -518,7 +518,7 @@ last_events = 0
 start = time.time()
 with Recommender(db, user_vector="item-mean") as rec:
     store = rec.store
-    users = store.users()
+    users = sorted(store.user_sequences())
     while time.time() < deadline:
         try:
             user = rng.choice(users)

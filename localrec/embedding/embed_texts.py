@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,23 @@ class EmbedResult:
     vectors: np.ndarray
     truncated: int
     max_tokens: int
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def to_lists(self) -> list[list[float]]:
+        """The vectors as lists of floats: what `localrec embed --json` prints."""
+        lists: list[list[float]] = self.vectors.tolist()
+        return lists
+
+    def summaries(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+        """Per text (in input order): its dim, the vector's norm and first four values."""
+        norms = np.linalg.norm(self.vectors.astype(np.float64), axis=1)
+        return [
+            {"text": text, "dim": self.dim, "norm": float(norm), "first": row[:4]}
+            for text, norm, row in zip(texts, norms, self.to_lists(), strict=True)
+        ]
 
 
 def embed_texts(

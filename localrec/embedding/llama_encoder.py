@@ -122,6 +122,7 @@ class LlamaEncoder:
         self.path = Path(path)
         self.spec = spec
         self.name = spec.name
+        self.last_truncated = 0  # how many texts the last `encode` cut
         info = read_gguf_info(self.path)
         check_embedding_model(info)
         self.info = info

@@ -9,48 +9,17 @@ difference of a few tenths of a point in NDCG@10 is well inside the noise; this 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from localrec.data.protocol import EvalReport, ndcg_per_case
+from localrec.data.protocol import ndcg_per_case
 from localrec.errors import InputError
+from localrec.evaluation.results import EvalReport, PairedDifference
 
 __all__ = ["PairedDifference", "paired_differences", "require_method"]
 
 RESAMPLES = 2000
 CONFIDENCE = 0.95
-
-
-@dataclass(frozen=True)
-class PairedDifference:
-    """NDCG@10 of `method` minus `baseline`'s on the same cases, with a bootstrap interval."""
-
-    method: str
-    baseline: str
-    setting: str
-    domain: str
-    difference: float  # fractions, like the metrics
-    low: float
-    high: float
-    n: int
-
-    @property
-    def clear(self) -> bool:
-        """Whether the interval excludes zero: a difference the cases can tell apart."""
-        return self.low > 0 or self.high < 0
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "method": self.method,
-            "baseline": self.baseline,
-            "setting": self.setting,
-            "domain": self.domain,
-            "ndcg@10_difference": self.difference,
-            "ci_low": self.low,
-            "ci_high": self.high,
-            "n": self.n,
-        }
 
 
 def paired_differences(

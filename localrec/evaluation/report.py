@@ -4,17 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from localrec.data.protocol import METRICS, SLICES, EvalReport
+from localrec.data.protocol import METRICS, SLICES
 from localrec.errors import InputError
-from localrec.evaluation.comparison import RESAMPLES, PairedDifference
+from localrec.evaluation.comparison import RESAMPLES
+from localrec.evaluation.results import EvalReport, PairedDifference
 
-__all__ = ["format_results", "write_report"]
+__all__ = ["format_results", "report_dict", "write_report"]
 
 HISTORY_BUCKETS = ((1, 2), (3, 5), (6, 10), (11, 20), (21, 10_000))
 CLEAR_NOTE = "*: the interval excludes 0, a difference these cases can tell apart"
+
+
+def report_dict(report: EvalReport) -> dict[str, Any]:
+    """The evaluation as JSON-able data: what `localrec eval --json` prints. The paired
+    comparisons are there only when the run was asked for them."""
+    data: dict[str, Any] = {
+        "split": report.split,
+        "negatives": report.n_negatives,
+        "seed": report.seed,
+        "results": report.as_dicts(),
+        "slices": report.slice_dicts(),
+    }
+    if report.comparisons:
+        data["comparisons"] = [c.as_dict() for c in report.comparisons]
+    return data
 
 
 def format_results(report: EvalReport) -> str:

@@ -3,7 +3,8 @@
 The candidates, tie-break and metrics come from `protocol`; the rows are the baselines
 and `localrec.evaluation.scorers`. Item vectors of a sequence dataset are cached in a
 localrec database under $LOCALREC_HOME/datasets, so the next run encodes nothing;
-history-text vectors are cached there too, keyed by the text's content hash.
+history-text vectors are cached there too, keyed by the text's content hash. A user's own
+database gets its missing item vectors, but keeps no history-text vectors.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 
 from localrec.data.dataset import SequenceDataset
 from localrec.data.loading import aligned_matrix, dataset_with_store, db_as_dataset
-from localrec.data.protocol import SETTINGS, EvalReport, Scorer, evaluate
+from localrec.data.protocol import SETTINGS, Scorer
 from localrec.embedding.llama_encoder import open_encoder
 from localrec.errors import DatasetError, ModelNotPulled
 from localrec.evaluation.comparison import paired_differences, require_method
+from localrec.evaluation.protocol import evaluate
+from localrec.evaluation.results import EvalReport
 from localrec.evaluation.scorers import EmbeddingScorer, HistoryTextCache, adapter_scorers
 from localrec.models.cache import list_models
 from localrec.models.registry import ModelSpec, load_registry
@@ -89,6 +92,7 @@ def run_eval(
     adapters: bool = True,
     total: Callable[[int], None] | None = None,
     compare: str | None = None,
+    cache_history_text: bool = False,
 ) -> EvalReport:
     """Every baseline and every localrec method, for each model on disk, in one protocol run.
 
@@ -96,6 +100,8 @@ def run_eval(
     from `dataset_store`, for a database the database itself. With `compare`, the report
     also holds every other method's paired NDCG@10 difference from that one
     (`comparison.paired_differences`); the name is checked before any case is scored.
+    With `cache_history_text`, history-text vectors are kept in `store` for later runs
+    (for a dataset's cache; a user's database keeps none).
     """
     # Say so before minutes of encoding, not after.
     if not (dataset.valid if split == "valid" else dataset.test):
@@ -120,7 +126,7 @@ def run_eval(
         encoders.append(encoder)
         encode_items(store, encoder, progress=encode_progress)
         vectors = aligned_matrix(store, spec.name, item_index, spec.dim)
-        texts = HistoryTextCache(store, encoder, dataset.titles)
+        texts = HistoryTextCache(store if cache_history_text else None, encoder, dataset.titles)
         suffix = "" if spec.name == default or len(specs) == 1 else f"@{spec.name}"
         tuned = (
             adapter_scorers(store, spec, vectors, dataset, item_index, suffix, knn)
@@ -171,6 +177,7 @@ def evaluate_dataset(path: Path | str, **options: Any) -> EvalReport:
     seed, full, split, adapters, progress callbacks). Vectors are cached for later runs."""
     dataset, store, index = dataset_with_store(Path(path))
     with store:
+        options = {"cache_history_text": True, **options}
         return run_eval(dataset, store=store, item_index=index, **options)
 
 
@@ -178,8 +185,13 @@ def evaluate_database(store: Store, domain: str | None = None, **options: Any) -
     """`localrec --db X eval`: the database's own events, each user's last one held out
     (only users whose last event is in `domain`, if given). Vectors missing for a model
     on disk are encoded into the database. `options` as for `evaluate_dataset`, but the
-    split is always the held-out last events."""
+    split is always the held-out last events, and history-text vectors are not stored."""
     if domain is not None:
         store.require_domain(domain)
     dataset, index = db_as_dataset(store, domain)
-    return run_eval(dataset, store=store, item_index=index, **{**options, "split": "test"})
+    return run_eval(
+        dataset,
+        store=store,
+        item_index=index,
+        **{**options, "split": "test", "cache_history_text": False},
+    )

@@ -87,13 +87,20 @@ class HybridRow:
 
 
 class HistoryTextCache:
-    """History texts embedded as queries, cached in the store by content hash."""
+    """History texts embedded as queries, by the text's content hash.
 
-    def __init__(self, store: Store, encoder: Encoder, titles: Sequence[str]) -> None:
+    With a `store` (a sequence dataset's cache database) the vectors are kept in its
+    history-text table for later runs. Without one they last for this run only: a user's
+    own database keeps no vectors of histories that no stored user owns, so `forget`
+    leaves none of a user's behind.
+    """
+
+    def __init__(self, store: Store | None, encoder: Encoder, titles: Sequence[str]) -> None:
         self.store = store
         self.encoder = encoder
         self.titles = titles
         self.spec: ModelSpec = encoder.spec
+        self._run: dict[str, np.ndarray] = {}
 
     def text(self, history: ItemArray) -> str:
         events = [HistoryEvent(self.titles[int(i)], "purchase") for i in history]
@@ -104,28 +111,31 @@ class HistoryTextCache:
             half_life=HALF_LIFE,
         )
 
+    def _known(self, digests: Sequence[str]) -> dict[str, np.ndarray]:
+        if self.store is not None:
+            return self.store.history_vectors(self.spec.name, digests)
+        return {d: self._run[d] for d in digests if d in self._run}
+
+    def _keep(self, digests: Sequence[str], vectors: np.ndarray) -> None:
+        if self.store is not None:
+            self.store.put_history_vectors(self.spec.name, digests, vectors)
+        else:
+            self._run.update(zip(digests, vectors, strict=True))
+
     def __call__(self, histories: Sequence[ItemArray]) -> np.ndarray:
         out = np.zeros((len(histories), self.spec.dim), dtype=np.float32)
         texts = [self.text(h) if len(h) else "" for h in histories]
         digests = [content_hash(self.spec.name, self.spec.query_prefix, t) for t in texts]
-        missing: dict[str, str] = {}
-        for i, (t, d) in enumerate(zip(texts, digests, strict=True)):
-            if not t:
-                continue
-            cached = self.store.user_vector(d, self.spec.name, d)
-            if cached is None:
-                missing[d] = t
-            else:
-                out[i] = cached
+        known = self._known([d for t, d in zip(texts, digests, strict=True) if t])
+        missing = {d: t for t, d in zip(texts, digests, strict=True) if t and d not in known}
         if missing:
             keys = list(missing)
             vectors = self.encoder.encode([missing[k] for k in keys], query=True)
-            with self.store.write() as conn:
-                self.store.put_vectors(conn, self.spec.name, keys, keys, vectors, kind="user")
-            fresh = dict(zip(keys, vectors, strict=True))
-            for i, d in enumerate(digests):
-                if d in fresh:
-                    out[i] = fresh[d]
+            self._keep(keys, vectors)
+            known.update(zip(keys, vectors, strict=True))
+        for i, (t, d) in enumerate(zip(texts, digests, strict=True)):
+            if t:
+                out[i] = known[d]
         return out
 
 

@@ -60,6 +60,24 @@ class CachedModel:
     size: int | None
     source: str | None
 
+    def to_dict(self, default: str | None = None) -> dict[str, Any]:
+        """The model as JSON-able data (`default`: the registry's default model's name):
+        what `localrec models list --json` prints for it."""
+        return {
+            "name": self.spec.name,
+            "dim": self.spec.dim,
+            "default": self.spec.name == default,
+            "path": str(self.path) if self.path else None,
+            "size": self.size,
+            "source": self.source,
+            "pooling": self.spec.pooling,
+            "max_tokens": self.spec.max_tokens,
+            "languages": list(self.spec.languages),
+            "license": self.spec.license,
+            "repo": self.spec.repo,
+            "download_size": self.spec.size,
+        }
+
 
 @dataclass(frozen=True)
 class PullResult:

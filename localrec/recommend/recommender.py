@@ -19,6 +19,7 @@ import numpy as np
 from localrec.embedding.llama_encoder import Encoder, open_encoder
 from localrec.errors import InputError
 from localrec.models.registry import ModelSpec, load_registry
+from localrec.recommend.candidates import candidate_pool
 from localrec.recommend.explain import explain
 from localrec.recommend.history import (
     AdHoc,
@@ -80,10 +81,14 @@ class Recommender:
                 raise InputError(f"{name} must be a positive number of events, got {value!r}")
         if not isinstance(db_path, str | Path):
             raise InputError(f"db_path must be a path, got {db_path!r}")
-        if encoder is not None and not isinstance(getattr(encoder, "spec", None), ModelSpec):
+        if encoder is not None and not (
+            isinstance(encoder, Encoder) and isinstance(encoder.spec, ModelSpec)
+        ):
             raise InputError(
-                "the encoder needs a `spec` (a localrec ModelSpec: the model's name, dim and "
-                "prefixes) so that the vectors it makes can be stored and matched"
+                "the encoder must have what localrec.Encoder names: a `spec` (a localrec "
+                "ModelSpec: the model's name, dim and prefixes, so that the vectors it makes "
+                "can be stored and matched), max_tokens, last_truncated, encode, count_tokens "
+                "and close"
             )
         self.store = Store(db_path, create=False)
         self.spec: ModelSpec = load_registry().get(model) if encoder is None else encoder.spec
@@ -279,7 +284,7 @@ class Recommender:
         _check_user_vector(method)
         from_domains = domain_list(from_domains)
         domain_matrix = self._matrix(domain)
-        matrix = domain_matrix if candidates is None else self._pool(domain_matrix, candidates)
+        matrix = domain_matrix if candidates is None else candidate_pool(domain_matrix, candidates)
         for name in from_domains or ():
             self.store.require_domain(name)
         tuned = self._tuned() if method in ("hybrid", "tuned") else None
@@ -404,32 +409,6 @@ class Recommender:
         return self._build(matrix, rows, scores, None)
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def _pool(self, matrix: ItemMatrix, candidates: Sequence[str | int]) -> ItemMatrix:
-        """The rows of `matrix` (one domain's items) that `candidates` names, in that order."""
-        if isinstance(candidates, str | bytes):
-            raise InputError("candidates is a list of item ids, not one id")
-        ids = [as_item_id(i) for i in candidates]
-        if not ids:
-            raise InputError("candidates is empty; give at least one item id, or none at all")
-        index = matrix.index()
-        missing = [i for i in ids if i not in index]
-        if missing:
-            raise InputError(
-                f"candidate(s) not among the encoded {matrix.domain!r} items: "
-                f"{', '.join(map(repr, missing[:5]))}; check the ids, or run `localrec encode`"
-            )
-        repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
-        if repeated:
-            raise InputError(f"candidates names {', '.join(map(repr, repeated[:5]))} twice")
-        rows = [index[i] for i in ids]
-        return ItemMatrix(
-            matrix.model,
-            matrix.domain,
-            tuple(ids),
-            tuple(matrix.domains[r] for r in rows),
-            matrix.matrix[rows],
-        )
 
     def has_adapter(self) -> bool:
         """Whether `recommend`'s hybrid ranks with a tuned adapter (cheap: nothing is loaded)."""

@@ -83,7 +83,8 @@ class RecommendationList:
         return len(self.items)
 
     def to_dict(self) -> dict[str, Any]:
-        """The list as JSON-able data: what `localrec recommend --json` prints."""
+        """The list as JSON-able data, with how it was made; `localrec recommend --json`
+        prints its `items` (each `Recommendation.to_dict`)."""
         return {
             "user": self.user,
             "domain": self.domain,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,15 @@ class ThresholdPoint:
         total = self.precision + self.recall
         return 2 * self.precision * self.recall / total if total > 0 else 0.0
 
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "theta": self.theta,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "mean_size": self.mean_size,
+        }
+
 
 @dataclass(frozen=True)
 class ThresholdReport:
@@ -37,6 +47,15 @@ class ThresholdReport:
     users: int
     points: list[ThresholdPoint]
     suggested: ThresholdPoint
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data: what `localrec threshold suggest --json` prints."""
+        return {
+            "domain": self.domain,
+            "users": self.users,
+            "suggested": self.suggested.theta,
+            "curve": [p.to_dict() for p in self.points],
+        }
 
 
 def suggest_threshold(

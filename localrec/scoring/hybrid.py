@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from localrec.data.protocol import SETTINGS, Setting
 from localrec.scoring.adapter import TrainedAdapter
 from localrec.scoring.history import History
 from localrec.scoring.itemknn import ItemKNNScorer
@@ -36,9 +37,6 @@ __all__ = [
     "standardise",
 ]
 
-Setting = Literal["mixed", "cross"]
-# Plain strings: the keys of stored weights and validation figures.
-SETTINGS: tuple[str, ...] = ("mixed", "cross")
 ItemArray = npt.NDArray[np.integer[Any]]
 # The zero-shot user representation that stands in where the adapter has no say.
 ZERO_SHOT = "hybrid"

@@ -79,8 +79,7 @@ def encode_items(
     if domain is not None:
         store.require_domain(domain)
     start = time.perf_counter()
-    spec = getattr(encoder, "spec", None)
-    prefix = spec.document_prefix if spec is not None else ""
+    prefix = encoder.spec.document_prefix
     report = EncodeReport(model=encoder.name)
     existing = {} if force else store.vector_hashes(encoder.name)
     pending: list[tuple[str, str, str]] = []
@@ -104,7 +103,7 @@ def encode_items(
     for offset in range(0, total, chunk_size):
         chunk = pending[offset : offset + chunk_size]
         vectors = encoder.encode([text for _, text, _ in chunk])
-        report.truncated += int(getattr(encoder, "last_truncated", 0))
+        report.truncated += encoder.last_truncated
         with store.write() as conn:
             store.put_vectors(
                 conn, encoder.name, [i for i, _, _ in chunk], [h for _, _, h in chunk], vectors

@@ -93,4 +93,24 @@ def m003_matrices(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_history_vectors(db: Database) -> None:
+    # `eval`'s cache of history-text vectors, keyed by the text's content hash. It was kept
+    # as user vectors whose owner was that hash; those rows are only a cache (of vectors
+    # derived from users' histories, attributable to no user), so they are dropped, and
+    # user vectors are once more only those of stored users.
+    db.execute(
+        """
+        CREATE TABLE history_vectors (
+            model TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            dim INTEGER NOT NULL CHECK (dim > 0),
+            vector BLOB NOT NULL CHECK (length(vector) = 4 * dim),
+            PRIMARY KEY (model, content_hash)
+        )
+        """
+    )
+    db.execute("DELETE FROM vectors WHERE kind = 'user' AND owner = content_hash")
+
+
 SCHEMA_VERSION = len(migrations._migrations)

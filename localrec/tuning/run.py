@@ -8,6 +8,7 @@ from pathlib import Path
 
 from localrec.data.dataset import SequenceDataset
 from localrec.data.loading import aligned_matrix, dataset_with_store, db_as_dataset
+from localrec.data.protocol import RARE_TARGET_MAX
 from localrec.embedding.llama_encoder import open_encoder
 from localrec.models.cache import resolve_model
 from localrec.scoring.adapter import AdapterConfig, TrainedAdapter
@@ -16,7 +17,7 @@ from localrec.store.item_vectors import encode_items
 from localrec.tuning.storage import store_adapter
 from localrec.tuning.train import train_adapter
 
-__all__ = ["tune_database", "tune_dataset"]
+__all__ = ["tune_database", "tune_dataset", "tune_summary"]
 
 EpochCallback = Callable[[str, int, float, dict[str, float]], None]
 BatchCallback = Callable[[int, int], None]
@@ -85,3 +86,37 @@ def tune_database(
     return _tune(
         dataset, store, index, model, config or AdapterConfig(), on_epoch, on_batch, encode_progress
     )
+
+
+def tune_summary(adapter: TrainedAdapter) -> list[str]:
+    """What a `tune` run chose, one line per domain and a last line on the training: the
+    epoch, the validation NDCG@10 and the blend weights of the hybrid (what `localrec
+    tune` prints)."""
+    lines = []
+    for d, a in adapter.domains.items():
+        weights = _per_setting(a.hybrid_weight)
+        if a.rare_weight is not None:
+            weights += f", items seen 1-{RARE_TARGET_MAX} times {a.rare_weight:g}"
+        hybrid = ", ".join(
+            f"{k} {100 * v:.2f}% (zero-shot {100 * a.zero_shot_ndcg[k]:.2f}%)"
+            for k, v in a.hybrid_ndcg.items()
+        )
+        lines.append(
+            f"{adapter.domain_names[d]}: epoch {a.epoch}, valid NDCG@10 "
+            + ", ".join(f"{k} {100 * v:.2f}%" for k, v in a.valid_ndcg.items())
+            + f"; collaborative weight {weights}; two-hop weight "
+            + f"{_per_setting(a.two_hop_weight)}; cold users' text weight "
+            + f"{_per_setting(a.cold_weight)}; hybrid {hybrid}"
+        )
+    lines += [
+        f"{name}: no adapter kept, zero-shot serves it: {why}"
+        for name, why in adapter.dropped.items()
+    ]
+    lines.append(
+        f"trained on {adapter.train_pairs} pairs in {adapter.seconds:.0f} s (model {adapter.model})"
+    )
+    return lines
+
+
+def _per_setting(weights: dict[str, float]) -> str:
+    return ", ".join(f"{setting} {weight:g}" for setting, weight in weights.items())

@@ -13,14 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import cast
 
 import numpy as np
 
 from localrec.data.dataset import SequenceDataset
 from localrec.data.protocol import (
+    SETTINGS,
     Cases,
-    Setting,
     draw_candidates,
     make_cases,
     metrics_from_ranks,
@@ -30,7 +29,7 @@ from localrec.data.protocol import (
 )
 from localrec.scoring.adapter import AdapterConfig, DomainAdapter, TrainedAdapter, rarely_seen
 from localrec.scoring.history import histories_of_rows
-from localrec.scoring.hybrid import SETTINGS, HybridModel, combine_cf, hybrid_scores
+from localrec.scoring.hybrid import HybridModel, combine_cf, hybrid_scores
 from localrec.scoring.itemknn import ItemKNNScorer
 from localrec.scoring.profiles import zero_shot_scores
 
@@ -69,8 +68,8 @@ def choose_weights(
         return f"no validation case ends in {name!r}, so nothing shows it would help"
     served = valid.served(adapter, knn, seen, counts)
     hybrid_cases = {s: valid.case_ndcg(served[s], blends[s].cands) for s in blends}
-    for s, cases in hybrid_cases.items():  # as served: rare and cold weights too
-        adapter.hybrid_ndcg[s] = float(cases.mean())
+    for setting, cases in hybrid_cases.items():  # as served: rare and cold weights too
+        adapter.hybrid_ndcg[setting] = float(cases.mean())
     gains = np.concatenate([hybrid_cases[s] - zero_shot_cases[s] for s in blends])
     return _not_better(gains, adapter)
 
@@ -118,9 +117,7 @@ class Validation:
     def build(
         cls, dataset: SequenceDataset, vectors: np.ndarray, config: AdapterConfig
     ) -> Validation:
-        cases: dict[str, Cases] = {
-            s: make_cases(dataset.valid, dataset, cast(Setting, s)) for s in SETTINGS
-        }
+        cases: dict[str, Cases] = {s: make_cases(dataset.valid, dataset, s) for s in SETTINGS}
         # The evaluation protocol's draw; small catalogues get as many negatives as they have.
         n_neg = min(999, min(len(dataset.items_of_domain(d)) for d in range(dataset.n_domains)) - 1)
         cands = {s: draw_candidates(c, dataset, n_neg, 42) for s, c in cases.items()}
@@ -202,7 +199,7 @@ class Validation:
             counts=counts,
         )
         model = HybridModel(trained, self.vectors, self.dataset.domains, knn)
-        out = {}
+        out: dict[str, np.ndarray] = {}
         for s in SETTINGS:
             rows = self.rows(s, adapter.domain)
             if len(rows):

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from localrec.data.dataset import SequenceDataset
-from localrec.data.protocol import training_counts
+from localrec.data.protocol import SETTINGS, training_counts
 from localrec.errors import TrainingError
 from localrec.scoring.adapter import (
     AdapterConfig,
@@ -28,7 +28,6 @@ from localrec.scoring.adapter import (
     normalised,
     predict_unseen_bias,
 )
-from localrec.scoring.hybrid import SETTINGS
 from localrec.scoring.itemknn import ItemKNNScorer
 from localrec.tuning.selection import Validation, choose_weights
 from localrec.weighting import ages, recency
@@ -267,7 +266,7 @@ def train_adapter(
                 if on_batch is not None:
                     on_batch(step + 1, steps)
             snapshot = _domain_adapter(d, params, vectors, seen, domain_items)
-            ndcg = {s: valid.tuned_ndcg(snapshot, s) for s in SETTINGS}
+            ndcg: dict[str, float] = {s: valid.tuned_ndcg(snapshot, s) for s in SETTINGS}
             mean = float(np.mean(list(ndcg.values())))
             if on_epoch is not None:
                 on_epoch(dataset.domain_names[d], epoch, mean, ndcg)

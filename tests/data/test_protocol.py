@@ -14,7 +14,6 @@ from localrec.data.protocol import (
     TIE_BREAK_SCALE,
     coverage_at_k,
     draw_candidates,
-    evaluate,
     full_candidates,
     make_cases,
     metrics_from_ranks,
@@ -22,6 +21,7 @@ from localrec.data.protocol import (
     tie_break,
 )
 from localrec.errors import DatasetError
+from localrec.evaluation.protocol import evaluate
 from tests.conftest import require_data
 
 FOOD, KITCHEN = 0, 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from localrec.data.protocol import CaseRanks, EvalReport, MetricRow
 from localrec.errors import InputError
 from localrec.evaluation.comparison import paired_differences
+from localrec.evaluation.results import CaseRanks, EvalReport, MetricRow
 
 FOOD, KITCHEN = 0, 1
 

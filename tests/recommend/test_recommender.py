@@ -450,7 +450,7 @@ def test_bad_arguments_are_input_errors(
         ({"half_life": 0}, "half_life must be a positive number"),
         ({"mean_half_life": float("nan")}, "mean_half_life must be a positive number"),
         ({"mean_half_life": -1}, "mean_half_life must be a positive number"),
-        ({"encoder": object()}, "the encoder needs a `spec`"),
+        ({"encoder": object()}, "the encoder must have what localrec.Encoder names: a `spec`"),
         ({"user_vector": "x"}, "unknown user vector 'x'"),
     ],
 )
@@ -510,7 +510,7 @@ def test_the_popular_fallback_leaves_out_what_the_user_has(rec: Recommender) -> 
     ],
 )
 def test_explanations_say_why_in_the_table(reason: str, value: float, shown: str) -> None:
-    from localrec.cli.main import _because
+    from localrec.cli.recommend import _because
 
     detail = {"action": "bought", "title": "Dune", "similarity": value, "reason": reason}
     assert _because(detail) == shown

@@ -10,7 +10,7 @@ from tests.conftest import require_data
 pytest.importorskip("scipy")
 
 from localrec.data.dataset import load_dataset
-from localrec.data.protocol import evaluate
+from localrec.evaluation.protocol import evaluate
 from localrec.scoring.itemknn import (
     CooccurrenceScorer,
     ItemKNNScorer,

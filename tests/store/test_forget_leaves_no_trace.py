@@ -87,9 +87,12 @@ def test_forget_also_reaches_the_migration_backup(tmp_path: Path) -> None:
     assert b"alice-old-7f3a" not in everything and b"qwerty-99" not in everything
 
 
-def test_forget_also_removes_the_eval_cache_of_the_users_history(
+def test_forget_after_eval_leaves_no_vector_or_byte_of_the_users_history(
     model_home: Path, tmp_path: Path, one_thread: None
 ) -> None:
+    """eval on a user's database embeds histories for the run only (schema 4: no history
+    vector is stored as a user vector or cached), so after forget nothing of the user's
+    history is left in the database, its -wal or its -shm."""
     db = tmp_path / "e.db"
     items = write_csv(tmp_path / "items.csv", catalogue_items()[:24] + catalogue_items()[60:84])
     events = [
@@ -102,9 +105,10 @@ def test_forget_also_removes_the_eval_cache_of_the_users_history(
     assert_clean(
         invoke("--db", str(db), "add", "events", str(write_jsonl(tmp_path / "e.jsonl", events))), 0
     )
-    assert_clean(invoke("--db", str(db), "eval", "--negatives", "5", "--setting", "mixed"), 0)
-    before = count(db, "vectors", "WHERE kind = 'user'")
-    assert before >= 2  # one history-text vector per held-out user
+    assert_clean(invoke("--db", str(db), "eval", "--negatives", "5"), 0)
+    assert count(db, "vectors", "WHERE kind = 'user'") == 0
+    assert count(db, "history_vectors") == 0
     assert_clean(invoke("--db", str(db), "forget", SECRET_USER, "--yes"), 0)
-    # bob's cached history vector may stay; the forgotten user's must not.
-    assert count(db, "vectors", "WHERE kind = 'user'") <= before - 1
+    assert count(db, "events", "WHERE user_id = ?", (SECRET_USER,)) == 0
+    assert count(db, "vectors", "WHERE kind = 'user'") == 0
+    assert SECRET_USER.encode() not in _raw_bytes(db)

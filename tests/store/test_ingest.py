@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from localrec.errors import InputError
-from localrec.store.db import Store
+from localrec.store.db import DeleteReport, Store
 from localrec.store.formats import BadLine, read_records
 from localrec.store.ingest import (
     EventColumns,
@@ -86,7 +86,7 @@ def test_items_are_updated_and_deleted(store: Store) -> None:
     add_items(store, [{"id": "m1", "domain": "music", "title": "Kind of Blue (Legacy)"}])
     assert store.get_items(["m1"])["m1"].title == "Kind of Blue (Legacy)"
     add_events(store, [{"user": "u", "item": "m1"}])
-    assert store.delete_items(["m1", "nope"]) == 1
+    assert store.delete_items(["m1", "nope"]) == DeleteReport(deleted=1, unknown=("nope",))
     assert store.get_items(["m1"]) == {}
     assert store.stats()["events"] == 0  # cascaded
 

@@ -71,6 +71,32 @@ def test_a_template_that_leaves_an_item_no_text_names_both(store: Store) -> None
     assert encoder.texts_seen == [] and store.vector_hashes("fake") == before
 
 
+class TruncatingEncoder(FakeEncoder):
+    """Says it cut the first text of every batch, as `Encoder.last_truncated` reports."""
+
+    def encode(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
+        self.last_truncated = 1 if texts else 0
+        return super().encode(texts, query=query)
+
+
+@pytest.mark.parametrize(("chunk_size", "truncated"), [(30, 4), (100, 1), (7, 15)])
+def test_truncated_texts_are_counted_per_chunk(
+    store: Store, chunk_size: int, truncated: int
+) -> None:
+    report = encode_items(store, TruncatingEncoder(), chunk_size=chunk_size)
+    assert (report.encoded, report.chunks, report.truncated) == (100, truncated, truncated)
+
+
+def test_the_document_prefix_is_part_of_the_content_hash(store: Store) -> None:
+    from dataclasses import replace
+
+    encode_items(store, FakeEncoder())
+    prefixed = FakeEncoder()
+    prefixed.spec = replace(prefixed.spec, document_prefix="passage: ")
+    assert encode_items(store, prefixed).encoded == 100
+    assert encode_items(store, prefixed).encoded == 0
+
+
 def test_models_keep_vectors_side_by_side(store: Store) -> None:
     encode_items(store, FakeEncoder("m1", dim=8))
     encode_items(store, FakeEncoder("m2", dim=12))

@@ -1,0 +1,91 @@
+"""What every command module shares: the error-reporting group, the database path,
+stderr messages and the options several commands take."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from localrec.errors import LocalrecError
+
+if TYPE_CHECKING:
+    from localrec.store.db import Store
+
+__all__ = [
+    "MODEL",
+    "USER_VECTOR",
+    "LocalrecGroup",
+    "check_output_dir",
+    "dataset_or_db",
+    "db_path",
+    "domains",
+    "open_store",
+    "say",
+]
+
+
+class LocalrecGroup(click.Group):
+    """A group that turns every `LocalrecError` into a one-line message and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LocalrecError as exc:
+            raise click.ClickException(str(exc)) from None
+        except UnicodeEncodeError as exc:
+            # Arguments that are not UTF-8 arrive as lone surrogates (surrogateescape).
+            bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else "?"
+            raise click.ClickException(
+                f"{bad!r} in {exc.object[:60]!r} is not valid UTF-8 text"
+            ) from None
+
+
+def say(message: str) -> None:
+    """A message for the person at the terminal: stderr, so stdout stays data."""
+    click.echo(message, err=True)
+
+
+def db_path(ctx: click.Context) -> Path:
+    """--db, else the default database under $LOCALREC_HOME."""
+    from localrec.paths import default_db_path
+
+    return Path(ctx.obj.get("db_path") or default_db_path())
+
+
+def open_store(ctx: click.Context) -> Store:
+    """The existing database (a missing one is an error naming the path)."""
+    from localrec.store.db import Store
+
+    return Store(db_path(ctx), create=False)
+
+
+def dataset_or_db(ctx: click.Context, dataset_dir: Path | None) -> None:
+    if dataset_dir is not None and ctx.obj.get("db_path") is not None:
+        raise click.UsageError(
+            f"give DATASET_DIR ({dataset_dir}) or --db ({ctx.obj['db_path']}), not both"
+        )
+
+
+def check_output_dir(path: Path, option: str) -> None:
+    """Fail before the work, not after it, when an output file's directory is missing."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise click.BadParameter(
+            f"{path}: the directory {parent} does not exist; create it first",
+            param_hint=option,
+        )
+
+
+def domains(value: str | None) -> list[str] | None:
+    """A comma-separated --from value as a list of domains."""
+    return [d.strip() for d in value.split(",") if d.strip()] if value else None
+
+
+USER_VECTOR = click.option(
+    "--user-vector",
+    type=click.Choice(["hybrid", "history-text", "item-mean", "max-sim"]),
+    help="How the user becomes a vector (default: hybrid).",
+)
+MODEL = click.option("--model", "model_name", help="Model whose vectors to use (default model).")
