@@ -36,7 +36,10 @@ import sys
 import time
 from pathlib import Path
 
-from localrec.data.dataset import food_kitchen_dir
+# This checkout's localrec and scripts, however the demo is started.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.food_kitchen import food_kitchen_dir, write_slice
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = food_kitchen_dir(REPO)
@@ -67,8 +70,7 @@ def main() -> None:
         help="Also tune and evaluate on the whole dataset (encodes 36k titles: ~10 min here).",
     )
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
-    from localrec.data.dataset import load_dataset, write_slice
+    from localrec.data.dataset import load_dataset
     from localrec.store.db import Store
     from localrec.store.ingest import add_events, add_items
 

@@ -1,9 +1,11 @@
-"""A deterministic stand-in encoder for storage and scoring tests (never for model quality)."""
+"""Stand-ins for real things: a deterministic encoder for storage and scoring tests (never for
+model quality) and tiny GGUF files for the model-file checks."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -37,3 +39,23 @@ class FakeEncoder:
             seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
             rows.append(np.random.default_rng(seed).standard_normal(self.dim))
         return normalise_rows(np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim))
+
+
+def write_tiny_gguf(path: Path, arch: str = "bert", pooling: int | None = 1) -> Path:
+    """A well-formed GGUF of one 4 x 8 tensor with `arch` and `pooling` (a llama.cpp
+    pooling type; None leaves it unset) in its header, and no weights or vocabulary.
+    By default it passes localrec's header checks (bert, mean pooling)."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), arch=arch)
+    writer.add_embedding_length(8)
+    writer.add_context_length(64)
+    writer.add_block_count(1)
+    if pooling is not None:
+        writer.add_pooling_type(gguf.PoolingType(pooling))
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -39,7 +39,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, link_models
+from tests.conftest import link_models
+from tests.helpers import (
+    catalogue_events,
+    catalogue_items,
+    remove_db,
+    subprocess_env,
+    write_jsonl,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -60,16 +67,7 @@ def soak_home(pulled_home: Path, tmp_path: Path) -> Path:
 
 
 def child_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("LOCALREC_DB", "PYTHONPATH")}
-    env.update(
-        PYTHONPATH=str(REPO),
-        LOCALREC_HOME=str(home),
-        HF_HUB_OFFLINE="1",
-        OPENBLAS_NUM_THREADS="1",
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-    )
-    return env
+    return subprocess_env(home, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 
 def _pin(cpu: int) -> Callable[[], None] | None:
@@ -170,8 +168,7 @@ def checkpointed_copy(src: Path, dst: Path) -> Path:
     conn = sqlite3.connect(src)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{dst}{suffix}").unlink(missing_ok=True)
+    remove_db(dst)
     shutil.copy(src, dst)
     return dst
 
@@ -206,15 +203,8 @@ def event_rows(n: int, n_items: int, users: int, seed: int) -> list[dict[str, An
     ]
 
 
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
 def tune_catalogue() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Two domains x 60 items and ~400 users with 3-5 events: enough for `tune` to train."""
-    from .test_security import catalogue_events, catalogue_items
-
     return catalogue_items(), catalogue_events()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,55 +292,3 @@ def _line_of(token: int, lengths: Iterable[int]) -> int:
 
 def _preview(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
-def write_slice(
-    src: str | Path, dst: str | Path, users: int, *, train_factor: int = 5, extra_items: int = 120
-) -> Path:
-    """A small dataset in the same layout: the first `users` lines of valid and test, the
-    first `users * train_factor` of train_overlap, every item they touch, and the first
-    `extra_items` other items of each domain (so there are negatives to rank against)."""
-    src, dst = Path(src), Path(dst)
-    dst.mkdir(parents=True, exist_ok=True)
-    kept: set[int] = set()
-    for name, count in (
-        (TRAIN_FILES[0], users * train_factor),
-        (VALID_FILE, users),
-        (TEST_FILE, users),
-    ):
-        if not (src / name).is_file():
-            continue
-        with open(src / name, encoding="utf-8") as fh:
-            lines = [line.rstrip("\n") for _, line in zip(range(count), fh, strict=False)]
-        (dst / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        for line in lines:
-            kept.update(int(x) for x in line.split("\t")[1].split(",") if x)
-    extra: dict[str, int] = {}
-    with (
-        open(src / ITEMS_FILE, encoding="utf-8") as fh,
-        open(dst / ITEMS_FILE, "w", encoding="utf-8") as out,
-    ):
-        for line in fh:
-            item = json.loads(line)
-            domain = str(item["domain"])
-            if item["item_id"] in kept:
-                out.write(line)
-            elif extra.get(domain, 0) < extra_items:
-                extra[domain] = extra.get(domain, 0) + 1
-                out.write(line)
-    return dst
-
-
-def food_kitchen_dir(repo: Path | None = None) -> Path:
-    """Where the Food-Kitchen data is: $LOCALREC_FOOD_KITCHEN, else ../shared/data next to
-    the repository, else /work/shared/data (where this project's machines keep it)."""
-    env = os.environ.get("LOCALREC_FOOD_KITCHEN")
-    if env:
-        return Path(env)
-    candidates = [Path("/work/shared/data/amazon-food-kitchen")]
-    if repo is not None:
-        candidates.insert(0, repo.parent / "shared" / "data" / "amazon-food-kitchen")
-    for candidate in candidates:
-        if (candidate / ITEMS_FILE).is_file():
-            return candidate
-    return candidates[0]

@@ -31,7 +31,7 @@ SMALL_BATCH_TOKENS = 64
 # batch to this size, so that a text gets the same vector alone and in a batch.
 MIN_BATCH_TOKENS = 64
 # Float weights use the same arithmetic at any batch size: no filler needed, and one
-# short query takes 6.1 ms instead of 40.1 ms (scripts/bench_encode.py, "1 query").
+# short query takes 6.1 ms instead of 40.1 ms (benchmarks/bench_encode.py, "1 query").
 FLOAT_FILE_TYPES = ("ALL_F32", "MOSTLY_F16", "MOSTLY_BF16")
 FILLER_TEXT = " ".join(["filler"] * MIN_BATCH_TOKENS)
 # Side-by-side contexts were measured on all-MiniLM-L6-v2 (384 dimensions), where each
@@ -96,7 +96,7 @@ class LlamaEncoder:
     Many batches run side by side on `contexts` llama.cpp contexts, sharing the loaded
     weights and the threads: a small model's per-operation work is too short to split
     over cores without the threads waiting on each other (two contexts of one thread gave
-    24-26% more texts/s than one of two, scripts/bench_encode.py). By default a model of
+    24-26% more texts/s than one of two, benchmarks/bench_encode.py). By default a model of
     at most 384 dimensions gets one context per thread (at most 4), a wider one a single
     context. A single batch, such as one query, runs on the first context with all the
     threads.

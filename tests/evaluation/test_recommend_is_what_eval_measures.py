@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from localrec.data.dataset import SequenceDataset, write_slice
+from localrec.data.dataset import SequenceDataset
 from localrec.data.loading import aligned_matrix, dataset_with_store
 from localrec.data.protocol import SETTINGS, draw_candidates, make_cases
 from localrec.evaluation.scorers import HybridRow, hybrid_model
@@ -28,6 +28,7 @@ from localrec.store.db import Store
 from localrec.store.ingest import add_events, add_items
 from localrec.tuning.run import tune_dataset
 from localrec.tuning.storage import load_adapter, store_adapter
+from scripts.food_kitchen import write_slice
 from tests.conftest import link_models, require_data
 
 USERS = 200

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from localrec.cli.main import cli
-from localrec.data.dataset import write_slice
 from localrec.data.loading import db_as_dataset
 from localrec.evaluation.scorers import EmbeddingScorer
 from localrec.store.db import Store
 from localrec.store.ingest import add_events, add_items
-from tests.conftest import require_data
+from scripts.food_kitchen import write_slice
+from tests.conftest import link_models, require_data
+from tests.helpers import run
 
 
 @pytest.fixture(scope="module")
@@ -26,23 +25,13 @@ def data_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def module_home(tmp_path_factory: pytest.TempPathFactory, pulled_home: Path) -> Path:
     """One LOCALREC_HOME for the module, so the slice's vectors are encoded once."""
-    home = tmp_path_factory.mktemp("eval-home")
-    (home / "models").mkdir()
-    for path in (pulled_home / "models").iterdir():
-        if not path.name.startswith("."):
-            (home / "models" / path.name).symlink_to(path)
-    return home
+    return link_models(pulled_home, tmp_path_factory.mktemp("eval-home"))
 
 
 @pytest.fixture
 def model_home(module_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LOCALREC_HOME", str(module_home))
     return module_home
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_eval_json_has_every_method_in_both_settings(

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from localrec.errors import (
@@ -21,27 +20,7 @@ from localrec.errors import (
 from localrec.models import cache as model_cache
 from localrec.models.cache import add_model, list_models, pull_model, resolve_model
 from localrec.models.gguf import FILE_TYPES, GGML_TYPE_SIZES, read_gguf_info
-
-
-def _write_gguf(
-    path: Path, arch: str, pooling: int | None, extra_kv: dict[str, int] | None = None
-) -> Path:
-    import gguf
-
-    writer = gguf.GGUFWriter(str(path), arch=arch)
-    writer.add_embedding_length(8)
-    writer.add_context_length(64)
-    writer.add_block_count(1)
-    if pooling is not None:
-        writer.add_pooling_type(gguf.PoolingType(pooling))
-    for key, value in (extra_kv or {}).items():
-        writer.add_uint32(key, value)
-    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+from tests.fakes import write_tiny_gguf
 
 
 def test_type_tables_agree_with_the_gguf_package() -> None:
@@ -165,8 +144,8 @@ def test_add_refuses_a_registry_name(localrec_home: Path, built_models: dict[str
     [
         (lambda p: p.write_bytes(b"not a gguf at all"), "not a GGUF file"),
         (lambda p: p.write_bytes(b"GGUF\x03\x00\x00\x00"), "truncated GGUF header"),
-        (lambda p: _write_gguf(p, "llama", None), "is not an embedding model"),
-        (lambda p: _write_gguf(p, "bert", 0), "is not an embedding model"),
+        (lambda p: write_tiny_gguf(p, "llama", None), "is not an embedding model"),
+        (lambda p: write_tiny_gguf(p, "bert", 0), "is not an embedding model"),
     ],
 )
 def test_bad_gguf_files_are_refused(tmp_path: Path, make: Any, message: str) -> None:

@@ -9,15 +9,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from localrec.cli.main import cli
 from localrec.errors import DatabaseError, InputError, NotEncoded
 from localrec.recommend.recommender import Recommender, UserVector
 from localrec.store.db import Store
 from localrec.store.ingest import add_events, add_items
 from localrec.store.item_vectors import encode_items
 from tests.fakes import FakeEncoder
+from tests.helpers import run
 
 BOOKS = ["The Three-Body Problem", "Dune", "Foundation", "Neuromancer"]
 MUSIC = ["Kind of Blue", "Blue Train", "Abbey Road", "Dune", "Foundation", "Thriller"]
@@ -243,16 +242,10 @@ def real_db(model_home: Path, tmp_path: Path) -> str:
     items.write_text("\n".join(json.dumps({"id": i, "domain": d, "title": t}) for i, d, t in rows))
     events = tmp_path / "events.csv"
     events.write_text("user,item,time\nu1,f1,1\nu1,f2,2\nu2,k3,1\nu3,k3,1\n")
-    runner = CliRunner()
-    assert runner.invoke(cli, ["--db", path, "add", "items", str(items)]).exit_code == 0
-    assert runner.invoke(cli, ["--db", path, "add", "events", str(events)]).exit_code == 0
-    assert runner.invoke(cli, ["--db", path, "encode"]).exit_code == 0
+    assert run("--db", path, "add", "items", str(items))[0] == 0
+    assert run("--db", path, "add", "events", str(events))[0] == 0
+    assert run("--db", path, "encode")[0] == 0
     return path
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_cli_recommend_json(real_db: str) -> None:

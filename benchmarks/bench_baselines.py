@@ -6,8 +6,8 @@ co-occurrence CF, sequence-aware item-kNN, and TF-IDF (mean of history, and
 recency-weighted). Prints one row per method, setting and target domain, metrics in %,
 then how long each method took to build and to evaluate. From the repository root::
 
-    .venv/bin/python scripts/bench_baselines.py            # test split
-    .venv/bin/python scripts/bench_baselines.py --split valid
+    .venv/bin/python benchmarks/bench_baselines.py            # test split
+    .venv/bin/python benchmarks/bench_baselines.py --split valid
 
 The data directory is --data, else $LOCALREC_FOOD_KITCHEN, else
 ../shared/data/amazon-food-kitchen next to the repository.
@@ -22,7 +22,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from localrec.data.dataset import SequenceDataset, food_kitchen_dir, load_dataset
+# This checkout's localrec and scripts/, however the benchmark is started.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from localrec.data.dataset import SequenceDataset, load_dataset
 from localrec.data.protocol import METRICS, SETTINGS, Scorer
 from localrec.errors import LocalrecError
 from localrec.evaluation.protocol import evaluate
@@ -34,6 +37,7 @@ from localrec.scoring.itemknn import (
     RandomScorer,
     TfidfScorer,
 )
+from scripts.food_kitchen import food_kitchen_dir
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = food_kitchen_dir(REPO)

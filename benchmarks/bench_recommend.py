@@ -1,6 +1,6 @@
 """Recommendation latency benchmark: localrec against naive loops and sqlite-vec, in one run.
 
-    LOCALREC_HOME=/tmp/lrhome .venv/bin/python scripts/bench_recommend.py \\
+    LOCALREC_HOME=/tmp/lrhome .venv/bin/python benchmarks/bench_recommend.py \\
         [--sizes 10000,100000,1000000] [--repeats 15] [--users 1000] [--cli-runs 7] \\
         [--skip-db] [--skip-sqlite-vec] [--skip-cli] [--cli-db PATH] [--seed 0]
 
@@ -56,6 +56,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# This checkout's localrec, however the benchmark is started.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from localrec.errors import LocalrecError
 from localrec.models.registry import load_registry

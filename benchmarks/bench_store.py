@@ -1,6 +1,6 @@
 """Store benchmark: ingest, incremental encoding and the vector-matrix load, in one run.
 
-    LOCALREC_HOME=/tmp/lrhome .venv/bin/python scripts/bench_store.py \\
+    LOCALREC_HOME=/tmp/lrhome .venv/bin/python benchmarks/bench_store.py \\
         [--items N] [--skip-encode] [--vectors 100000] [--repeats 7] [--seed 0]
 
 Real-data part (the Food-Kitchen dataset, ../shared/data/amazon-food-kitchen, or
@@ -41,12 +41,16 @@ from typing import Any
 
 import numpy as np
 
-from localrec.data.dataset import SequenceDataset, food_kitchen_dir, load_dataset
+# This checkout's localrec and scripts/, however the benchmark is started.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from localrec.data.dataset import SequenceDataset, load_dataset
 from localrec.data.importer import import_dataset
 from localrec.embedding.loader import open_encoder
 from localrec.store.db import ItemRow, Store
 from localrec.store.ingest import add_items
 from localrec.store.item_vectors import encode_items
+from scripts.food_kitchen import food_kitchen_dir
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = food_kitchen_dir(REPO)

@@ -1,6 +1,6 @@
 """What item-kNN's two-step walk costs `recommend`: one user against a whole domain.
 
-    .venv/bin/python scripts/bench_walk.py [DATASET_DIR] [--users 35] [--domain kitchen]
+    .venv/bin/python benchmarks/bench_walk.py [DATASET_DIR] [--users 35] [--domain kitchen]
 
 Builds item-kNN from the dataset's training files (as `Recommender` builds it from a
 database's events), then the walk's matrices, and times the hybrid's collaborative score
@@ -24,9 +24,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from localrec.data.dataset import food_kitchen_dir, load_dataset
+    from localrec.data.dataset import load_dataset
     from localrec.scoring.hybrid import cf_scores
     from localrec.scoring.itemknn import ItemKNNScorer
+    from scripts.food_kitchen import food_kitchen_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", nargs="?", type=Path, default=food_kitchen_dir(REPO))

@@ -1,6 +1,6 @@
 """Simulated cold users: the tuned adapter when no history item was seen in training.
 
-    LOCALREC_HOME=... .venv/bin/python scripts/cold_users.py [DATASET_DIR] [--model NAME]
+    LOCALREC_HOME=... .venv/bin/python benchmarks/cold_users.py [DATASET_DIR] [--model NAME]
 
 The Food-Kitchen test split has no user whose history is unknown to training, so this
 script makes every test user cold: the adapter's learned input vectors are zeroed and
@@ -37,13 +37,13 @@ class _NoCooccurrence:
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from localrec.data.dataset import food_kitchen_dir
     from localrec.data.loading import dataset_store, load_cached_dataset
     from localrec.data.protocol import Scorer
     from localrec.evaluation.protocol import evaluate
     from localrec.evaluation.scorers import EmbeddingScorer, HybridRow, TunedRow
     from localrec.scoring.hybrid import HybridModel
     from localrec.tuning.storage import load_adapter
+    from scripts.food_kitchen import food_kitchen_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", nargs="?", type=Path, default=food_kitchen_dir(REPO))

