@@ -60,7 +60,7 @@ def main() -> None:
     for a in cold.domains.values():
         if a.inputs is not None:
             a.inputs = np.zeros_like(a.inputs)
-    zero_shot = EmbeddingScorer("zero-shot-hybrid", "hybrid", vectors, dataset.domains)
+    zero_shot = EmbeddingScorer("zero-shot", "zero-shot", vectors, dataset.domains)
     model = HybridModel(cold, vectors, dataset.domains, _NoCooccurrence())  # type: ignore[arg-type]
     scorers: list[Scorer] = [
         zero_shot,

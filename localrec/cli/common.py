@@ -85,7 +85,10 @@ def domains(value: str | None) -> list[str] | None:
 
 USER_VECTOR = click.option(
     "--user-vector",
-    type=click.Choice(["hybrid", "history-text", "item-mean", "max-sim"]),
-    help="How the user becomes a vector (default: hybrid).",
+    type=click.Choice(["hybrid", "zero-shot", "history-text", "item-mean", "max-sim"]),
+    help=(
+        "How the user is scored (default: hybrid, the tuned hybrid where `tune` kept an "
+        "adapter, else zero-shot)."
+    ),
 )
 MODEL = click.option("--model", "model_name", help="Model whose vectors to use (default model).")

@@ -185,7 +185,7 @@ def score(
         scored = rec.score(user, list(items), from_domains=domains(from_domains))
         tuned = rec.has_adapter()
     if tuned and user_vector in (None, "hybrid"):
-        say("cosines of the zero-shot hybrid user vector; `recommend` ranks with the adapter")
+        say("cosines of the zero-shot user vector; `recommend` ranks with the adapter")
     _print_recommendations(scored, as_json, as_csv, False)
 
 

@@ -42,7 +42,7 @@ __all__ = [
     "run_eval",
 ]
 
-EMBEDDING_METHODS = ("history-text", "item-mean", "hybrid", "max-sim")
+EMBEDDING_METHODS = ("history-text", "item-mean", "zero-shot", "max-sim")
 
 
 def models_on_disk(names: Sequence[str] | None) -> list[ModelSpec]:
@@ -134,12 +134,9 @@ def run_eval(
             else []
         )
         for method in methods:
-            # With an adapter, "hybrid" is the tuned model blended with CF (the
-            # product default); the zero-shot text + mean blend keeps a row of its own.
-            label = "zero-shot-hybrid" if method == "hybrid" and tuned else method
             scorers.append(
                 EmbeddingScorer(
-                    f"localrec:{label}{suffix}",
+                    f"localrec:{method}{suffix}",
                     method,
                     vectors,
                     dataset.domains,

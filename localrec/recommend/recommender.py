@@ -44,9 +44,11 @@ from localrec.tuning.storage import load_adapter
 __all__ = ["Recommender", "UserVector"]
 
 # How a user becomes scores: a zero-shot representation, or the tuned adapter alone.
-UserVector = Literal["hybrid", "history-text", "item-mean", "max-sim", "tuned"]
+# "hybrid" (the default) is the tuned hybrid in a domain `tune` kept an adapter for, and
+# zero-shot text elsewhere; "tuned" the adapter alone; the rest are zero-shot (USER_VECTORS).
+UserVector = Literal["hybrid", "zero-shot", "history-text", "item-mean", "max-sim", "tuned"]
 _USER_VECTORS: tuple[str, ...] = get_args(UserVector)
-assert (*USER_VECTORS, "tuned") == _USER_VECTORS
+assert ("hybrid", *USER_VECTORS, "tuned") == _USER_VECTORS
 
 
 def _check_user_vector(method: str) -> None:
@@ -54,6 +56,12 @@ def _check_user_vector(method: str) -> None:
         raise InputError(
             f"unknown user vector {method!r}; choose one of {', '.join(_USER_VECTORS)}"
         )
+
+
+def zero_shot_method(method: str) -> str:
+    """The zero-shot representation that scores for `method` where no adapter does: the
+    default "hybrid" falls back to "zero-shot"; the others are their own."""
+    return "zero-shot" if method == "hybrid" else method
 
 
 class Recommender:
@@ -300,7 +308,7 @@ class Recommender:
                 )
             tuned = None
             notes.append(
-                "a threshold compares cosines: ranked by the zero-shot hybrid user vector, "
+                "a threshold compares cosines: ranked by the zero-shot user vector, "
                 "not the tuned adapter (its scores have no cosine scale)"
             )
         profile = self.profile(
@@ -322,7 +330,7 @@ class Recommender:
                 items = self._popular(matrix, k or 10, {i.item_id for i in owned})
             kind = "popular" if fallback else None  # None: nothing shown, nothing to flag
             return RecommendationList(user, domain, method, items, kind, 0, notes)
-        label: str = method
+        label = zero_shot_method(method)
         if tuned is not None and tuned.knows(domain):
             scores = tuned.scores(profile, matrix, domain, blend=method == "hybrid")
             label = "tuned-hybrid" if method == "hybrid" else "tuned"
@@ -333,7 +341,7 @@ class Recommender:
                 "use --user-vector hybrid, which falls back to zero-shot text there"
             )
         else:
-            scores = profile.scores(method, matrix.matrix)
+            scores = profile.scores(label, matrix.matrix)
         if not include_seen:
             index = matrix.index()
             owned = self._owned(user, history, profile) if from_domains else profile.items
@@ -383,7 +391,7 @@ class Recommender:
         profile = self.profile(user, history=history, from_domains=from_domains, user_vector=method)
         if profile.empty:
             raise InputError(f"user {user!r} has no usable history to score with")
-        scores = profile.scores(method, everything.matrix[rows])
+        scores = profile.scores(zero_shot_method(method), everything.matrix[rows])
         sub = ItemMatrix(
             self.model,
             None,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from localrec.errors import InputError
-from localrec.recommend.recommender import Recommender, UserVector
+from localrec.recommend.recommender import Recommender, UserVector, zero_shot_method
 
 __all__ = ["ThresholdPoint", "ThresholdReport", "plot_curve", "suggest_threshold"]
 
@@ -87,7 +87,7 @@ def suggest_threshold(
         profile = rec.profile(history=history, from_domains=from_domains, user_vector=user_vector)
         if profile.empty:
             continue
-        scores = profile.scores(user_vector or rec.user_vector, matrix.matrix)
+        scores = profile.scores(zero_shot_method(user_vector or rec.user_vector), matrix.matrix)
         # Everything the user had before, also what --from leaves out of the profile.
         seen = [index[item] for item, _ in history if item in index]
         scores[seen] = -np.inf

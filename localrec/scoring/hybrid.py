@@ -39,7 +39,7 @@ __all__ = [
 
 ItemArray = npt.NDArray[np.integer[Any]]
 # The zero-shot user representation that stands in where the adapter has no say.
-ZERO_SHOT = "hybrid"
+ZERO_SHOT = "zero-shot"
 
 
 def setting_of(history: History, item_domains: np.ndarray, domain: int) -> Setting:

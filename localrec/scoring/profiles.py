@@ -4,7 +4,7 @@
 - item-mean:    the mean of the history items' vectors, weighted by action and recency;
 - max-sim:      each candidate's best recency-weighted similarity to one history item,
                 which keeps several interests apart instead of averaging them away;
-- hybrid:       the default: (max-sim + 0.25 item-mean) / 1.25, still a cosine in
+- zero-shot:    the default: (max-sim + 0.25 item-mean) / 1.25, still a cosine in
                 [-1, 1], so thresholds keep their meaning. On the Food-Kitchen validation
                 split (NDCG@10 %, food / kitchen, mixed) it scores 6.44 / 6.09 against
                 6.30 / 6.19 for max-sim, 5.01 / 4.23 for item-mean and 2.16 / 2.17 for
@@ -31,7 +31,7 @@ __all__ = [
     "zero_shot_scores",
 ]
 
-USER_VECTORS = ("hybrid", "history-text", "item-mean", "max-sim")
+USER_VECTORS = ("zero-shot", "history-text", "item-mean", "max-sim")
 NEEDS_TEXT = frozenset({"history-text"})
 HYBRID_MEAN_WEIGHT = 0.25
 MAX_SIM_RECENT = 20
@@ -82,7 +82,7 @@ def profile_scores(
         raise InputError(f"unknown user vector {method!r}; choose one of {', '.join(USER_VECTORS)}")
     if method == "max-sim":
         return max_similarity(vectors, matrix)
-    if method == "hybrid":
+    if method == "zero-shot":
         mean = cosine_scores(matrix, mean_vector(vectors, weights))
         return hybrid_blend(max_similarity(vectors, matrix), mean)
     if method == "item-mean":

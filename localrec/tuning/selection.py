@@ -179,7 +179,7 @@ class Validation:
         if not len(rows):
             return None
         histories = histories_of_rows(self.histories(setting, rows))
-        scores = zero_shot_scores("hybrid", histories, self.cands[setting][rows], self.vectors)
+        scores = zero_shot_scores("zero-shot", histories, self.cands[setting][rows], self.vectors)
         return np.asarray(scores, np.float64)
 
     def served(

@@ -177,7 +177,9 @@ OPTION_VALUES: dict[str, st.SearchStrategy[str]] = {
         NUMBER,
     ),
     "--threshold": st.one_of(st.floats(-1.5, 1.5).map(str), st.sampled_from(VALUES[:6])),
-    "--user-vector": st.sampled_from(["hybrid", "history-text", "item-mean", "max-sim", "x"]),
+    "--user-vector": st.sampled_from(
+        ["hybrid", "zero-shot", "history-text", "item-mean", "max-sim", "x"]
+    ),
     "--lang": st.sampled_from(["en", "zh", "fr"]),
     "--format": st.sampled_from(["csv", "tsv", "jsonl", "json", "xml"]),
     "--setting": st.sampled_from(["mixed", "cross", "both"]),

@@ -120,7 +120,7 @@ def test_recommend_gives_exactly_evals_top_10_of_the_hybrid(tuned: Tuned, settin
             )
             assert [r.item_id for r in got] == [str(cands[i]) for i in top], n
             np.testing.assert_allclose([r.score for r in got], scores[top], rtol=1e-9, atol=1e-12)
-            assert got.user_vector == ("tuned-hybrid" if model.knows(d) else "hybrid")
+            assert got.user_vector == ("tuned-hybrid" if model.knows(d) else "zero-shot")
             kind = "adapter" if model.knows(d) else "zero-shot"
             if model.knows(d) and model.adapter.cold(history):
                 kind = "cold"

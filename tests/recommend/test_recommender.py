@@ -53,7 +53,7 @@ def rec(db: Path) -> Any:
         yield r
 
 
-@pytest.mark.parametrize("method", ["hybrid", "history-text", "item-mean", "max-sim"])
+@pytest.mark.parametrize("method", ["hybrid", "zero-shot", "history-text", "item-mean", "max-sim"])
 def test_every_user_vector_gives_a_ranked_list(rec: Recommender, method: UserVector) -> None:
     result = rec.recommend("ann", domain="music", k=3, user_vector=method)
     assert len(result) == 3 and result.fallback is None

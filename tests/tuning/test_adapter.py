@@ -244,7 +244,7 @@ def test_eval_scores_a_domain_without_adapter_with_zero_shot_text() -> None:
         dataset, vectors, "fake", [str(i) for i in range(120)], config, only_domains=[1]
     )
     model = HybridModel(adapter, vectors, dataset.domains, ItemKNNScorer(dataset.train, 120))
-    text = EmbeddingScorer("z", "hybrid", vectors, dataset.domains)
+    text = EmbeddingScorer("z", "zero-shot", vectors, dataset.domains)
     candidates = np.arange(0, 60)[None, :]
     for row in (TunedRow("t", model), HybridRow("h", model)):
         np.testing.assert_array_equal(
@@ -471,7 +471,7 @@ def test_a_cold_user_blends_the_adapter_with_zero_shot_text(tmp_path: Path) -> N
     knn = ItemKNNScorer([np.array(s) for s in sequences], 120)
     model = HybridModel(adapter, vectors, dataset.domains, knn)
     tuned, hybrid = TunedRow("t", model), HybridRow("h", model)
-    zero_shot = EmbeddingScorer("z", "hybrid", vectors, dataset.domains)
+    zero_shot = EmbeddingScorer("z", "zero-shot", vectors, dataset.domains)
     candidates = np.arange(60, 120)[None, :]
     cold, warm = [np.array([3, 7])], [np.array([3, 64])]
     assert adapter.cold(cold[0]) and not adapter.cold(warm[0])
@@ -553,7 +553,9 @@ def test_a_threshold_after_tune_compares_cosines(tmp_path: Path) -> None:
     with Recommender(db, encoder=FakeEncoder()) as rec:
         assert rec.has_adapter()
         listed = rec.recommend("u", domain="b", k=None, threshold=0.0)
-        assert listed.user_vector == "hybrid" and "a threshold compares cosines" in listed.notes[0]
+        assert (
+            listed.user_vector == "zero-shot" and "a threshold compares cosines" in listed.notes[0]
+        )
         assert all(0.0 <= r.score <= 1.0 for r in listed)
         zero_shot = rec.recommend("u", domain="b", k=None, threshold=0.0, user_vector="max-sim")
         assert len(listed.items) > 0 and len(zero_shot.items) > 0
