@@ -233,11 +233,11 @@ def config() -> None:
 @click.pass_context
 def config_set(ctx: click.Context, key: str, value: str) -> None:
     """Set KEY to VALUE, e.g. template.music "{title} by {artist}"."""
-    from localrec.store.config import set_setting
+    from localrec.store.config import set_config
     from localrec.store.db import open_for_write
 
     with open_for_write(db_path(ctx)) as store:
-        set_setting(store, key, value)
+        set_config(store, key, value)
     click.echo(f"{key} = {value}")
 
 

@@ -1,4 +1,8 @@
-"""The settings a database may hold, validated before they are stored."""
+"""The configuration a database may hold (`localrec config`), validated before it is stored.
+
+("Setting" in localrec means the evaluation's mixed/cross setting; a database holds
+configuration keys.)
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,14 @@ from localrec.errors import InputError
 from localrec.store.db import Store
 from localrec.text import validate_template
 
-__all__ = ["set_setting"]
+__all__ = ["set_config"]
 
 _KEY = re.compile(r"^template\.[^\s]{1,64}$")
 
 
-def set_setting(store: Store, key: str, value: str) -> None:
-    """Store a setting; only `template.DOMAIN` keys with a valid template are accepted."""
+def set_config(store: Store, key: str, value: str) -> None:
+    """Store a configuration key; only `template.DOMAIN` keys with a valid template exist."""
     if not _KEY.match(key):
-        raise InputError(f"unknown setting {key!r}; settings are template.DOMAIN")
+        raise InputError(f"unknown configuration key {key!r}; the keys are template.DOMAIN")
     validate_template(value)
     store.config_set(key, value)

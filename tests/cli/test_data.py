@@ -33,7 +33,7 @@ def db(tmp_path: Path) -> str:
         ),
         (["add", "items", "{dir}/notitle.csv"], "notitle.csv:2: empty title (column 'title')"),
         (["add", "events", "{dir}/events.csv"], "events.csv:2: unknown item 'a'"),
-        (["config", "set", "colour", "red"], "unknown setting 'colour'; settings are"),
+        (["config", "set", "colour", "red"], "unknown configuration key 'colour'; the keys are"),
         (["config", "set", "template.books", "{title"], "invalid template '{title'"),
     ],
     ids=["no-id-column", "empty-title", "unknown-item", "unknown-setting", "bad-template"],

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from localrec.cli.main import cli
-from localrec.store.config import set_setting
+from localrec.store.config import set_config
 from localrec.store.db import Store
 from localrec.store.ingest import add_items
 from localrec.store.item_vectors import encode_items, iter_item_texts
@@ -51,7 +51,7 @@ def test_only_changed_items_are_encoded(store: Store) -> None:
 
 def test_a_template_change_re_encodes_its_domain(store: Store) -> None:
     encode_items(store, FakeEncoder())
-    set_setting(store, "template.d", "Product: {title}")
+    set_config(store, "template.d", "Product: {title}")
     encoder = FakeEncoder()
     assert encode_items(store, encoder).encoded == 100
     assert encoder.texts_seen[0] == "Product: item 0"
@@ -62,7 +62,7 @@ def test_a_template_that_leaves_an_item_no_text_names_both(store: Store) -> None
 
     encode_items(store, FakeEncoder())
     before = store.vector_hashes("fake")
-    set_setting(store, "template.d", "{titel}")
+    set_config(store, "template.d", "{titel}")
     encoder = FakeEncoder()
     with pytest.raises(
         InputError, match=r"item 'i0' \(d\) has no text with the template '\{titel\}'"
@@ -206,7 +206,7 @@ def test_cli_add_encode_stats_config(model_home: Path, tmp_path: Path) -> None:
             "bad.csv:2: empty title (column 'title'); nothing from",
         ),
         (["add", "items", "{tmp}/bad.csv", "--format", "xml"], 2, "'xml' is not one of"),
-        (["config", "set", "colour", "blue"], 1, "unknown setting 'colour'"),
+        (["config", "set", "colour", "blue"], 1, "unknown configuration key 'colour'"),
         (["config", "set", "template.x", "{title"], 1, "invalid template"),
         (["encode", "--domain", "nope"], 1, "unknown domain 'nope'"),
         (["encode", "--model", "nope"], 1, "unknown model 'nope'"),
