@@ -275,3 +275,12 @@ JSON_VALUE = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
     max_leaves=8,
 )
+
+
+def count_sql(db: Path | str, sql: str) -> int:
+    """The number a `SELECT count(*) ...` gives on the database file."""
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import count, run
+from tests.helpers import count_sql, run
 
 ITEMS_CSV = "id,domain,title\na,books,Dune\nb,books,Emma\nc,food,Tea\n"
 EVENTS_CSV = "user,item,action,review\nu1,a,purchase,\nu1,c,review,secret xyzzy\nu2,b,view,\n"
@@ -71,7 +71,7 @@ def test_delete_items_names_the_ids_it_did_not_find(
     db: str, ids: list[str], out: str, err: str
 ) -> None:
     assert run("--db", db, "delete", "items", *ids) == (0, out, err)
-    assert count(db, "SELECT count(*) FROM items") == 3 - len({"a", "b", "c"} & set(ids))
+    assert count_sql(db, "SELECT count(*) FROM items") == 3 - len({"a", "b", "c"} & set(ids))
 
 
 def test_delete_names_at_most_twenty_unknown_ids(db: str) -> None:
@@ -93,8 +93,8 @@ def test_commands_on_a_missing_database_name_it(tmp_path: Path, command: list[st
 def test_forget_deletes_the_user_and_the_bytes(db: str) -> None:
     code, out, _ = run("--db", db, "forget", "u1", "--yes")
     assert (code, out) == (0, "deleted 2 row(s) of user 'u1' and vacuumed the database\n")
-    assert count(db, "SELECT count(*) FROM events WHERE user_id = 'u1'") == 0
-    assert count(db, "SELECT count(*) FROM events") == 1
+    assert count_sql(db, "SELECT count(*) FROM events WHERE user_id = 'u1'") == 0
+    assert count_sql(db, "SELECT count(*) FROM events") == 1
     raw = b"".join(p.read_bytes() for p in Path(db).parent.glob("app.db*"))
     assert b"xyzzy" not in raw
 
@@ -102,4 +102,4 @@ def test_forget_deletes_the_user_and_the_bytes(db: str) -> None:
 @pytest.mark.parametrize(("answer", "code", "left"), [("n\n", 1, 2), ("y\n", 0, 0)])
 def test_forget_asks_first(db: str, answer: str, code: int, left: int) -> None:
     assert run("--db", db, "forget", "u1", input=answer)[0] == code
-    assert count(db, "SELECT count(*) FROM events WHERE user_id = 'u1'") == left
+    assert count_sql(db, "SELECT count(*) FROM events WHERE user_id = 'u1'") == left

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import count, run
+from tests.helpers import count_sql, run
 
 SECRET_USER = "alice-7f3a-secret"
 
@@ -44,9 +44,9 @@ def test_eval_on_a_database_keeps_no_vectors_of_histories(model_home: Path, app_
     assert code == 0, err
     methods = {row["method"] for row in json.loads(out)["results"]}
     assert "localrec:history-text" in methods
-    assert count(app_db, "SELECT count(*) FROM vectors WHERE kind = 'item'") == 14
-    assert count(app_db, "SELECT count(*) FROM vectors WHERE kind = 'user'") == 0
-    assert count(app_db, "SELECT count(*) FROM history_vectors") == 0
+    assert count_sql(app_db, "SELECT count(*) FROM vectors WHERE kind = 'item'") == 14
+    assert count_sql(app_db, "SELECT count(*) FROM vectors WHERE kind = 'user'") == 0
+    assert count_sql(app_db, "SELECT count(*) FROM history_vectors") == 0
     # The same numbers again: nothing was cached that could change them.
     assert run(*args)[1] == out
     code, out, _ = run("--db", str(app_db), "forget", SECRET_USER, "--yes")

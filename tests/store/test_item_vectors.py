@@ -24,6 +24,7 @@ from localrec.store.ingest import add_items
 from localrec.store.item_vectors import encode_items, iter_item_texts
 from tests.conftest import REPO, require_data
 from tests.fakes import FakeEncoder
+from tests.helpers import run
 
 
 @pytest.fixture
@@ -167,11 +168,6 @@ def test_sigkill_halfway_then_rerun_encodes_each_item_once(
         1500,
     )
     conn.close()
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_cli_add_encode_stats_config(model_home: Path, tmp_path: Path) -> None:
