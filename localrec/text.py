@@ -94,9 +94,10 @@ def render_item(fields: Mapping[str, Any], template: str | None = None) -> str:
         names = validate_template(template)
         mapping = {name: values.get(name, "") for name in names}
         text = template.format_map(mapping)
+        # Empty brackets first, so that the separators they stood behind are tidied too.
+        text = re.sub(r"\(\s*\)|\[\s*\]", "", text)
         text = re.sub(r"(\s*[;,:|]\s*)+$", "", text)
         text = re.sub(r"^(\s*[;,:|]\s*)+", "", text)
-        text = re.sub(r"\(\s*\)|\[\s*\]", "", text)
         text = re.sub(r"(\s*;\s*){2,}", "; ", text)
         return clean_text(text)
     title = values.get("title", "")

@@ -275,11 +275,6 @@ def test_field_names_are_cleaned_in_item_text() -> None:
     assert not re.search(r"[\x00-\x1f\x7f]", text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render_item drops empty brackets after it has tidied dangling separators, so "
-    "'Tea, []' becomes 'Tea,' (localrec/text.py; found by test_fuzz_templates)",
-)
 @pytest.mark.parametrize("template", ["{title}, [{brand}]", "{title}; ({brand})"])
 def test_a_missing_bracketed_field_leaves_no_dangling_separator(template: str) -> None:
     assert render_item({"title": "Tea"}, template) == "Tea"
