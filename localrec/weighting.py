@@ -6,7 +6,6 @@ user vector, its training pairs and item-kNN.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,7 +15,7 @@ __all__ = [
     "UNKNOWN_ACTION_STRENGTH",
     "action_strength",
     "ages",
-    "half_life_of_decay",
+    "per_event_decay",
     "recency",
 ]
 
@@ -55,8 +54,8 @@ def recency(event_ages: np.ndarray | Sequence[int] | int, half_life: float) -> n
     return out
 
 
-def half_life_of_decay(decay: float) -> float:
-    """The half-life of a per-event decay factor (0.8 per event: 3.1 events; 1: none)."""
-    if not 0.0 < decay <= 1.0:
-        raise ValueError(f"a per-event decay must be in (0, 1], got {decay}")
-    return math.inf if decay == 1.0 else math.log(0.5) / math.log(decay)
+def per_event_decay(event_ages: np.ndarray, decay: float) -> np.ndarray:
+    """decay ** age: the same exponential recency, given per event (item-kNN's 0.8 is a
+    half-life of 3.1 events) rather than as a half-life."""
+    out: np.ndarray = decay ** np.asarray(event_ages, dtype=np.float64)
+    return out

@@ -134,25 +134,18 @@ class DomainAdapter:
             histories, item_domains, self.domain, len(vectors), config.half_life, config.max_prefix
         )
         n = len(vectors)
-        if free is None:
-            return self.users_from_weights(src, same, vectors)
-        m_src = np.asarray(src[:, :n] @ vectors + src[:, n:] @ free, np.float32)
-        m_same = np.asarray(same[:, :n] @ vectors + same[:, n:] @ free, np.float32)
-        id_part = None
-        if self.inputs is not None:
-            id_part = np.asarray((src[:, :n] + same[:, :n]) @ self.inputs, np.float32)
-        return self.user_reps(m_src, m_same, id_part)
 
-    def users_from_weights(
-        self, src: sp.csr_matrix, same: sp.csr_matrix, vectors: np.ndarray
-    ) -> np.ndarray:
-        """User vectors from (histories x items) recency weights of the two history parts."""
-        m_src = np.asarray(src @ vectors, np.float32)
-        m_same = np.asarray(same @ vectors, np.float32)
+        def mean(weights: sp.csr_matrix) -> np.ndarray:
+            """The weighted mean of catalogue vectors, plus that of free-text vectors."""
+            if free is None:
+                return np.asarray(weights @ vectors, np.float32)
+            return np.asarray(weights[:, :n] @ vectors + weights[:, n:] @ free, np.float32)
+
         id_part = None
-        if self.inputs is not None:
-            id_part = np.asarray((src + same) @ self.inputs, np.float32)
-        return self.user_reps(m_src, m_same, id_part)
+        if self.inputs is not None:  # free text has no learned input vector
+            catalogue = src + same if free is None else src[:, :n] + same[:, :n]
+            id_part = np.asarray(catalogue @ self.inputs, np.float32)
+        return self.user_reps(mean(src), mean(same), id_part)
 
 
 def history_weights(

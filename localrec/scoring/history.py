@@ -44,13 +44,6 @@ class History:
         known: IntArray = self.rows[self.rows != FREE_TEXT]
         return known
 
-    def domains(self, item_domains: np.ndarray) -> IntArray:
-        """Each event's domain; -1 for free text, whose domain is unknown."""
-        out = np.full(len(self.rows), -1, dtype=np.int64)
-        at = self.rows != FREE_TEXT
-        out[at] = item_domains[self.rows[at]]
-        return out
-
     def vectors(self, catalogue: np.ndarray) -> npt.NDArray[np.float32]:
         """One vector per event: the catalogue's row, or the free text's own vector."""
         out = np.zeros((len(self.rows), catalogue.shape[1]), dtype=np.float32)

@@ -143,19 +143,14 @@ class HybridModel:
         cold = [self.adapter.cold(k) for k in known]
         warm = [i for i, c in enumerate(cold) if not c]
         cf: dict[int, np.ndarray] = {}
-        if warm:
-            knn = np.asarray(
-                self.knn.score([known[i] for i in warm], candidates[warm], domain), np.float64
-            )
-            two_hop = None
-            if any(model.two_hop_weight.get(settings[i], 0.0) for i in warm):
-                two_hop = np.asarray(
-                    self.knn.two_hop([known[i] for i in warm], candidates[warm]), np.float64
+        for setting in SETTINGS:  # each setting's warm rows, with its walk weight
+            rows = [i for i in warm if settings[i] == setting]
+            if rows:
+                walk = model.two_hop_weight.get(setting, 0.0)
+                scored = cf_scores(
+                    self.knn, [known[i] for i in rows], candidates[rows], domain, walk
                 )
-            for n, i in enumerate(warm):
-                one = knn[n : n + 1]
-                walk = 0.0 if two_hop is None else model.two_hop_weight.get(settings[i], 0.0)
-                cf[i] = one if two_hop is None else combine_cf(one, two_hop[n : n + 1], walk)
+                cf.update((i, scored[n : n + 1]) for n, i in enumerate(rows))
         cold_rows = [i for i, c in enumerate(cold) if c and model.cold_weight.get(settings[i], 0.0)]
         text: dict[int, np.ndarray] = {}
         if cold_rows:
@@ -165,8 +160,8 @@ class HybridModel:
         for i in range(len(histories)):
             setting = settings[i]
             if cold[i]:
-                weight = model.cold_weight.get(setting, 0.0)
                 if i in text:
+                    weight = model.cold_weight[setting]
                     out[i] = hybrid_scores(tuned[i : i + 1], text[i][None, :], weight)[0]
                 else:  # no text weight: the adapter alone, on the hybrid's scale
                     out[i] = standardise(tuned[i : i + 1])[0]

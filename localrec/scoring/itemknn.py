@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from localrec.weighting import ages, per_event_decay
+
 __all__ = [
     "CooccurrenceScorer",
     "ItemKNNScorer",
@@ -171,7 +173,7 @@ class ItemKNNScorer:
         weight times sim(item, target), or, with `two_hop`, times the walk's probability of
         going from the item to `target` in two steps. They sum to the score."""
         items = np.asarray(history, dtype=np.int64)
-        weights = self.recency_decay ** np.arange(len(items) - 1, -1, -1, dtype=np.float64)
+        weights = per_event_decay(ages(len(items)), self.recency_decay)
         if two_hop:
             by_row, by_column = self._walk_matrices()
             reach = np.asarray((by_row[items] @ by_column[:, [target]]).toarray()).ravel()
@@ -308,7 +310,7 @@ def _history_matrix(histories: Sequence[ItemArray], n_items: int, decay: float) 
     # Steps from the end of each history: 0 for its last item.
     ends = np.cumsum(lengths)
     from_end = ends[rows] - 1 - np.arange(len(cols))
-    weights = decay ** from_end.astype(np.float64)
+    weights = per_event_decay(from_end, decay)
     return sp.csr_matrix((weights, (rows, cols)), shape=(len(histories), n_items))
 
 
