@@ -14,6 +14,7 @@ __all__ = [
     "ModelNotPulled",
     "NetworkDisabled",
     "NotEncoded",
+    "PackError",
     "RegistryError",
     "SchemaError",
     "TrainingError",
@@ -79,3 +80,7 @@ class DatasetError(LocalrecError):
 
 class TrainingError(LocalrecError):
     """An adapter cannot be trained (too little data, bad settings)."""
+
+
+class PackError(LocalrecError):
+    """A pack file is missing, damaged, not a pack, or of a newer format than this localrec."""

@@ -11,6 +11,7 @@ import click
 from localrec.errors import LocalrecError
 
 if TYPE_CHECKING:
+    from localrec.recommend.recommender import Recommender
     from localrec.store.db import Store
 
 __all__ = [
@@ -21,7 +22,9 @@ __all__ = [
     "dataset_or_db",
     "db_path",
     "domains",
+    "open_recommender",
     "open_store",
+    "pack_path",
     "say",
 ]
 
@@ -59,6 +62,21 @@ def open_store(ctx: click.Context) -> Store:
     from localrec.store.db import Store
 
     return Store(db_path(ctx), create=False)
+
+
+def pack_path(ctx: click.Context) -> Path | None:
+    """--pack (or $LOCALREC_PACK), if given."""
+    path = ctx.obj.get("pack_path")
+    return Path(path) if path is not None else None
+
+
+def open_recommender(ctx: click.Context, model_name: str | None, **options: Any) -> Recommender:
+    """A Recommender over --db, or over --pack with --db as the private database."""
+    from localrec.recommend.recommender import Recommender
+
+    return Recommender(
+        db_path(ctx), model_name, pack=pack_path(ctx), verbose=ctx.obj["verbose"], **options
+    )
 
 
 def dataset_or_db(ctx: click.Context, dataset_dir: Path | None) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from localrec.cli.common import MODEL, dataset_or_db, open_store, say
+from localrec.cli.common import MODEL, dataset_or_db, open_store, pack_path, say
 from localrec.cli.output import format_json
 
 __all__ = ["eval_cmd", "tune"]
@@ -66,6 +66,12 @@ class _CaseProgress:
     metavar="METHOD",
     help="Also print every method's NDCG@10 minus METHOD's, paired, with a 95% interval.",
 )
+@click.option(
+    "--pack",
+    "pack_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Score every localrec row from this pack (as `recommend --pack` serves).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--report",
@@ -86,6 +92,7 @@ def eval_cmd(
     domain: str | None,
     no_adapter: bool,
     compare: str | None,
+    pack_file: Path | None,
     as_json: bool,
     report_dir: Path | None,
 ) -> None:
@@ -115,6 +122,11 @@ def eval_cmd(
         total=lambda n: setattr(progress, "total", n),
         compare=compare,
     )
+    pack_file = pack_file or pack_path(ctx)
+    if pack_file is not None:
+        from localrec.packs.pack import open_pack
+
+        options["pack"] = open_pack(pack_file)
     if dataset_dir is not None:
         report = evaluate_dataset(dataset_dir, **options)
     else:

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from localrec import __version__
-from localrec.cli import data, evaluate, models, recommend
+from localrec.cli import data, evaluate, models, packs, recommend
 from localrec.cli.common import LocalrecGroup
 
 __all__ = ["cli"]
@@ -25,12 +25,23 @@ __all__ = ["cli"]
     envvar="LOCALREC_DB",
     help="The database file (default: $LOCALREC_DB, else localrec.db under $LOCALREC_HOME).",
 )
+@click.option(
+    "--pack",
+    "pack_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="LOCALREC_PACK",
+    help=(
+        "A pack (`localrec pack build`) to recommend from; --db is then this device's private "
+        "database of its own events (default: $LOCALREC_PACK)."
+    ),
+)
 @click.option("--verbose", is_flag=True, help="Show llama.cpp's own log on stderr.")
 @click.pass_context
-def cli(ctx: click.Context, db_path: Path | None, verbose: bool) -> None:
+def cli(ctx: click.Context, db_path: Path | None, pack_path: Path | None, verbose: bool) -> None:
     """Private, offline recommendations with small GGUF embedding models."""
     ctx.ensure_object(dict)
     ctx.obj["db_path"] = db_path
+    ctx.obj["pack_path"] = pack_path
     ctx.obj["verbose"] = verbose
 
 
@@ -49,5 +60,6 @@ for command in (
     recommend.threshold,
     evaluate.eval_cmd,
     evaluate.tune,
+    packs.pack,
 ):
     cli.add_command(command)

@@ -13,8 +13,8 @@ from localrec.cli.common import (
     USER_VECTOR,
     LocalrecGroup,
     check_output_dir,
-    db_path,
     domains,
+    open_recommender,
     say,
 )
 from localrec.cli.output import format_json, format_table
@@ -116,8 +116,6 @@ def recommend(
     as_csv: bool,
 ) -> None:
     """Recommend DOMAIN items for USER (or for an ad-hoc --history)."""
-    from localrec.recommend.recommender import Recommender
-
     if (user is None) == (history is None):
         raise click.UsageError("give a USER or --history TEXT (one of them)")
     _one_format(as_json, as_csv)
@@ -127,13 +125,7 @@ def recommend(
         raise click.BadParameter(
             f"{threshold} is not a cosine in [-1, 1]", param_hint="--threshold"
         )
-    with Recommender(
-        db_path(ctx),
-        model_name,
-        user_vector=user_vector or "hybrid",
-        lang=lang,
-        verbose=ctx.obj["verbose"],
-    ) as rec:
+    with open_recommender(ctx, model_name, user_vector=user_vector or "hybrid", lang=lang) as rec:
         result = rec.recommend(
             user,
             domain=domain,
@@ -176,12 +168,8 @@ def score(
     That is the scale --threshold compares. After `tune`, `recommend` ranks with the
     adapter instead, whose scores are not cosines.
     """
-    from localrec.recommend.recommender import Recommender
-
     _one_format(as_json, as_csv)
-    with Recommender(
-        db_path(ctx), model_name, user_vector=user_vector or "hybrid", verbose=ctx.obj["verbose"]
-    ) as rec:
+    with open_recommender(ctx, model_name, user_vector=user_vector or "hybrid") as rec:
         scored = rec.score(user, list(items), from_domains=domains(from_domains))
         tuned = rec.has_adapter()
     if tuned and user_vector in (None, "hybrid"):
@@ -209,10 +197,8 @@ def similar(
     as_csv: bool,
 ) -> None:
     """Items closest to ITEM."""
-    from localrec.recommend.recommender import Recommender
-
     _one_format(as_json, as_csv)
-    with Recommender(db_path(ctx), model_name, verbose=ctx.obj["verbose"]) as rec:
+    with open_recommender(ctx, model_name) as rec:
         items = rec.similar(item, domain=domain, k=k)
     _print_recommendations(items, as_json, as_csv, False)
 
@@ -244,14 +230,11 @@ def threshold_suggest(
     as_json: bool,
 ) -> None:
     """Replay each user's last event: precision, recall and list size for each θ."""
-    from localrec.recommend.recommender import Recommender
     from localrec.recommend.threshold import plot_curve, suggest_threshold
 
     if plot is not None:
         check_output_dir(plot, "--plot")
-    with Recommender(
-        db_path(ctx), model_name, user_vector=user_vector or "hybrid", verbose=ctx.obj["verbose"]
-    ) as rec:
+    with open_recommender(ctx, model_name, user_vector=user_vector or "hybrid") as rec:
         report = suggest_threshold(
             rec, domain, from_domains=domains(from_domains), max_users=max_users
         )

@@ -18,13 +18,20 @@ from localrec.data.dataset import SequenceDataset
 from localrec.data.loading import aligned_matrix, dataset_with_store, db_as_dataset
 from localrec.data.protocol import SETTINGS, Scorer
 from localrec.embedding.loader import open_encoder
-from localrec.errors import DatasetError, ModelNotPulled
+from localrec.errors import DatasetError, InputError, ModelNotPulled
 from localrec.evaluation.comparison import paired_differences, require_method
 from localrec.evaluation.protocol import evaluate
 from localrec.evaluation.results import EvalReport
-from localrec.evaluation.scorers import EmbeddingScorer, HistoryTextCache, adapter_scorers
+from localrec.evaluation.scorers import (
+    EmbeddingScorer,
+    HistoryTextCache,
+    adapter_scorers,
+    pack_scorers,
+    pack_vectors,
+)
 from localrec.models.cache import list_models
 from localrec.models.registry import ModelSpec, load_registry
+from localrec.packs.pack import Pack
 from localrec.scoring.itemknn import (
     ItemKNNScorer,
     PopularityScorer,
@@ -93,6 +100,7 @@ def run_eval(
     total: Callable[[int], None] | None = None,
     compare: str | None = None,
     cache_history_text: bool = False,
+    pack: Pack | None = None,
 ) -> EvalReport:
     """Every baseline and every localrec method, for each model on disk, in one protocol run.
 
@@ -101,7 +109,9 @@ def run_eval(
     also holds every other method's paired NDCG@10 difference from that one
     (`comparison.paired_differences`); the name is checked before any case is scored.
     With `cache_history_text`, history-text vectors are kept in `store` for later runs
-    (for a dataset's cache; a user's database keeps none).
+    (for a dataset's cache; a user's database keeps none). With a `pack`, every localrec
+    row ranks with the pack's vectors, adapter and neighbours, through the code that
+    serves `recommend` from it; the baselines still learn from the training sequences.
     """
     # Say so before minutes of encoding, not after.
     if not (dataset.valid if split == "valid" else dataset.test):
@@ -118,21 +128,27 @@ def run_eval(
     scorers: list[Scorer] = baseline_scorers(dataset)
     # The baseline row's item-kNN (and its walk, once built) serves the hybrid rows too.
     knn = next(s for s in scorers if isinstance(s, ItemKNNScorer))
-    specs = models_on_disk(models)
+    if pack is not None and models and list(models) != [pack.model]:
+        raise InputError(f"{pack.path} was built with model {pack.model!r}; --model must name it")
+    specs = models_on_disk([pack.model] if pack is not None else models)
     default = load_registry().default
     encoders = []
     for spec in specs:
         encoder = open_encoder(spec.name)
         encoders.append(encoder)
-        encode_items(store, encoder, progress=encode_progress)
-        vectors = aligned_matrix(store, spec.name, item_index, spec.dim)
-        texts = HistoryTextCache(store if cache_history_text else None, encoder, dataset.titles)
         suffix = "" if spec.name == default or len(specs) == 1 else f"@{spec.name}"
-        tuned = (
-            adapter_scorers(store, spec, vectors, dataset, item_index, suffix, knn)
-            if adapters
-            else []
-        )
+        if pack is None:
+            encode_items(store, encoder, progress=encode_progress)
+            vectors = aligned_matrix(store, spec.name, item_index, spec.dim)
+            tuned = (
+                adapter_scorers(store, spec, vectors, dataset, item_index, suffix, knn)
+                if adapters
+                else []
+            )
+        else:
+            vectors = pack_vectors(pack, item_index)
+            tuned = pack_scorers(pack, vectors, dataset, item_index) if adapters else []
+        texts = HistoryTextCache(store if cache_history_text else None, encoder, dataset.titles)
         for method in methods:
             scorers.append(
                 EmbeddingScorer(

@@ -13,7 +13,9 @@ import numpy.typing as npt
 from localrec.data.dataset import SequenceDataset
 from localrec.data.protocol import Scorer
 from localrec.embedding.llama_encoder import Encoder
+from localrec.errors import PackError
 from localrec.models.registry import ModelSpec
+from localrec.packs.pack import Pack
 from localrec.scoring.adapter import aligned
 from localrec.scoring.history import histories_of_rows
 from localrec.scoring.hybrid import HybridModel
@@ -24,7 +26,15 @@ from localrec.store.item_vectors import content_hash
 from localrec.text import HistoryEvent, user_history_text
 from localrec.tuning.storage import load_adapter
 
-__all__ = ["EmbeddingScorer", "HistoryTextCache", "HybridRow", "TunedRow", "adapter_scorers"]
+__all__ = [
+    "EmbeddingScorer",
+    "HistoryTextCache",
+    "HybridRow",
+    "TunedRow",
+    "adapter_scorers",
+    "pack_scorers",
+    "pack_vectors",
+]
 
 ItemArray = npt.NDArray[np.integer[Any]]
 # Recency of the history text: what `recommend` uses to order and trim it.
@@ -175,3 +185,27 @@ def hybrid_model(
     adapter = aligned(adapter, item_index, vectors)
     knn = knn or ItemKNNScorer(dataset.train, dataset.n_items)
     return HybridModel(adapter, vectors, dataset.domains, knn)
+
+
+def pack_vectors(pack: Pack, item_index: dict[str, int]) -> np.ndarray:
+    """The pack's item vectors in the dataset's order; every dataset item must be packed."""
+    missing = [i for i in item_index if i not in pack.index]
+    if missing:
+        raise PackError(
+            f"{pack.path}: {len(missing)} of the dataset's items are not in the pack (such as "
+            f"{missing[0]!r}); build the pack from this dataset"
+        )
+    order = sorted(item_index, key=item_index.__getitem__)
+    return pack.vectors[[pack.index[i] for i in order]]
+
+
+def pack_scorers(
+    pack: Pack, vectors: np.ndarray, dataset: SequenceDataset, item_index: dict[str, int]
+) -> list[Scorer]:
+    """`localrec:tuned` and `localrec:hybrid` served from the pack: `Pack.hybrid`, the model
+    `recommend --pack` ranks with."""
+    names = [dataset.domain_names[d] for d in dataset.domains]
+    model = pack.hybrid(item_index, vectors, names)
+    if model is None:
+        return []
+    return [TunedRow("localrec:tuned", model), HybridRow("localrec:hybrid", model)]

@@ -40,6 +40,7 @@ __all__ = [
     "add_model",
     "list_models",
     "model_info",
+    "model_sha256",
     "pull_model",
     "resolve_model",
 ]
@@ -199,6 +200,19 @@ def resolve_model(
             f"model {spec.name!r} is not on disk yet; run `localrec models pull {spec.name}`"
         )
     return spec, path
+
+
+def model_sha256(spec: ModelSpec, path: Path) -> str:
+    """The sha256 of a model's verified GGUF: from its provenance record when that matches
+    the file's size, else read from the file."""
+    provenance = _read_provenance(path)
+    if (
+        provenance is not None
+        and provenance.get("size") == path.stat().st_size
+        and isinstance(provenance.get("sha256"), str)
+    ):
+        return str(provenance["sha256"])
+    return sha256_file(path)
 
 
 def model_info(name: str | None = None) -> GGUFInfo:

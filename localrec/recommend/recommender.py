@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -20,8 +20,9 @@ from localrec.embedding.llama_encoder import Encoder
 from localrec.embedding.loader import open_encoder
 from localrec.errors import InputError
 from localrec.models.registry import ModelSpec, load_registry
+from localrec.packs.pack import Pack, open_pack, require_pack_model
 from localrec.recommend.candidates import candidate_pool
-from localrec.recommend.explain import explain
+from localrec.recommend.catalogue import Catalogue, DatabaseCatalogue, PackCatalogue
 from localrec.recommend.history import (
     AdHoc,
     HistoryItem,
@@ -32,14 +33,15 @@ from localrec.recommend.history import (
 from localrec.recommend.history import (
     item_id as as_item_id,
 )
-from localrec.recommend.results import Explanation, Recommendation, RecommendationList
+from localrec.recommend.listing import listed, popular_items
+from localrec.recommend.results import Recommendation, RecommendationList
 from localrec.recommend.tuned import TunedCatalogue
 from localrec.scoring.profiles import MEAN_HALF_LIFE, NEEDS_TEXT, USER_VECTORS
 from localrec.scoring.select import cosine_scores, select, validate_k_threshold
 from localrec.store.db import ItemMatrix, Store
-from localrec.store.item_vectors import item_text, templates
+from localrec.store.ingest import add_events
+from localrec.store.item_vectors import item_text
 from localrec.text import HistoryEvent, user_history_text
-from localrec.tuning.storage import load_adapter
 
 __all__ = ["Recommender", "UserVector"]
 
@@ -73,9 +75,10 @@ class Recommender:
 
     def __init__(
         self,
-        db_path: Path | str,
+        db: Path | str,
         model: str | None = None,
         *,
+        pack: Path | str | Pack | None = None,
         encoder: Encoder | None = None,
         user_vector: UserVector = "hybrid",
         half_life: float = 10.0,
@@ -88,8 +91,8 @@ class Recommender:
         for name, value in (("half_life", half_life), ("mean_half_life", mean_half_life)):
             if not isinstance(value, int | float) or not 0 < value < math.inf:
                 raise InputError(f"{name} must be a positive number of events, got {value!r}")
-        if not isinstance(db_path, str | Path):
-            raise InputError(f"db_path must be a path, got {db_path!r}")
+        if not isinstance(db, str | Path):
+            raise InputError(f"db must be a path, got {db!r}")
         if encoder is not None and not (
             isinstance(encoder, Encoder) and isinstance(encoder.spec, ModelSpec)
         ):
@@ -99,9 +102,29 @@ class Recommender:
                 "can be stored and matched), max_tokens, last_truncated, encode, count_tokens "
                 "and close"
             )
-        self.store = Store(db_path, create=False)
+        opened = open_pack(pack) if isinstance(pack, str | Path) else pack
+        if opened is not None:
+            if model is not None and model != opened.model:
+                raise InputError(
+                    f"{opened.path} was built with model {opened.model!r}; give that model "
+                    f"or none, not {model!r}"
+                )
+            model = opened.model
         self.spec: ModelSpec = load_registry().get(model) if encoder is None else encoder.spec
+        if opened is not None and self.spec.name != opened.model:
+            raise InputError(
+                f"the encoder is {self.spec.name!r}, but {opened.path} was built with "
+                f"{opened.model!r}; its vectors only match that model"
+            )
         self.model = self.spec.name
+        # Opened after the pack is checked: a bad pack leaves the private database untouched.
+        self.store = Store(db, create=opened is not None)
+        self.pack = opened
+        self.catalogue: Catalogue = (
+            DatabaseCatalogue(self.store, self.spec)
+            if opened is None
+            else PackCatalogue(opened, self.store, self.spec)
+        )
         self.user_vector = user_vector
         self.half_life = half_life
         self.mean_half_life = mean_half_life
@@ -111,7 +134,6 @@ class Recommender:
         self._verbose = verbose
         self._lock = threading.Lock()
         self.use_adapter = adapter
-        self._tuned_state: TunedCatalogue | bool | None = None
 
     def close(self) -> None:
         # An encoder the caller passed in is theirs to close; only the one opened here goes.
@@ -131,30 +153,29 @@ class Recommender:
     def encoder(self) -> Encoder:
         with self._lock:
             if self._encoder is None:
+                if self.pack is not None:
+                    require_pack_model(self.pack)
                 self._encoder = open_encoder(self.model, verbose=self._verbose)
                 self._owns_encoder = True
             return self._encoder
 
     def _matrix(self, domain: str | None) -> ItemMatrix:
-        if domain is not None:
-            self.store.require_domain(domain)
-        return self.store.item_matrix(self.model, domain, dim=self.spec.dim)
+        return self.catalogue.item_matrix(domain)
 
     def _stored_history(self, user: str, from_domains: Sequence[str] | None) -> list[HistoryItem]:
-        events = self.store.user_events(user, from_domains)
-        rows = self.store.get_items(sorted({e.item_id for e, _ in events}))
-        by_domain = templates(self.store)
-        return [
-            HistoryItem(
-                text=item_text(rows[e.item_id], by_domain.get(domain)),
-                action=e.action,
-                value=e.value,
-                item_id=e.item_id,
-                domain=domain,
-            )
-            for e, domain in events
-            if e.item_id in rows
-        ]
+        """The user's events of items in the catalogue (of `from_domains`), oldest first;
+        events of items that left the catalogue are skipped."""
+        events = self.store.user_events(user)
+        rows = self.catalogue.get_items(sorted({e.item_id for e, _ in events}))
+        by_domain = self.catalogue.templates()
+        items = []
+        for e, _ in events:
+            row = rows.get(e.item_id)
+            if row is None or (from_domains and row.domain not in from_domains):
+                continue
+            text = item_text(row, by_domain.get(row.domain))
+            items.append(HistoryItem(text, e.action, e.value, e.item_id, row.domain))
+        return items
 
     def _owned(
         self, user: str | None, history: AdHoc | None, profile: UserProfile
@@ -164,13 +185,13 @@ class Recommender:
             return self._ad_hoc_history(history)
         if user is None:
             return profile.items
-        return [HistoryItem("", item_id=e.item_id) for e, _ in self.store.user_events(user, None)]
+        return [HistoryItem("", item_id=e.item_id) for e, _ in self.store.user_events(user)]
 
     def _ad_hoc_history(self, history: AdHoc) -> list[HistoryItem]:
         """Free text ("bought a phone; rated a laptop 5/5") or (item id or text, action) pairs."""
         events = ad_hoc_events(history)
-        known = self.store.get_items([e.text for e in events])
-        by_domain = templates(self.store)
+        known = self.catalogue.get_items([e.text for e in events])
+        by_domain = self.catalogue.templates()
         items = []
         for e in events:
             row = known.get(e.text)
@@ -185,7 +206,7 @@ class Recommender:
         """Stored vectors for catalogue items; free text (and unencoded items) embedded now."""
         vectors = np.zeros((len(items), self.spec.dim), dtype=np.float32)
         missing: list[int] = []
-        stored = self.store.item_vectors(self.model, [i.item_id for i in items if i.item_id])
+        stored = self.catalogue.item_vectors([i.item_id for i in items if i.item_id])
         for i, item in enumerate(items):
             vector = stored.get(item.item_id) if item.item_id is not None else None
             if vector is not None and len(vector) == self.spec.dim:
@@ -295,7 +316,7 @@ class Recommender:
         domain_matrix = self._matrix(domain)
         matrix = domain_matrix if candidates is None else candidate_pool(domain_matrix, candidates)
         for name in from_domains or ():
-            self.store.require_domain(name)
+            self.catalogue.require_domain(name)
         tuned = self._tuned() if method in ("hybrid", "tuned") else None
         if method == "tuned" and tuned is None:
             raise InputError("no tuned adapter for this model; run `localrec tune` first")
@@ -327,7 +348,7 @@ class Recommender:
             items = []
             if fallback:
                 owned = [] if include_seen else self._owned(user, history, profile)
-                items = self._popular(matrix, k or 10, {i.item_id for i in owned})
+                items = popular_items(self.catalogue, matrix, k or 10, {i.item_id for i in owned})
             kind = "popular" if fallback else None  # None: nothing shown, nothing to flag
             return RecommendationList(user, domain, method, items, kind, 0, notes)
         label = zero_shot_method(method)
@@ -353,14 +374,29 @@ class Recommender:
         if explain and label == "tuned-hybrid" and tuned is not None:
             # The hybrid's CF part is what carries a user across domains: say so when it did.
             reasons = tuned.cf_reasons(profile, matrix, domain)
-        recs = self._build(matrix, rows, scores, profile if explain else None, reasons)
-        unencoded = 0 if candidates is not None else self.store.unencoded_items(self.model, matrix)
+        recs = listed(self.catalogue, matrix, rows, scores, profile if explain else None, reasons)
+        unencoded = 0 if candidates is not None else self.catalogue.unencoded(matrix)
         if unencoded > 0:
             notes.append(
                 f"{unencoded} {domain} item(s) have no {self.model} vector yet and were left "
                 "out; run `localrec encode`"
             )
         return RecommendationList(user, domain, label, recs, None, len(profile.items), notes)
+
+    def record(
+        self,
+        user: str,
+        item: str | int,
+        action: str = "view",
+        value: float | None = None,
+        time: float | str | None = None,
+    ) -> None:
+        """Record one event of `user` in the database (the private one beside a pack); the
+        next `recommend` sees it. `time` is seconds since the epoch or an ISO 8601 date,
+        now when None. The item must be in the catalogue."""
+        record = {"user": user, "item": item, "action": action, "value": value, "time": time}
+        known = self.pack.index if self.pack is not None else None
+        add_events(self.store, [record], source="record()", known_items=known)
 
     def score(
         self,
@@ -382,7 +418,7 @@ class Recommender:
         if isinstance(item_ids, str | bytes):
             raise InputError("score() takes a list of item ids, not one id")
         ids = [as_item_id(i) for i in item_ids]
-        everything = self.store.item_matrix(self.model, None, dim=self.spec.dim)
+        everything = self.catalogue.item_matrix(None)
         index = everything.index()
         unknown = [i for i in ids if i not in index]
         if unknown:
@@ -399,7 +435,7 @@ class Recommender:
             tuple(everything.domains[r] for r in rows),
             everything.matrix[rows],
         )
-        return self._build(sub, np.arange(len(rows)), scores, None)
+        return listed(self.catalogue, sub, np.arange(len(rows)), scores, None)
 
     def similar(
         self, item_id: str | int, *, domain: str | None = None, k: int = 10
@@ -407,7 +443,7 @@ class Recommender:
         """Items closest to `item_id` (in `domain`, else in the item's own domain)."""
         validate_k_threshold(k, None)
         wanted = as_item_id(item_id)
-        source = self.store.get_items([wanted]).get(wanted)
+        source = self.catalogue.get_items([wanted]).get(wanted)
         if source is None:
             raise InputError(f"unknown item {wanted!r}")
         matrix = self._matrix(domain or source.domain)
@@ -415,71 +451,17 @@ class Recommender:
         scores = cosine_scores(matrix.matrix, vector)
         allowed = np.array([i for i, x in enumerate(matrix.ids) if x != wanted], dtype=np.int64)
         rows = select(scores, k, None, allowed)
-        return self._build(matrix, rows, scores, None)
+        return listed(self.catalogue, matrix, rows, scores, None)
 
     # -- helpers ---------------------------------------------------------------------------
 
     def has_adapter(self) -> bool:
         """Whether `recommend`'s hybrid ranks with a tuned adapter (cheap: nothing is loaded)."""
-        return self.use_adapter and self.store.has_adapter(self.model)
+        return self.use_adapter and self.catalogue.has_adapter()
 
     def _tuned(self) -> TunedCatalogue | None:
-        """The stored adapter of this model, aligned to the catalogue, with item-kNN (and
-        its walk) over the database's events; or None."""
+        """The tuned hybrid over the catalogue (the database's adapter and item-kNN over its
+        events, or the pack's adapter and neighbours); None without an adapter."""
         if not self.has_adapter():
             return None
-        with self._lock:
-            if self._tuned_state is None:
-                found = load_adapter(self.store, self.model)
-                self._tuned_state = (
-                    TunedCatalogue.build(
-                        self.store, found, self.model, self.spec.dim, self.mean_half_life
-                    )
-                    if found
-                    else False
-                )
-        return self._tuned_state if isinstance(self._tuned_state, TunedCatalogue) else None
-
-    def _popular(
-        self, matrix: ItemMatrix, k: int, owned: set[str | None] | None = None
-    ) -> list[Recommendation]:
-        counts = self.store.popularity(matrix.domain)
-        popularity = np.array([counts.get(i, 0) for i in matrix.ids], dtype=np.float32)
-        if owned:
-            popularity[[r for r, i in enumerate(matrix.ids) if i in owned]] = -np.inf
-        rows = select(popularity, k, None)
-        titles = self.store.get_items([matrix.ids[r] for r in rows])
-        return [
-            Recommendation(matrix.ids[r], matrix.domains[r], titles[matrix.ids[r]].title, 0.0)
-            for r in rows
-        ]
-
-    def _build(
-        self,
-        matrix: ItemMatrix,
-        rows: np.ndarray,
-        scores: np.ndarray,
-        profile: UserProfile | None,
-        reasons: Callable[[int], tuple[Explanation, ...]] | None = None,
-    ) -> list[Recommendation]:
-        """Recommendations of these rows; with a profile, explained by `reasons` where it has
-        any, else by the most similar history items."""
-        ids = [matrix.ids[r] for r in rows]
-        titles = self.store.get_items(ids)
-        out = []
-        for r, item_id in zip(rows.tolist(), ids, strict=True):
-            because: tuple[Explanation, ...] = ()
-            if profile is not None:
-                because = reasons(r) if reasons is not None else ()
-                because = because or explain(profile, matrix.matrix[r])
-            row = titles.get(item_id)
-            out.append(
-                Recommendation(
-                    item_id,
-                    matrix.domains[r],
-                    row.title if row else item_id,
-                    float(scores[r]),
-                    because,
-                )
-            )
-        return out
+        return self.catalogue.tuned(self.mean_half_life)

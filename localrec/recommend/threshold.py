@@ -72,8 +72,7 @@ def suggest_threshold(
     Precision is the share of recommended items that were the held-out one (summed over
     users), recall the share of users whose held-out item made their list.
     """
-    matrix = rec.store.item_matrix(rec.model, domain, dim=rec.spec.dim)
-    rec.store.require_domain(domain)
+    matrix = rec.catalogue.item_matrix(domain)
     index = matrix.index()
     grid = np.asarray(thetas if thetas is not None else np.round(np.arange(-0.2, 1.0001, 0.025), 3))
     hits = np.zeros(len(grid))

@@ -1,5 +1,5 @@
-"""The stored adapter, ready to rank one database's catalogue: the scoring core's
-`HybridModel` over the database's vectors and item-kNN over its events."""
+"""The tuned hybrid, ready to rank a catalogue: the scoring core's `HybridModel` over a
+database's vectors and item-kNN over its events, or over a pack (`Pack.hybrid`)."""
 
 from __future__ import annotations
 
@@ -21,19 +21,20 @@ MIN_REASON_SHARE = 0.05
 
 
 class TunedCatalogue:
-    """A `HybridModel` over one database: its vectors, its events, the adapter aligned."""
+    """A `HybridModel` over a catalogue's items (`everything`, in the model's row order)."""
 
-    def __init__(self, model: HybridModel, everything: ItemMatrix, domain_index: dict[str, int]):
+    def __init__(self, model: HybridModel, everything: ItemMatrix):
         self.model = model
         self.adapter = model.adapter
         self.everything = everything
         self.index = everything.index()
-        self.domain_index = domain_index
+        self.domain_index = {n: i for i, n in enumerate(model.adapter.domain_names)}
 
     @classmethod
-    def build(
+    def from_store(
         cls, store: Store, adapter: TrainedAdapter, model: str, dim: int, mean_half_life: float
     ) -> TunedCatalogue:
+        """Over one database: its vectors, and item-kNN over every user's events in it."""
         everything = store.item_matrix(model, None, dim=dim)
         index = everything.index()
         adapter = aligned(adapter, index, everything.matrix)
@@ -42,10 +43,11 @@ class TunedCatalogue:
             for events in store.user_sequences().values()
         ]
         knn = ItemKNNScorer(sequences, len(everything.ids))
-        domain_index = {n: i for i, n in enumerate(adapter.domain_names)}
-        domains = np.array([domain_index.get(d, -1) for d in everything.domains], dtype=np.int64)
-        hybrid = HybridModel(adapter, everything.matrix, domains, knn, mean_half_life)
-        return cls(hybrid, everything, domain_index)
+        numbering = {n: i for i, n in enumerate(adapter.domain_names)}
+        domains = np.array([numbering.get(d, -1) for d in everything.domains], dtype=np.int64)
+        return cls(
+            HybridModel(adapter, everything.matrix, domains, knn, mean_half_life), everything
+        )
 
     def knows(self, domain: str) -> bool:
         return self.domain_index.get(domain, -1) in self.adapter.domains

@@ -139,6 +139,18 @@ class ItemKNNScorer:
         self.similarity = (left @ pairs @ right).tocsc()
         self._walk: tuple[sp.csr_matrix, sp.csc_matrix] | None = None
 
+    @classmethod
+    def from_similarity(
+        cls, similarity: sp.spmatrix, *, recency_decay: float = 0.8, name: str = "itemknn"
+    ) -> ItemKNNScorer:
+        """Item-kNN over stored weights sim(a, b) (a pack's), not over sequences."""
+        knn = cls.__new__(cls)
+        knn.name = name
+        knn.recency_decay = recency_decay
+        knn.similarity = sp.csc_matrix(similarity)
+        knn._walk = None
+        return knn
+
     def score(
         self, histories: Sequence[ItemArray], candidates: IntArray, target_domain: int
     ) -> FloatArray:

@@ -25,6 +25,7 @@ COMMANDS = [
     "eval",
     "forget",
     "models",
+    "pack",
     "recommend",
     "score",
     "similar",

@@ -459,7 +459,7 @@ def test_bad_recommender_settings_are_input_errors(
 ) -> None:
     with pytest.raises(InputError, match=message):
         Recommender(db, **kwargs)
-    with pytest.raises(InputError, match="db_path must be a path"):
+    with pytest.raises(InputError, match="db must be a path"):
         Recommender(None)  # type: ignore[arg-type]
 
 

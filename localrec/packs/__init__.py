@@ -1,0 +1,1 @@
+"""Packs: the read-only file a vendor builds and a device recommends from."""

@@ -1,0 +1,199 @@
+"""`localrec pack build`: a pack from a dataset directory or a database, after encode/tune.
+
+Runs where the interaction data lawfully is (the vendor's side). What it writes carries
+the catalogue and aggregates over at least K users (`packs.aggregates`), never a person's
+events.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from localrec.data.dataset import SequenceDataset
+from localrec.data.loading import aligned_matrix, dataset_with_store
+from localrec.errors import InputError, NotEncoded
+from localrec.models.cache import model_sha256, resolve_model
+from localrec.packs.aggregates import (
+    DEFAULT_MIN_USERS,
+    DEFAULT_NEIGHBOURS,
+    item_users,
+    pair_users,
+    private_adapter,
+    private_popularity,
+    private_similarity,
+)
+from localrec.packs.format import VECTOR_DTYPES, PackItem, write_pack
+from localrec.scoring.adapter import aligned
+from localrec.scoring.itemknn import ItemKNNScorer, item_counts
+from localrec.store.db import Store
+from localrec.store.item_vectors import templates
+from localrec.tuning.selection import rechoose_weights
+from localrec.tuning.storage import adapter_bytes, adapter_meta, load_adapter
+
+__all__ = ["PackBuild", "build_pack"]
+
+Sequences = list[np.ndarray]
+
+
+@dataclass(frozen=True)
+class PackBuild:
+    """What `build_pack` wrote."""
+
+    path: Path
+    items: int
+    users: int
+    pairs: int
+    adapter_items: int
+    seconds: float
+
+
+def _sequences(store: Store, index: dict[str, int]) -> Sequences:
+    """Every user's events in the database, as catalogue rows, oldest first."""
+    return [
+        np.asarray([index[i] for i, _, _ in events if i in index], dtype=np.int64)
+        for events in store.user_sequences().values()
+    ]
+
+
+def build_pack(
+    out: Path | str,
+    *,
+    dataset_dir: Path | str | None = None,
+    store: Store | None = None,
+    model: str | None = None,
+    min_users: int = DEFAULT_MIN_USERS,
+    neighbours: int = DEFAULT_NEIGHBOURS,
+    full_precision: bool = False,
+    vector_dtype: str | None = None,
+    step: Callable[[str], None] | None = None,
+) -> PackBuild:
+    """Build a pack of one model from a dataset's training files (after `tune DATASET_DIR`)
+    or a database's events (after `encode` and `tune`). `min_users` is K, `neighbours` N
+    (0: all); `full_precision` keeps float32 vectors and float64 weights (`vector_dtype`,
+    int8 by default, and float32 otherwise)."""
+    if vector_dtype is not None and vector_dtype not in VECTOR_DTYPES:
+        raise InputError(f"vector type {vector_dtype!r} is not one of {', '.join(VECTOR_DTYPES)}")
+    dtype = "float32" if full_precision else vector_dtype or "int8"
+    if (dataset_dir is None) == (store is None):
+        raise InputError("give a dataset directory or a database to build the pack from")
+    if not isinstance(min_users, int) or min_users < 1:
+        raise InputError(f"--min-users must be 1 or more, got {min_users!r}")
+    if not isinstance(neighbours, int) or neighbours < 0:
+        raise InputError(f"--neighbours must be 0 (all) or more, got {neighbours!r}")
+    say = step or (lambda _: None)
+    start = time.perf_counter()
+    spec, gguf = resolve_model(model)
+    if dataset_dir is not None:
+        dataset, cache, index = dataset_with_store(Path(dataset_dir))
+        with cache:
+            return _build(
+                Path(out), cache, index, list(dataset.train), spec, gguf, min_users,
+                neighbours, dtype, say, start, source=Path(dataset_dir).name,
+                validation=dataset if dataset.valid else None,
+            )  # fmt: skip
+    assert store is not None
+    index = {row.id: r for r, row in enumerate(store.iter_items())}
+    if not index:
+        raise InputError(f"{store.path}: the database has no items to pack")
+    return _build(
+        Path(out), store, index, _sequences(store, index), spec, gguf, min_users,
+        neighbours, dtype, say, start, source=Path(store.path).name,
+    )  # fmt: skip
+
+
+def _build(
+    out: Path,
+    store: Store,
+    index: dict[str, int],
+    sequences: Sequence[np.ndarray],
+    spec: Any,
+    gguf: Path,
+    min_users: int,
+    neighbours: int,
+    dtype: str,
+    say: Callable[[str], None],
+    start: float,
+    *,
+    source: str,
+    validation: SequenceDataset | None = None,
+) -> PackBuild:
+    n = len(index)
+    ids = sorted(index, key=index.__getitem__)
+    vectors = aligned_matrix(store, spec.name, index, spec.dim)
+    missing = int((~vectors.any(axis=1)).sum())
+    if missing:
+        raise NotEncoded(
+            f"{store.path}: {missing} of {n} items have no {spec.name} vector; run "
+            "`localrec encode` (or `localrec tune DATASET_DIR`) before `pack build`"
+        )
+    rows = store.get_items(ids)
+    domains = [rows[i].domain for i in ids]
+    say(f"counting the pairs of {len(sequences)} users")
+    users_per_item = item_users(sequences, n)
+    knn = ItemKNNScorer(sequences, n)
+    similarity = private_similarity(knn.similarity, pair_users(sequences, n), min_users, neighbours)
+    popularity = private_popularity(item_counts(sequences, n), users_per_item, min_users)
+    stored = load_adapter(store, spec.name)
+    payload, settings, adapter_items = None, None, 0
+    if stored is not None:
+        adapter = aligned(stored, index, vectors)
+        numbering = {name: d for d, name in enumerate(adapter.domain_names)}
+        item_domains = np.array([numbering.get(d, -1) for d in domains], dtype=np.int64)
+        adapter = private_adapter(adapter, users_per_item, min_users, vectors, item_domains)
+        if validation is not None and adapter.counts is not None:
+            # The blend weights were chosen for item-kNN over every pair; choose them again
+            # for the pack's own neighbours, on the validation split.
+            say("choosing the hybrid's weights for the pack's neighbours on validation")
+            private = ItemKNNScorer.from_similarity(similarity, recency_decay=knn.recency_decay)
+            adapter = rechoose_weights(adapter, validation, vectors, private)
+        payload, settings = adapter_bytes(adapter), adapter_meta(adapter)
+        adapter_items = int(adapter.seen.sum())
+    else:
+        say(f"no tuned adapter of {spec.name}: the pack serves zero-shot text and item-kNN")
+    items = [
+        PackItem(
+            r.id,
+            r.domain,
+            r.title,
+            json.dumps(r.fields, ensure_ascii=False, sort_keys=True),
+            json.dumps(r.attributes, ensure_ascii=False, sort_keys=True, default=str),
+        )
+        for r in (rows[i] for i in ids)
+    ]
+    meta: dict[str, Any] = {
+        "localrec_version": version("localrec"),
+        "model": spec.name,
+        "model_sha256": model_sha256(spec, gguf),
+        "dim": spec.dim,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": source,
+        "min_users": min_users,
+        "neighbours": neighbours,
+        "knn": {"recency_decay": knn.recency_decay},
+        "templates": templates(store),
+    }
+    if settings is not None:
+        meta["adapter"] = settings
+    say(f"writing {out}")
+    write_pack(
+        out,
+        meta,
+        items,
+        vectors,
+        popularity,
+        similarity,
+        payload,
+        vector_dtype=dtype,
+    )
+    return PackBuild(
+        out, n, len(sequences), int(similarity.nnz), adapter_items, time.perf_counter() - start
+    )

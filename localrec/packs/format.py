@@ -1,0 +1,267 @@
+"""The pack file: one SQLite file, written once by `pack build`, opened read-only (immutable).
+
+Tables:
+- `pack_meta(key, value)`: JSON values: the format version, the localrec version, the
+  model's name, dim and GGUF sha256, the build time, K and N, the templates, the
+  adapter's settings, counts, and `checksum`, the sha256 of everything else;
+- `items(row, id, domain, title, fields, attributes)`: the catalogue, in matrix order;
+- `blobs(name, data)`: `vectors` (rows x dim: int8 with one float32 scale per row in
+  `vector_scales`, or float16, or float32; little-endian),
+  `popularity` and `neighbours` (.npy / .npz bytes), and `adapter` (its .npz payload).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from localrec.errors import PackError
+
+__all__ = [
+    "PACK_FORMAT",
+    "PACK_REVEALS",
+    "VECTOR_DTYPES",
+    "PackContent",
+    "PackItem",
+    "read_pack",
+    "write_pack",
+]
+
+# The pack format this localrec writes and the newest it reads.
+PACK_FORMAT = 1
+# What a pack says about people, in one sentence (`pack info` and the README).
+PACK_REVEALS = (
+    "A pack reveals the catalogue, its item vectors, the adapter's weights, and counts and "
+    "co-occurrence weights only for items and item pairs that at least K distinct users had; "
+    "it holds no user ids, sequences, timestamps, reviews or per-user vectors."
+)
+_SCHEMA = (
+    "CREATE TABLE pack_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE items (row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
+    "domain TEXT NOT NULL, title TEXT NOT NULL, fields TEXT NOT NULL, attributes TEXT NOT NULL)",
+    "CREATE TABLE blobs (name TEXT PRIMARY KEY, data BLOB NOT NULL)",
+)
+
+
+@dataclass(frozen=True)
+class PackItem:
+    """One catalogue item of a pack, as stored (fields and attributes as JSON text)."""
+
+    id: str
+    domain: str
+    title: str
+    fields: str
+    attributes: str
+
+
+@dataclass(frozen=True)
+class PackContent:
+    """Everything in a pack file, as arrays."""
+
+    meta: dict[str, Any]
+    items: list[PackItem]
+    vectors: np.ndarray  # (rows, dim) float32
+    popularity: np.ndarray  # (rows,) int64
+    similarity: sp.csr_matrix  # (rows, rows) forward weights sim(a, b)
+    adapter: bytes | None  # the adapter's .npz payload; its settings are meta["adapter"]
+    sizes: dict[str, int]  # bytes per part
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def _checksum(meta: Mapping[str, str], items: Iterator[tuple[Any, ...]], blobs: Any) -> str:
+    """sha256 over the meta rows (but the checksum), the items and the blobs, in order."""
+    digest = hashlib.sha256()
+    for key in sorted(meta):
+        if key != "checksum":
+            digest.update(f"{key}\x1f{meta[key]}\x1e".encode())
+    for row in items:
+        digest.update("\x1f".join(map(str, row)).encode() + b"\x1e")
+    for name, data in blobs:
+        digest.update(f"{name}\x1f{len(data)}\x1f".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+VECTOR_DTYPES = ("int8", "float16", "float32")
+
+
+def _vector_blobs(vectors: np.ndarray, dtype: str) -> dict[str, bytes]:
+    """The matrix as stored: int8 rows scaled by their largest |value| / 127, or floats."""
+    if dtype == "int8":
+        scales = np.abs(vectors).max(axis=1) / 127.0
+        safe = np.where(scales > 0, scales, 1.0)
+        quantised = np.clip(np.rint(vectors / safe[:, None]), -127, 127).astype(np.int8)
+        return {
+            "vectors": quantised.tobytes(),
+            "vector_scales": scales.astype("<f4").tobytes(),
+        }
+    if dtype not in VECTOR_DTYPES:
+        raise ValueError(f"vector dtype {dtype!r} is not one of {VECTOR_DTYPES}")
+    return {"vectors": vectors.astype("<f2" if dtype == "float16" else "<f4").tobytes()}
+
+
+def _vectors_of(blobs: dict[str, bytes], dtype: str, rows: int, dim: int) -> np.ndarray:
+    if dtype == "int8":
+        quantised = np.frombuffer(blobs["vectors"], dtype=np.int8).reshape(rows, dim)
+        scales = np.frombuffer(blobs["vector_scales"], dtype="<f4")
+        out: np.ndarray = quantised.astype(np.float32)
+        out *= scales[:, None]
+        return out
+    stored = np.frombuffer(blobs["vectors"], dtype="<f2" if dtype == "float16" else "<f4")
+    return stored.reshape(rows, dim).astype(np.float32)
+
+
+def write_pack(
+    path: Path,
+    meta: dict[str, Any],
+    items: list[PackItem],
+    vectors: np.ndarray,
+    popularity: np.ndarray,
+    similarity: sp.spmatrix,
+    adapter: bytes | None,
+    *,
+    vector_dtype: str = "int8",
+) -> None:
+    """Write the pack to `path` at once: built beside it, then renamed over it."""
+    sim = sp.csr_matrix(similarity)
+    weight_dtype = np.float64 if vector_dtype == "float32" else np.float32
+    blobs = {
+        **_vector_blobs(np.asarray(vectors, dtype=np.float32), vector_dtype),
+        "popularity": _npy(np.asarray(popularity, dtype="<i8")),
+        "neighbours": _npz(
+            indptr=sim.indptr.astype("<i8"),
+            indices=sim.indices.astype("<i4"),
+            data=sim.data.astype(weight_dtype),
+            shape=np.asarray(sim.shape, dtype="<i8"),
+        ),
+    }
+    if adapter is not None:
+        blobs["adapter"] = adapter
+    meta = {**meta, "vector_dtype": vector_dtype, "format_version": PACK_FORMAT}
+    encoded = {k: json.dumps(v, ensure_ascii=False, sort_keys=True) for k, v in meta.items()}
+    rows = [(i, it.id, it.domain, it.title, it.fields, it.attributes) for i, it in enumerate(items)]
+    encoded["checksum"] = json.dumps(_checksum(encoded, iter(rows), sorted(blobs.items())))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with closing(sqlite3.connect(tmp)) as conn:
+            conn.execute("PRAGMA journal_mode = OFF")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.executemany("INSERT INTO pack_meta VALUES (?, ?)", sorted(encoded.items()))
+            conn.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany("INSERT INTO blobs VALUES (?, ?)", sorted(blobs.items()))
+            conn.commit()
+            conn.execute("VACUUM")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """The file opened immutable: never written, never locked, no -wal or -shm beside it."""
+    if not path.is_file():
+        raise PackError(f"{path}: no such pack file; build one with `localrec pack build`")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        raise PackError(f"{path}: cannot be opened as a pack ({exc})") from None
+    try:
+        yield conn
+    except sqlite3.DatabaseError as exc:
+        raise PackError(
+            f"{path}: not a readable localrec pack ({exc}); the file is damaged, truncated "
+            "or not a pack: build or copy it again"
+        ) from None
+    finally:
+        conn.close()
+
+
+def read_pack(path: Path | str, *, verify: bool = True) -> PackContent:
+    """Everything in the pack at `path`, its checksum verified (unless `verify` is False)."""
+    path = Path(path)
+    with _read_only(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"pack_meta", "items", "blobs"} <= tables:
+            raise PackError(
+                f"{path}: a SQLite file, but not a localrec pack (no pack_meta, items and blobs "
+                "tables); give a file made by `localrec pack build`"
+            )
+        encoded = dict(conn.execute("SELECT key, value FROM pack_meta").fetchall())
+        meta = {k: json.loads(v) for k, v in encoded.items()}
+        version = meta.get("format_version")
+        if not isinstance(version, int):
+            raise PackError(f"{path}: the pack records no format version; build it again")
+        if version > PACK_FORMAT:
+            raise PackError(
+                f"{path}: pack format {version} is newer than this localrec reads (up to "
+                f"{PACK_FORMAT}); upgrade localrec to read it"
+            )
+        rows = conn.execute(
+            "SELECT row, id, domain, title, fields, attributes FROM items ORDER BY row"
+        ).fetchall()
+        blobs = dict(conn.execute("SELECT name, data FROM blobs ORDER BY name").fetchall())
+    if verify:
+        actual = _checksum(encoded, iter(rows), sorted(blobs.items()))
+        if actual != meta.get("checksum"):
+            raise PackError(
+                f"{path}: the pack's checksum does not match its content (damaged or changed "
+                "after it was built); build or copy it again"
+            )
+    return _content(path, meta, rows, blobs)
+
+
+def _content(
+    path: Path, meta: dict[str, Any], rows: list[tuple[Any, ...]], blobs: dict[str, bytes]
+) -> PackContent:
+    try:
+        dim = int(meta["dim"])
+        vectors = _vectors_of(blobs, meta["vector_dtype"], len(rows), dim)
+        popularity = np.load(io.BytesIO(blobs["popularity"]), allow_pickle=False)
+        with np.load(io.BytesIO(blobs["neighbours"]), allow_pickle=False) as parts:
+            shape = tuple(int(x) for x in parts["shape"])
+            similarity = sp.csr_matrix(
+                (parts["data"].astype(np.float64), parts["indices"], parts["indptr"]), shape=shape
+            )
+    except (KeyError, ValueError, OSError) as exc:
+        raise PackError(
+            f"{path}: the pack's content is malformed ({exc}); build it again"
+        ) from None
+    items = [PackItem(*row[1:]) for row in rows]
+    return PackContent(
+        meta=meta,
+        items=items,
+        vectors=vectors,
+        popularity=popularity.astype(np.int64),
+        similarity=similarity,
+        adapter=blobs.get("adapter"),
+        sizes={name: len(data) for name, data in blobs.items()}
+        | {"items": sum(len(str(v)) for row in rows for v in row)},
+    )

@@ -1,0 +1,158 @@
+"""An opened pack: its catalogue, vectors, adapter and collaborative weights, read once,
+and the tuned hybrid over them that `recommend` and `eval --pack` both rank with."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from localrec.errors import ModelFileError
+from localrec.models.cache import model_sha256, resolve_model
+from localrec.packs.format import PACK_REVEALS, PackContent, read_pack
+from localrec.scoring.adapter import TrainedAdapter, aligned
+from localrec.scoring.hybrid import HybridModel
+from localrec.scoring.itemknn import ItemKNNScorer
+from localrec.scoring.profiles import MEAN_HALF_LIFE
+from localrec.store.db import ItemRow
+from localrec.store.vectors import ItemMatrix
+from localrec.tuning.storage import adapter_from_stored
+
+__all__ = ["Pack", "open_pack", "require_pack_model"]
+
+
+def open_pack(path: Path | str) -> Pack:
+    """The pack at `path`, checked (format version, checksum) and read into memory."""
+    return Pack(Path(path), read_pack(path))
+
+
+def require_pack_model(pack: Pack) -> Path:
+    """The local GGUF of the pack's model, which must be the very file it was built with:
+    another file under the same name would make vectors that do not match the pack's."""
+    spec, path = resolve_model(pack.model)
+    actual = model_sha256(spec, path)
+    if actual != pack.model_sha256:
+        raise ModelFileError(
+            f"{pack.path} was built with {pack.model} sha256 {pack.model_sha256[:12]}..., "
+            f"but {path} has sha256 {actual[:12]}...; get the pack's model file (`localrec "
+            f"models pull {pack.model}`) or a pack built with this one"
+        )
+    return path
+
+
+class Pack:
+    """A pack file's content. Never written: the device's own data lives elsewhere."""
+
+    def __init__(self, path: Path, content: PackContent) -> None:
+        self.path = path
+        self.meta = content.meta
+        self.sizes = content.sizes
+        self._items = content.items
+        self.ids: tuple[str, ...] = tuple(i.id for i in content.items)
+        self.domains: tuple[str, ...] = tuple(i.domain for i in content.items)
+        self.index: dict[str, int] = {item_id: r for r, item_id in enumerate(self.ids)}
+        self.vectors = content.vectors
+        self.popularity = content.popularity
+        self.similarity = content.similarity
+        self._adapter_payload = content.adapter
+
+    @property
+    def model(self) -> str:
+        return str(self.meta["model"])
+
+    @property
+    def model_sha256(self) -> str:
+        return str(self.meta["model_sha256"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.meta["dim"])
+
+    @property
+    def templates(self) -> dict[str, str]:
+        return dict(self.meta.get("templates", {}))
+
+    def domain_names(self) -> list[str]:
+        return sorted(set(self.domains))
+
+    def get_items(self, ids: Sequence[str]) -> dict[str, ItemRow]:
+        out = {}
+        for item_id in ids:
+            r = self.index.get(item_id)
+            if r is not None:
+                item = self._items[r]
+                out[item_id] = ItemRow(
+                    item.id,
+                    item.domain,
+                    item.title,
+                    json.loads(item.fields),
+                    json.loads(item.attributes),
+                )
+        return out
+
+    def item_matrix(self) -> ItemMatrix:
+        return ItemMatrix(self.model, None, self.ids, self.domains, self.vectors)
+
+    @cached_property
+    def adapter(self) -> TrainedAdapter | None:
+        if self._adapter_payload is None or "adapter" not in self.meta:
+            return None
+        return adapter_from_stored(self.meta["adapter"], self._adapter_payload)
+
+    def hybrid(
+        self,
+        index: dict[str, int],
+        vectors: np.ndarray,
+        domains: Sequence[str],
+        mean_half_life: float = MEAN_HALF_LIFE,
+    ) -> HybridModel | None:
+        """The tuned hybrid over a catalogue whose item `index` (id -> row) holds the pack's
+        items and perhaps others (a device's own, or a dataset's): `vectors` and `domains`
+        are that catalogue's rows. Items the pack does not know are new to the adapter and
+        have no neighbours. None when the pack has no adapter."""
+        adapter = self.adapter
+        if adapter is None:
+            return None
+        adapter = aligned(adapter, index, vectors)
+        n = len(vectors)
+        moved = np.array([index.get(i, -1) for i in self.ids], dtype=np.int64)
+        coo = self.similarity.tocoo()
+        rows, cols = moved[coo.row], moved[coo.col]
+        keep = (rows >= 0) & (cols >= 0)
+        similarity = sp.csr_matrix((coo.data[keep], (rows[keep], cols[keep])), shape=(n, n))
+        knn = ItemKNNScorer.from_similarity(
+            similarity, recency_decay=float(self.meta.get("knn", {}).get("recency_decay", 0.8))
+        )
+        numbering = {name: d for d, name in enumerate(adapter.domain_names)}
+        item_domains = np.array([numbering.get(d, -1) for d in domains], dtype=np.int64)
+        return HybridModel(adapter, vectors, item_domains, knn, mean_half_life)
+
+    def info(self) -> dict[str, Any]:
+        """What `localrec pack info` shows: provenance, privacy settings, counts and sizes."""
+        meta = {k: v for k, v in self.meta.items() if k not in ("adapter", "templates")}
+        settings = self.meta.get("adapter")
+        adapter_domains = (
+            [settings["domain_names"][int(d)] for d in sorted(settings["domains"])]
+            if settings
+            else []
+        )
+        per_domain: dict[str, int] = {}
+        for d in self.domains:
+            per_domain[d] = per_domain.get(d, 0) + 1
+        return {
+            "path": str(self.path),
+            "file_bytes": self.path.stat().st_size,
+            **meta,
+            "items": per_domain,
+            "neighbour_pairs": int(self.similarity.nnz),
+            "items_with_popularity": int((self.popularity > 0).sum()),
+            "adapter_domains": adapter_domains,
+            "templates": self.templates,
+            "part_bytes": self.sizes,
+            "reveals": PACK_REVEALS.replace("K ", f"K = {self.meta.get('min_users')} "),
+        }
