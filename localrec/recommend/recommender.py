@@ -144,15 +144,16 @@ class Recommender:
         events = self.store.user_events(user, from_domains)
         rows = self.store.get_items(sorted({e.item_id for e, _ in events}))
         by_domain = templates(self.store)
+        # An event whose item is not in this database's items (domain None) is left out.
         return [
             HistoryItem(
-                text=item_text(rows[e.item_id], by_domain.get(domain)),
+                text=item_text(rows[e.item_id], by_domain.get(rows[e.item_id].domain)),
                 action=e.action,
                 value=e.value,
                 item_id=e.item_id,
-                domain=domain,
+                domain=rows[e.item_id].domain,
             )
-            for e, domain in events
+            for e, _ in events
             if e.item_id in rows
         ]
 
