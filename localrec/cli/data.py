@@ -98,7 +98,14 @@ def add_items_cmd(
     "--action", "action_col", default="action", show_default=True, help="Column with the action."
 )
 @click.option("--set-action", help="Give every event this action (purchase, rate, view, …).")
-@click.option("--time", "time_col", default="time", show_default=True, help="Column with the time.")
+@click.option(
+    "--time",
+    "time_col",
+    default="time",
+    show_default=True,
+    help="Column with the time (Unix seconds or ISO 8601); an event without one gets "
+    "the time it is added.",
+)
 @click.option(
     "--value",
     "value_col",
@@ -124,7 +131,10 @@ def add_events_cmd(
     review_col: str,
     skip_invalid: bool,
 ) -> None:
-    """Append user events from FILE; every item must already be in the catalogue."""
+    """Append user events from FILE; every item must already be in the catalogue.
+
+    An event without a time is dated now: after the user's earlier events, in file order.
+    """
     from localrec.store.db import open_for_write
     from localrec.store.ingest import EventColumns, add_events_file
 

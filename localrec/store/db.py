@@ -44,7 +44,8 @@ class ItemRow:
 
 @dataclass(frozen=True)
 class EventRow:
-    """One user event as stored; `ts` is None when only the order is known."""
+    """One user event as stored. `ingest` gives every new event a time (the time it was
+    stored when the input gives none); `ts` is None only in rows stored before that."""
 
     user_id: str
     item_id: str
@@ -127,13 +128,16 @@ class Store(VectorStore):
 
     def delete_items(self, ids: Iterable[str]) -> DeleteReport:
         """Delete items with their events and vectors, in one transaction; the report
-        names the ids that were not in the catalogue."""
+        names the ids that were not in the catalogue. Events on an id that is not in the
+        catalogue (an item of a pack) are kept."""
         deleted: set[str] = set()
         unknown: dict[str, None] = {}
         with self.write() as conn:
             for item_id in ids:
                 if conn.execute("DELETE FROM items WHERE id = ?", (item_id,)).rowcount:
                     deleted.add(item_id)
+                    # Events have no foreign key (schema 5), so no cascade deletes them.
+                    conn.execute("DELETE FROM events WHERE item_id = ?", (item_id,))
                 elif item_id not in deleted:
                     unknown[item_id] = None
                 conn.execute("DELETE FROM vectors WHERE kind = 'item' AND owner = ?", (item_id,))
@@ -209,11 +213,16 @@ class Store(VectorStore):
 
     def user_events(
         self, user_id: str, domains: Sequence[str] | None = None
-    ) -> list[tuple[EventRow, str]]:
-        """A user's events, oldest first, each with its item's domain."""
+    ) -> list[tuple[EventRow, str | None]]:
+        """A user's events, oldest first, each with its item's domain.
+
+        The domain is None for an event whose item is not in this database's items (an
+        item of a pack: the caller resolves it there). With `domains`, the filter runs
+        here on this database's items, so such events are left out.
+        """
         sql = (
             "SELECT e.user_id, e.item_id, e.action, e.value, e.ts, e.review, i.domain "
-            "FROM events e JOIN items i ON i.id = e.item_id WHERE e.user_id = ?"
+            "FROM events e LEFT JOIN items i ON i.id = e.item_id WHERE e.user_id = ?"
         )
         params: list[Any] = [user_id]
         if domains:
@@ -232,13 +241,20 @@ class Store(VectorStore):
             out.setdefault(user, []).append((item, action, value))
         return out
 
+    def event_items(self, user_id: str | None = None) -> dict[str, int]:
+        """The number of events per item id, of one user or of all users, whether or not
+        the item is in this database's items (so a caller can count those that are not)."""
+        if user_id is None:
+            return self._events_per_item("")
+        return self._events_per_item("WHERE e.user_id = ?", user_id)
+
     def popularity(self, domain: str | None = None) -> dict[str, int]:
-        sql = "SELECT e.item_id, count(*) FROM events e"
-        params: list[Any] = []
-        if domain is not None:
-            sql += " JOIN items i ON i.id = e.item_id WHERE i.domain = ?"
-            params.append(domain)
-        sql += " GROUP BY e.item_id"
+        if domain is None:
+            return self._events_per_item("")
+        return self._events_per_item("JOIN items i ON i.id = e.item_id WHERE i.domain = ?", domain)
+
+    def _events_per_item(self, where: str, *params: str) -> dict[str, int]:
+        sql = f"SELECT e.item_id, count(*) FROM events e {where} GROUP BY e.item_id"
         return {row[0]: int(row[1]) for row in self._conn.execute(sql, params)}
 
     def stats(self) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +50,11 @@ class ItemColumns:
 
 @dataclass(frozen=True)
 class EventColumns:
-    """Which record fields hold an event's user, item, action, value, time and review."""
+    """Which record fields hold an event's user, item, action, value, time and review.
+
+    An event without a time (no time column, or an empty value) gets the time it is
+    stored at: it comes after the user's earlier events, in the order of its file.
+    """
 
     user: str = "user"
     item: str = "item"
@@ -185,7 +190,10 @@ def _parse_value(value: Any) -> float | None:
     return number
 
 
-def event_from_record(record: dict[str, Any], columns: EventColumns) -> EventRow:
+def event_from_record(
+    record: dict[str, Any], columns: EventColumns, now: float | None = None
+) -> EventRow:
+    """One event from one record; `now` is the time of an event that gives none."""
     user = _identifier(record, columns.user, "user", "--user")
     item = _identifier(record, columns.item, "item", "--item")
     if columns.set_action is not None:
@@ -198,6 +206,8 @@ def event_from_record(record: dict[str, Any], columns: EventColumns) -> EventRow
         raise RowError(f"action {action[:40]!r} must be a short lowercase word such as purchase")
     value = _parse_value(record.get(columns.value)) if columns.value else None
     ts = _parse_time(record.get(columns.time)) if columns.time else None
+    if ts is None:
+        ts = now
     review = clean_text(record.get(columns.review)) if columns.review else ""
     return EventRow(user, item, action, value, ts, review or None)
 
@@ -292,8 +302,15 @@ def add_events(
     *,
     source: str = "<events>",
     skip_invalid: bool = False,
+    known_items: Container[str] | None = None,
 ) -> IngestReport:
-    """Append events from dicts (or (line, dict) pairs), in one transaction."""
+    """Append events from dicts (or (line, dict) pairs), in one transaction.
+
+    An event without a time gets the time of this call, the same for all of them, so
+    they keep their order (by id) and come after every earlier event. Every event's
+    item must be in the catalogue or in `known_items` (the ids of items kept outside
+    this database, such as a pack's catalogue).
+    """
     cols = columns or EventColumns()
     if cols.set_action is not None and not _ACTION.match(cols.set_action.strip().lower()):
         raise InputError(
@@ -301,10 +318,16 @@ def add_events(
             "such as purchase, rate or view"
         )
     report = IngestReport(source)
+    now = time.time()
+    outside: Container[str] = known_items if known_items is not None else ()
     with store.write() as conn:
-        rows = _valid_rows(records, lambda r, _: event_from_record(r, cols), report, skip_invalid)
+        rows = _valid_rows(
+            records, lambda r, _: event_from_record(r, cols, now), report, skip_invalid
+        )
         for batch in _chunks(rows):
-            missing = store.missing_items(conn, (row.item_id for _, row in batch))
+            missing = store.missing_items(
+                conn, (row.item_id for _, row in batch if row.item_id not in outside)
+            )
             good = []
             for line, row in batch:
                 if row.item_id in missing:
@@ -346,7 +369,13 @@ def add_events_file(
     *,
     fmt: str | None = None,
     skip_invalid: bool = False,
+    known_items: Container[str] | None = None,
 ) -> IngestReport:
     return add_events(
-        store, read_records(path, fmt), columns, source=str(path), skip_invalid=skip_invalid
+        store,
+        read_records(path, fmt),
+        columns,
+        source=str(path),
+        skip_invalid=skip_invalid,
+        known_items=known_items,
     )

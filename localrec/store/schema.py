@@ -113,4 +113,40 @@ def m004_history_vectors(db: Database) -> None:
     db.execute("DELETE FROM vectors WHERE kind = 'user' AND owner = content_hash")
 
 
+@migrations()
+def m005_events_without_item_key(db: Database) -> None:
+    # A device's private database holds events on items of a read-only pack, which are not
+    # in its own items table: events keep no foreign key, and delete_items deletes them.
+    # SQLite cannot drop a constraint, so the table is rebuilt with every row and its id.
+    seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    db.execute(
+        """
+        CREATE TABLE events_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            value REAL,
+            ts REAL,
+            review TEXT
+        )
+        """
+    )
+    db.execute(
+        "INSERT INTO events_new (id, user_id, item_id, action, value, ts, review) "
+        "SELECT id, user_id, item_id, action, value, ts, review FROM events ORDER BY id"
+    )
+    db.execute("DROP TABLE events")  # its indexes go with it
+    db.execute("ALTER TABLE events_new RENAME TO events")
+    if seq is not None:
+        # Ids of deleted events are never handed out again, as before the rebuild.
+        kept = db.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'events'", (seq[0],)
+        ).rowcount
+        if not kept:  # no row was copied, so the new table has no sequence yet
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", (seq[0],))
+    db.execute("CREATE INDEX events_user ON events(user_id, ts, id)")
+    db.execute("CREATE INDEX events_item ON events(item_id)")
+
+
 SCHEMA_VERSION = len(migrations._migrations)

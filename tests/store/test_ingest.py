@@ -88,7 +88,7 @@ def test_items_are_updated_and_deleted(store: Store) -> None:
     add_events(store, [{"user": "u", "item": "m1"}])
     assert store.delete_items(["m1", "nope"]) == DeleteReport(deleted=1, unknown=("nope",))
     assert store.get_items(["m1"]) == {}
-    assert store.stats()["events"] == 0  # cascaded
+    assert store.stats()["events"] == 0  # deleted with the item
 
 
 def test_events_with_time_value_and_review(store: Store) -> None:

@@ -199,7 +199,7 @@ def test_schema4_drops_the_old_cache_rows_and_keeps_stored_users_vectors(
 ) -> None:
     path, digest = _schema3_db(tmp_path / "old.db")
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION
         owners = store._conn.execute("SELECT owner FROM vectors WHERE kind = 'user'").fetchall()
         assert owners == [("alice",)]
         assert store.user_vector("alice", "m", "alice-digest") is not None
