@@ -24,6 +24,8 @@ __all__ = [
     "domains",
     "open_recommender",
     "open_store",
+    "pack_items",
+    "pack_model",
     "pack_path",
     "say",
 ]
@@ -68,6 +70,26 @@ def pack_path(ctx: click.Context) -> Path | None:
     """--pack (or $LOCALREC_PACK), if given."""
     path = ctx.obj.get("pack_path")
     return Path(path) if path is not None else None
+
+
+def pack_items(ctx: click.Context) -> dict[str, int] | None:
+    """The item ids of --pack's catalogue (events may name them), or None without a pack."""
+    path = pack_path(ctx)
+    if path is None:
+        return None
+    from localrec.packs.pack import open_pack
+
+    return open_pack(path).index
+
+
+def pack_model(ctx: click.Context) -> str | None:
+    """The model --pack was built with (items added beside it are encoded with it)."""
+    path = pack_path(ctx)
+    if path is None:
+        return None
+    from localrec.packs.pack import open_pack
+
+    return open_pack(path).model
 
 
 def open_recommender(ctx: click.Context, model_name: str | None, **options: Any) -> Recommender:

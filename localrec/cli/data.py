@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from localrec.cli.common import LocalrecGroup, db_path, open_store, say
+from localrec.cli.common import (
+    LocalrecGroup,
+    db_path,
+    open_recommender,
+    open_store,
+    pack_items,
+    pack_model,
+    pack_path,
+    say,
+)
 from localrec.cli.output import format_json
 
 if TYPE_CHECKING:
@@ -148,7 +157,9 @@ def add_events_cmd(
         review=review_col,
     )
     with open_for_write(db_path(ctx)) as store:
-        report = add_events_file(store, file, columns, fmt=fmt, skip_invalid=skip_invalid)
+        report = add_events_file(
+            store, file, columns, fmt=fmt, skip_invalid=skip_invalid, known_items=pack_items(ctx)
+        )
     _report_ingest(report, "events")
 
 
@@ -191,7 +202,7 @@ def encode(
 
     with (
         open_store(ctx) as store,
-        open_encoder(model_name, verbose=ctx.obj["verbose"]) as encoder,
+        open_encoder(model_name or pack_model(ctx), verbose=ctx.obj["verbose"]) as encoder,
     ):
         report = encode_items(
             store,
@@ -215,9 +226,14 @@ def encode(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
-    """Counts of items per domain, users, events and vectors per model."""
-    with open_store(ctx) as store:
-        data = store.stats()
+    """Counts of items per domain, users, events and vectors per model; with --pack, the
+    pack's too, and the events whose items left its catalogue (kept, but skipped)."""
+    if pack_path(ctx) is not None:
+        with open_recommender(ctx, None) as rec:
+            data = rec.stats()
+    else:
+        with open_store(ctx) as store:
+            data = store.stats()
     if as_json:
         click.echo(format_json(data))
         return
@@ -227,9 +243,16 @@ def stats(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"  {domain:<20} {n}")
     click.echo(f"users     {data['users']}")
     click.echo(f"events    {data['events']}")
+    if "pack" in data:
+        click.echo(f"  of items not in the catalogue (skipped) {data['events_skipped']}")
     click.echo("vectors")
     for model, n in data["vectors"].items():
         click.echo(f"  {model:<20} {n}")
+    if "pack" in data:
+        pack = data["pack"]
+        click.echo(f"pack      {pack['path']} (model {pack['model']}, K = {pack['min_users']})")
+        for domain, n in pack["items"].items():
+            click.echo(f"  {domain:<20} {n}")
 
 
 @click.group(cls=LocalrecGroup)

@@ -12,7 +12,7 @@ import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -382,6 +382,22 @@ class Recommender:
                 "out; run `localrec encode`"
             )
         return RecommendationList(user, domain, label, recs, None, len(profile.items), notes)
+
+    def stats(self) -> dict[str, Any]:
+        """The database's counts (`Store.stats`); with a pack, the pack's catalogue too, and
+        how many events name items that are not in the catalogue (kept, but skipped)."""
+        data = self.store.stats()
+        if self.pack is None:
+            return data
+        per_item = self.store.event_items()
+        known = self.catalogue.get_items(list(per_item))
+        data["events_skipped"] = sum(n for i, n in per_item.items() if i not in known)
+        info = self.pack.info()
+        data["pack"] = {
+            key: info[key]
+            for key in ("path", "model", "checksum", "built_at", "min_users", "items")
+        }
+        return data
 
     def record(
         self,
