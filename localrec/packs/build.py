@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from localrec.data.dataset import SequenceDataset
 from localrec.data.loading import aligned_matrix, dataset_with_store
 from localrec.errors import InputError, NotEncoded
 from localrec.models.cache import model_sha256, resolve_model
@@ -36,7 +35,6 @@ from localrec.scoring.adapter import aligned
 from localrec.scoring.itemknn import ItemKNNScorer, item_counts
 from localrec.store.db import Store
 from localrec.store.item_vectors import templates
-from localrec.tuning.selection import rechoose_weights
 from localrec.tuning.storage import adapter_bytes, adapter_meta, load_adapter
 
 __all__ = ["PackBuild", "build_pack"]
@@ -98,7 +96,6 @@ def build_pack(
             return _build(
                 Path(out), cache, index, list(dataset.train), spec, gguf, min_users,
                 neighbours, dtype, say, start, source=Path(dataset_dir).name,
-                validation=dataset if dataset.valid else None,
             )  # fmt: skip
     assert store is not None
     index = {row.id: r for r, row in enumerate(store.iter_items())}
@@ -124,7 +121,6 @@ def _build(
     start: float,
     *,
     source: str,
-    validation: SequenceDataset | None = None,
 ) -> PackBuild:
     n = len(index)
     ids = sorted(index, key=index.__getitem__)
@@ -149,12 +145,6 @@ def _build(
         numbering = {name: d for d, name in enumerate(adapter.domain_names)}
         item_domains = np.array([numbering.get(d, -1) for d in domains], dtype=np.int64)
         adapter = private_adapter(adapter, users_per_item, min_users, vectors, item_domains)
-        if validation is not None and adapter.counts is not None:
-            # The blend weights were chosen for item-kNN over every pair; choose them again
-            # for the pack's own neighbours, on the validation split.
-            say("choosing the hybrid's weights for the pack's neighbours on validation")
-            private = ItemKNNScorer.from_similarity(similarity, recency_decay=knn.recency_decay)
-            adapter = rechoose_weights(adapter, validation, vectors, private)
         payload, settings = adapter_bytes(adapter), adapter_meta(adapter)
         adapter_items = int(adapter.seen.sum())
     else:

@@ -27,23 +27,26 @@ from localrec.recommend.history import (
     AdHoc,
     HistoryItem,
     UserProfile,
-    ad_hoc_events,
     domain_list,
 )
 from localrec.recommend.history import (
     item_id as as_item_id,
 )
 from localrec.recommend.listing import listed, popular_items
+from localrec.recommend.reading import ad_hoc_history, stored_history
 from localrec.recommend.results import Recommendation, RecommendationList
 from localrec.recommend.tuned import TunedCatalogue
 from localrec.scoring.profiles import MEAN_HALF_LIFE, NEEDS_TEXT, USER_VECTORS
 from localrec.scoring.select import cosine_scores, select, validate_k_threshold
 from localrec.store.db import ItemMatrix, Store
 from localrec.store.ingest import add_events
-from localrec.store.item_vectors import item_text
+from localrec.store.item_vectors import encode_items, item_text
 from localrec.text import HistoryEvent, user_history_text
 
-__all__ = ["Recommender", "UserVector"]
+__all__ = ["PACK_MODEL_KEY", "Recommender", "UserVector"]
+
+# The private database's record of the model the last pack it served was built with.
+PACK_MODEL_KEY = "pack.model"
 
 # How a user becomes scores: a zero-shot representation, or the tuned adapter alone.
 # "hybrid" (the default) is the tuned hybrid in a domain `tune` kept an adapter for, and
@@ -134,6 +137,26 @@ class Recommender:
         self._verbose = verbose
         self._lock = threading.Lock()
         self.use_adapter = adapter
+        # What every list of this Recommender should say (a pack of another model).
+        self.notices: list[str] = self._follow_pack() if opened is not None else []
+
+    def _follow_pack(self) -> list[str]:
+        """When the pack's model differs from the one the private database last served,
+        re-embed what the device holds (its own items; history texts follow by their key)
+        and say so."""
+        assert self.pack is not None
+        before = self.store.config_get(PACK_MODEL_KEY)
+        if before == self.pack.model:
+            return []
+        self.store.config_set(PACK_MODEL_KEY, self.pack.model)
+        if before is None:
+            return []
+        encoded = encode_items(self.store, self.encoder).encoded if self.store.domains() else 0
+        return [
+            f"{self.pack.path} uses model {self.pack.model}, the one before used {before}: "
+            f"{encoded} item(s) of this device were embedded again, and stored users' history "
+            "texts are embedded again as they are used"
+        ]
 
     def close(self) -> None:
         # An encoder the caller passed in is theirs to close; only the one opened here goes.
@@ -162,45 +185,15 @@ class Recommender:
     def _matrix(self, domain: str | None) -> ItemMatrix:
         return self.catalogue.item_matrix(domain)
 
-    def _stored_history(self, user: str, from_domains: Sequence[str] | None) -> list[HistoryItem]:
-        """The user's events of items in the catalogue (of `from_domains`), oldest first;
-        events of items that left the catalogue are skipped."""
-        events = self.store.user_events(user)
-        rows = self.catalogue.get_items(sorted({e.item_id for e, _ in events}))
-        by_domain = self.catalogue.templates()
-        items = []
-        for e, _ in events:
-            row = rows.get(e.item_id)
-            if row is None or (from_domains and row.domain not in from_domains):
-                continue
-            text = item_text(row, by_domain.get(row.domain))
-            items.append(HistoryItem(text, e.action, e.value, e.item_id, row.domain))
-        return items
-
     def _owned(
         self, user: str | None, history: AdHoc | None, profile: UserProfile
     ) -> list[HistoryItem]:
         """Every item of the user's history, also those that --from left out of `profile`."""
         if history is not None:
-            return self._ad_hoc_history(history)
+            return ad_hoc_history(self.catalogue, history)
         if user is None:
             return profile.items
         return [HistoryItem("", item_id=e.item_id) for e, _ in self.store.user_events(user)]
-
-    def _ad_hoc_history(self, history: AdHoc) -> list[HistoryItem]:
-        """Free text ("bought a phone; rated a laptop 5/5") or (item id or text, action) pairs."""
-        events = ad_hoc_events(history)
-        known = self.catalogue.get_items([e.text for e in events])
-        by_domain = self.catalogue.templates()
-        items = []
-        for e in events:
-            row = known.get(e.text)
-            if row is not None:
-                text = item_text(row, by_domain.get(row.domain))
-                items.append(HistoryItem(text, e.action, e.value, row.id, row.domain))
-            else:
-                items.append(HistoryItem(e.text, e.action, e.value))
-        return items
 
     def _history_vectors(self, items: list[HistoryItem]) -> np.ndarray:
         """Stored vectors for catalogue items; free text (and unencoded items) embedded now."""
@@ -269,12 +262,12 @@ class Recommender:
         if user is not None and not isinstance(user, str):
             raise InputError(f"a user id is a string, got {user!r}")
         if history is not None:
-            items = self._ad_hoc_history(history)
+            items = ad_hoc_history(self.catalogue, history)
             if from_domains:
                 items = [i for i in items if i.domain is None or i.domain in from_domains]
         else:
             assert user is not None
-            items = self._stored_history(user, from_domains)
+            items = stored_history(self.store, self.catalogue, user, from_domains)
         if not items:
             return UserProfile(
                 [], np.zeros((0, self.spec.dim), np.float32), np.zeros(0, np.float32)
@@ -350,7 +343,7 @@ class Recommender:
                 owned = [] if include_seen else self._owned(user, history, profile)
                 items = popular_items(self.catalogue, matrix, k or 10, {i.item_id for i in owned})
             kind = "popular" if fallback else None  # None: nothing shown, nothing to flag
-            return RecommendationList(user, domain, method, items, kind, 0, notes)
+            return RecommendationList(user, domain, method, items, kind, 0, self.notices + notes)
         label = zero_shot_method(method)
         if tuned is not None and tuned.knows(domain):
             scores = tuned.scores(profile, matrix, domain, blend=method == "hybrid")
@@ -381,7 +374,8 @@ class Recommender:
                 f"{unencoded} {domain} item(s) have no {self.model} vector yet and were left "
                 "out; run `localrec encode`"
             )
-        return RecommendationList(user, domain, label, recs, None, len(profile.items), notes)
+        size = len(profile.items)
+        return RecommendationList(user, domain, label, recs, None, size, self.notices + notes)
 
     def stats(self) -> dict[str, Any]:
         """The database's counts (`Store.stats`); with a pack, the pack's catalogue too, and

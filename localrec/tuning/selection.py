@@ -33,7 +33,7 @@ from localrec.scoring.hybrid import HybridModel, combine_cf, hybrid_scores
 from localrec.scoring.itemknn import ItemKNNScorer
 from localrec.scoring.profiles import zero_shot_scores
 
-__all__ = ["HYBRID_WEIGHTS", "TWO_HOP_WEIGHTS", "Validation", "choose_weights", "rechoose_weights"]
+__all__ = ["HYBRID_WEIGHTS", "TWO_HOP_WEIGHTS", "Validation", "choose_weights"]
 
 HYBRID_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 1e6)
 TWO_HOP_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -72,35 +72,6 @@ def choose_weights(
         adapter.hybrid_ndcg[setting] = float(cases.mean())
     gains = np.concatenate([hybrid_cases[s] - zero_shot_cases[s] for s in blends])
     return _not_better(gains, adapter)
-
-
-def rechoose_weights(
-    adapter: TrainedAdapter, dataset: SequenceDataset, vectors: np.ndarray, knn: ItemKNNScorer
-) -> TrainedAdapter:
-    """The adapter's weights chosen again on the validation split, for another item-kNN
-    (a pack's, from fewer pairs) and the adapter's own `seen` and `counts`: what is chosen
-    is what will be served. A domain that no longer beats zero-shot text is dropped."""
-    if adapter.counts is None:
-        raise ValueError("rechoosing needs the adapter's training counts")
-    valid = Validation.build(dataset, vectors, adapter.config)
-    kept: dict[int, DomainAdapter] = {}
-    dropped = dict(adapter.dropped)
-    for d, a in adapter.domains.items():
-        fresh = replace(
-            a,
-            hybrid_weight={},
-            two_hop_weight={},
-            cold_weight={},
-            hybrid_ndcg={},
-            zero_shot_ndcg={},
-            rare_weight=None,
-        )
-        why_not = choose_weights(fresh, valid, knn, adapter.seen, adapter.counts)
-        if why_not:
-            dropped[dataset.domain_names[d]] = why_not
-        else:
-            kept[d] = fresh
-    return replace(adapter, domains=kept, dropped=dropped)
 
 
 @dataclass
