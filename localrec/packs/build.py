@@ -62,6 +62,25 @@ def _sequences(store: Store, index: dict[str, int]) -> Sequences:
     ]
 
 
+def _grouped_by_domain(
+    store: Store, index: dict[str, int], sequences: Sequence[np.ndarray]
+) -> tuple[list[str], dict[str, int], Sequence[np.ndarray]]:
+    """The items in pack order: each domain's together (so a device reads a domain's
+    vectors as one slice), else in their order; `index` and `sequences` renumbered."""
+    ids = sorted(index, key=index.__getitem__)
+    rows = store.get_items(ids)
+    first: dict[str, int] = {}
+    for item_id in ids:
+        first.setdefault(rows[item_id].domain, len(first))
+    order = sorted(range(len(ids)), key=lambda r: first[rows[ids[r]].domain])
+    if order == list(range(len(ids))):
+        return ids, index, sequences
+    position = np.empty(len(ids), dtype=np.int64)
+    position[np.asarray(order)] = np.arange(len(ids))
+    ids = [ids[r] for r in order]
+    return ids, {i: r for r, i in enumerate(ids)}, [position[s] for s in sequences]
+
+
 def build_pack(
     out: Path | str,
     *,
@@ -123,7 +142,7 @@ def _build(
     source: str,
 ) -> PackBuild:
     n = len(index)
-    ids = sorted(index, key=index.__getitem__)
+    ids, index, sequences = _grouped_by_domain(store, index, sequences)
     vectors = aligned_matrix(store, spec.name, index, spec.dim)
     missing = int((~vectors.any(axis=1)).sum())
     if missing:

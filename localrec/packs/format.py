@@ -39,6 +39,8 @@ __all__ = [
     "write_pack",
 ]
 
+# Bytes per read of the vectors blob.
+_CHUNK = 1 << 20
 # The pack format this localrec writes and the newest it reads.
 PACK_FORMAT = 1
 # What a pack says about people, in one sentence (`pack info` and the README).
@@ -71,7 +73,7 @@ class PackContent:
     """Everything in a pack file, as arrays."""
 
     meta: dict[str, Any]
-    items: list[PackItem]
+    items: list[tuple[int, str, str, str, str, str]]  # (row, id, domain, title, fields, attributes)
     vectors: np.ndarray  # (rows, dim) float32
     popularity: np.ndarray  # (rows,) int64
     similarity: sp.csr_matrix  # (rows, rows) forward weights sim(a, b)
@@ -91,14 +93,13 @@ def _npz(**arrays: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _checksum(meta: Mapping[str, str], items: Iterator[tuple[Any, ...]], blobs: Any) -> str:
+def _checksum(meta: Mapping[str, str], items: list[tuple[Any, ...]], blobs: Any) -> str:
     """sha256 over the meta rows (but the checksum), the items and the blobs, in order."""
     digest = hashlib.sha256()
     for key in sorted(meta):
         if key != "checksum":
             digest.update(f"{key}\x1f{meta[key]}\x1e".encode())
-    for row in items:
-        digest.update("\x1f".join(map(str, row)).encode() + b"\x1e")
+    digest.update(json.dumps(items, ensure_ascii=False).encode())
     for name, data in blobs:
         digest.update(f"{name}\x1f{len(data)}\x1f".encode())
         digest.update(data)
@@ -123,7 +124,7 @@ def _vector_blobs(vectors: np.ndarray, dtype: str) -> dict[str, bytes]:
     return {"vectors": vectors.astype("<f2" if dtype == "float16" else "<f4").tobytes()}
 
 
-def _vectors_of(blobs: dict[str, bytes], dtype: str, rows: int, dim: int) -> np.ndarray:
+def _vectors_of(blobs: dict[str, Any], dtype: str, rows: int, dim: int) -> np.ndarray:
     if dtype == "int8":
         quantised = np.frombuffer(blobs["vectors"], dtype=np.int8).reshape(rows, dim)
         scales = np.frombuffer(blobs["vector_scales"], dtype="<f4")
@@ -163,7 +164,7 @@ def write_pack(
     meta = {**meta, "vector_dtype": vector_dtype, "format_version": PACK_FORMAT}
     encoded = {k: json.dumps(v, ensure_ascii=False, sort_keys=True) for k, v in meta.items()}
     rows = [(i, it.id, it.domain, it.title, it.fields, it.attributes) for i, it in enumerate(items)]
-    encoded["checksum"] = json.dumps(_checksum(encoded, iter(rows), sorted(blobs.items())))
+    encoded["checksum"] = json.dumps(_checksum(encoded, rows, sorted(blobs.items())))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -204,6 +205,24 @@ def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+def _read_blobs(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Every blob as bytes; the vectors, the largest, read in pieces straight into a numpy
+    buffer (one copy of them in memory, not two)."""
+    blobs: dict[str, Any] = dict(
+        conn.execute("SELECT name, data FROM blobs WHERE name != 'vectors'").fetchall()
+    )
+    found = conn.execute("SELECT rowid, length(data) FROM blobs WHERE name = 'vectors'").fetchone()
+    if found is not None:
+        rowid, size = found
+        out = np.empty(size, dtype=np.uint8)
+        with conn.blobopen("blobs", "data", rowid, readonly=True) as blob:
+            for offset in range(0, size, _CHUNK):
+                piece = blob.read(_CHUNK)
+                out[offset : offset + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+        blobs["vectors"] = out
+    return blobs
+
+
 def read_pack(path: Path | str, *, verify: bool = True) -> PackContent:
     """Everything in the pack at `path`, its checksum verified (unless `verify` is False)."""
     path = Path(path)
@@ -224,22 +243,33 @@ def read_pack(path: Path | str, *, verify: bool = True) -> PackContent:
                 f"{path}: pack format {version} is newer than this localrec reads (up to "
                 f"{PACK_FORMAT}); upgrade localrec to read it"
             )
-        rows = conn.execute(
-            "SELECT row, id, domain, title, fields, attributes FROM items ORDER BY row"
-        ).fetchall()
-        blobs = dict(conn.execute("SELECT name, data FROM blobs ORDER BY name").fetchall())
+        # Domains and empty fields repeat on every row: one string object each, not 36k.
+        shared: dict[str, str] = {"{}": "{}"}
+        rows = [
+            (r, i, shared.setdefault(d, d), t, shared.get(f, f), shared.get(a, a))
+            for r, i, d, t, f, a in conn.execute(
+                "SELECT row, id, domain, title, fields, attributes FROM items ORDER BY row"
+            )
+        ]
+        blobs = _read_blobs(conn)
+        item_bytes = conn.execute(
+            "SELECT sum(length(CAST(id || domain || title || fields || attributes AS BLOB))) "
+            "FROM items"
+        ).fetchone()[0]
     if verify:
-        actual = _checksum(encoded, iter(rows), sorted(blobs.items()))
+        actual = _checksum(encoded, rows, sorted(blobs.items()))
         if actual != meta.get("checksum"):
             raise PackError(
                 f"{path}: the pack's checksum does not match its content (damaged or changed "
                 "after it was built); build or copy it again"
             )
-    return _content(path, meta, rows, blobs)
+    content = _content(path, meta, rows, blobs)
+    content.sizes["items"] = int(item_bytes or 0)
+    return content
 
 
 def _content(
-    path: Path, meta: dict[str, Any], rows: list[tuple[Any, ...]], blobs: dict[str, bytes]
+    path: Path, meta: dict[str, Any], rows: list[tuple[Any, ...]], blobs: dict[str, Any]
 ) -> PackContent:
     try:
         dim = int(meta["dim"])
@@ -254,14 +284,12 @@ def _content(
         raise PackError(
             f"{path}: the pack's content is malformed ({exc}); build it again"
         ) from None
-    items = [PackItem(*row[1:]) for row in rows]
     return PackContent(
         meta=meta,
-        items=items,
+        items=rows,
         vectors=vectors,
         popularity=popularity.astype(np.int64),
         similarity=similarity,
         adapter=blobs.get("adapter"),
-        sizes={name: len(data) for name, data in blobs.items()}
-        | {"items": sum(len(str(v)) for row in rows for v in row)},
+        sizes={name: len(data) for name, data in blobs.items()},
     )

@@ -53,8 +53,8 @@ class Pack:
         self.meta = content.meta
         self.sizes = content.sizes
         self._items = content.items
-        self.ids: tuple[str, ...] = tuple(i.id for i in content.items)
-        self.domains: tuple[str, ...] = tuple(i.domain for i in content.items)
+        self.ids: tuple[str, ...] = tuple(row[1] for row in content.items)
+        self.domains: tuple[str, ...] = tuple(row[2] for row in content.items)
         self.index: dict[str, int] = {item_id: r for r, item_id in enumerate(self.ids)}
         self.vectors = content.vectors
         self.popularity = content.popularity
@@ -85,13 +85,9 @@ class Pack:
         for item_id in ids:
             r = self.index.get(item_id)
             if r is not None:
-                item = self._items[r]
+                _, _, domain, title, fields, attributes = self._items[r]
                 out[item_id] = ItemRow(
-                    item.id,
-                    item.domain,
-                    item.title,
-                    json.loads(item.fields),
-                    json.loads(item.attributes),
+                    item_id, domain, title, json.loads(fields), json.loads(attributes)
                 )
         return out
 
@@ -102,7 +98,9 @@ class Pack:
     def adapter(self) -> TrainedAdapter | None:
         if self._adapter_payload is None or "adapter" not in self.meta:
             return None
-        return adapter_from_stored(self.meta["adapter"], self._adapter_payload)
+        adapter = adapter_from_stored(self.meta["adapter"], self._adapter_payload)
+        self._adapter_payload = None  # decoded once: the bytes are not needed again
+        return adapter
 
     def hybrid(
         self,

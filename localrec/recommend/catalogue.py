@@ -172,14 +172,16 @@ class PackCatalogue(Catalogue):
         cached = self._matrices.get(domain)
         if cached is not None and cached[0] == generation:
             return cached[1]
-        rows = np.array([d == domain for d in everything.domains], dtype=bool)
-        picked = np.flatnonzero(rows)
+        picked = np.flatnonzero(np.asarray(everything.domains) == domain)
+        first, last = int(picked[0]), int(picked[-1]) + 1
+        # A pack keeps each domain's items together: a view, not a copy of its vectors.
+        contiguous = last - first == len(picked)
         matrix = ItemMatrix(
             self.model,
             domain,
-            tuple(everything.ids[r] for r in picked),
-            tuple(everything.domains[r] for r in picked),
-            everything.matrix[picked],
+            everything.ids[first:last] if contiguous else tuple(everything.ids[r] for r in picked),
+            (domain,) * len(picked),
+            everything.matrix[first:last] if contiguous else everything.matrix[picked],
         )
         self._matrices[domain] = (generation, matrix)
         return matrix

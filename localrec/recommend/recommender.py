@@ -178,7 +178,9 @@ class Recommender:
             if self._encoder is None:
                 if self.pack is not None:
                     require_pack_model(self.pack)
-                self._encoder = open_encoder(self.model, verbose=self._verbose)
+                # One context: a recommender embeds a query at a time, and every context
+                # holds its own compute buffer (~36 MB for MiniLM).
+                self._encoder = open_encoder(self.model, verbose=self._verbose, contexts=1)
                 self._owns_encoder = True
             return self._encoder
 

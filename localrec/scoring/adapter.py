@@ -25,6 +25,7 @@ import scipy.sparse as sp
 
 from localrec.data.protocol import RARE_TARGET_MAX
 from localrec.scoring.history import FREE_TEXT, History
+from localrec.scoring.select import take_rows
 from localrec.weighting import ages, recency
 
 __all__ = [
@@ -95,7 +96,7 @@ class DomainAdapter:
     cold_weight: dict[str, float] = field(default_factory=dict)
 
     def item_reps(self, vectors: np.ndarray, items: np.ndarray) -> np.ndarray:
-        reps: np.ndarray = vectors[items] @ self.proj.T + self.offsets[items]
+        reps: np.ndarray = take_rows(vectors, items) @ self.proj.T + self.offsets[items]
         return reps
 
     def user_reps(
@@ -290,7 +291,7 @@ def aligned(
         counts[old[keep]] = adapter.counts[keep]
 
     def moved(rows: np.ndarray) -> np.ndarray:
-        out = np.zeros((n, *rows.shape[1:]), np.float32)
+        out = np.zeros((n, *rows.shape[1:]), np.float32 if rows.dtype == np.float64 else rows.dtype)
         out[old[keep]] = rows[keep]
         return out
 

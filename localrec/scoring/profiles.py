@@ -20,7 +20,7 @@ import numpy as np
 
 from localrec.errors import InputError
 from localrec.scoring.history import History
-from localrec.scoring.select import cosine_scores
+from localrec.scoring.select import cosine_scores, take_rows
 from localrec.weighting import ages, recency
 
 __all__ = [
@@ -113,7 +113,7 @@ def zero_shot_scores(
             method,
             history.vectors(catalogue),
             mean_weights(history.strengths, half_life),
-            catalogue[candidates[i]],
+            take_rows(catalogue, candidates[i]),
             text,
         )
     return out

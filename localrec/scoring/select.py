@@ -16,10 +16,24 @@ __all__ = [
     "cosine_scores",
     "rank_rows",
     "select",
+    "take_rows",
     "threshold_rows",
     "top_k_rows",
     "validate_k_threshold",
 ]
+
+
+def take_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """matrix[rows]; a view, not a copy, when `rows` is a run of consecutive rows (a whole
+    domain of a catalogue stored domain by domain: 40 MB of vectors for 27k items)."""
+    rows = np.asarray(rows)
+    if rows.ndim == 1 and len(rows) > 1:
+        first, last = int(rows[0]), int(rows[-1])
+        if last - first + 1 == len(rows) and bool((np.diff(rows) == 1).all()):
+            view: np.ndarray = matrix[first : last + 1]
+            return view
+    taken: np.ndarray = matrix[rows]
+    return taken
 
 
 def cosine_scores(matrix: np.ndarray, user: np.ndarray) -> np.ndarray:

@@ -128,9 +128,11 @@ def _put_rows(arrays: dict[str, np.ndarray], name: str, matrix: np.ndarray) -> N
 
 
 def _get_rows(arrays: Any, name: str, n_items: int) -> np.ndarray:
-    values = np.asarray(arrays[name], dtype=np.float32)
+    """The learned rows back as a dense matrix. Rows stored as float16 stay float16 (half the
+    memory; every float16 is exactly a float32, so scores are the same)."""
+    values = np.asarray(arrays[name])
     if f"{name}_rows" not in arrays.files:  # stored dense by an earlier version
-        return values
-    out = np.zeros((n_items, values.shape[1]), np.float32)
+        return values.astype(np.float32)
+    out = np.zeros((n_items, values.shape[1]), values.dtype)
     out[arrays[f"{name}_rows"]] = values
     return out
