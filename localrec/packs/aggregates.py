@@ -112,7 +112,8 @@ def private_adapter(
 ) -> TrainedAdapter:
     """The adapter without the learned rows of items fewer than `min_users` users had: their
     offsets and input vectors are dropped, their bias is predicted from their text as a
-    new item's is, and they count as never seen. `adapter` is aligned to `users`' order."""
+    new item's is (0 in other domains' adapters, which never rank them), and they count as
+    never seen. `adapter` is aligned to `users`' order."""
     pruned = adapter.seen & (users < min_users)
     if not pruned.any():
         return adapter
@@ -128,6 +129,9 @@ def private_adapter(
         own = np.flatnonzero(item_domains == d)
         items = own[seen[own] | pruned[own]]
         bias = predict_unseen_bias(vectors, a.bias.copy(), seen, items)
+        # Outside its domain an adapter never ranks an item, and training left those biases
+        # at their start, log(1 + count): they would tell how often the item occurred.
+        bias[pruned & (item_domains != d)] = 0.0
         domains[d] = replace(a, offsets=offsets, inputs=inputs, bias=bias)
     counts = None
     if adapter.counts is not None:

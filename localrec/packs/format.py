@@ -234,7 +234,13 @@ def read_pack(path: Path | str, *, verify: bool = True) -> PackContent:
                 "tables); give a file made by `localrec pack build`"
             )
         encoded = dict(conn.execute("SELECT key, value FROM pack_meta").fetchall())
-        meta = {k: json.loads(v) for k, v in encoded.items()}
+        try:
+            meta = {k: json.loads(v) for k, v in encoded.items()}
+        except (TypeError, ValueError):
+            raise PackError(
+                f"{path}: the pack's metadata is not valid JSON (damaged or edited after it "
+                "was built); build or copy it again"
+            ) from None
         version = meta.get("format_version")
         if not isinstance(version, int):
             raise PackError(f"{path}: the pack records no format version; build it again")

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pytest
 import scipy.sparse as sp
 
 from localrec.packs.format import PackItem, write_pack
@@ -118,17 +117,8 @@ BAD_PACKS: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     "newer": (newer, "newer"),
     "unparsable-meta": (unparsable_meta, "build or copy it again"),
 }
-META_NOT_JSON = pytest.mark.xfail(
-    strict=True,
-    reason="read_pack json.loads every pack_meta value before the checksum is checked and "
-    "catches only sqlite3 errors: a value that is not JSON escapes as JSONDecodeError "
-    "instead of a PackError (a traceback from the CLI)",
-)
-# The kinds, as parameters: the one that fails today is marked.
-BAD_KINDS = [
-    pytest.param(kind, marks=META_NOT_JSON) if kind == "unparsable-meta" else kind
-    for kind in BAD_PACKS
-]
+# The kinds, as parameters.
+BAD_KINDS = list(BAD_PACKS)
 
 
 def bad_pack(tmp_path: Path, kind: str) -> Path:

@@ -183,13 +183,6 @@ def test_with_no_item_under_k_the_adapter_is_kept_as_it_is(
     assert private_adapter(adapter, users, 2, vectors, item_domains) is adapter
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="private_adapter re-predicts a pruned item's bias only in its own domain's "
-    "adapter; in every other domain's adapter the row keeps its trained value, which "
-    "training starts at log1p(count) and never updates there, so a pack reveals how often "
-    "an item fewer than K users had occurred",
-)
 def test_what_the_private_adapter_keeps_does_not_depend_on_the_rows_it_drops(
     trained: tuple[TrainedAdapter, np.ndarray, np.ndarray],
 ) -> None:

@@ -146,12 +146,6 @@ def test_a_pair_needs_k_users_in_a_built_pack(corpus: Path, tmp_path: Path) -> N
     assert private.info()["reveals"].count("K = 2") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="private_adapter re-predicts the bias of an item under K only in the adapter of "
-    "the item's own domain: the other domain's adapter keeps log1p(training count), the "
-    "value training starts every bias at and never updates outside the target domain",
-)
 def test_no_adapter_row_of_a_pack_gives_away_the_count_of_an_item_under_k(
     corpus: Path, tmp_path: Path
 ) -> None:
