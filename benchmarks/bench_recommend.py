@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from localrec.errors import LocalrecError
 from localrec.models.registry import load_registry
+from localrec.recommend.listing import listed
 from localrec.recommend.recommender import Recommender
 from localrec.scoring.select import cosine_scores, rank_rows, select, top_k_rows
 from localrec.store.db import Store
@@ -411,7 +412,10 @@ def recommend_breakdown(rec: Recommender, workdir: Path, repeats: int) -> list[t
             lambda: np.fromiter((i not in seen for i in matrix.ids), bool, len(matrix.ids)),
         ),
         ("warm: select(top-10, allowed=)", lambda: select(scores, K, None, allowed)),
-        ("warm: _build (titles of 10 items)", lambda: rec._build(matrix, rows, scores, None)),
+        (
+            "warm: listed (titles of 10 items)",
+            lambda: listed(rec.catalogue, matrix, rows, scores, None),
+        ),
         ("warm: the whole recommend() call", lambda: rec.recommend(USER, domain=BIG, k=K)),
         (f"cold: item_matrix({BIG!r}) read", cold(BIG)),
         ("cold: item_matrix(None) read (every domain)", cold(None)),

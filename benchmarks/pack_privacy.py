@@ -62,7 +62,10 @@ def main() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "dataset", nargs="?", type=Path, default=food_kitchen_dir(Path(__file__).resolve().parent.parent)
+        "dataset",
+        nargs="?",
+        type=Path,
+        default=food_kitchen_dir(Path(__file__).resolve().parent.parent),
     )
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 5, 10, 20])
     parser.add_argument("--neighbours", type=int, default=100)

@@ -193,6 +193,7 @@ def test_what_the_private_adapter_keeps_does_not_depend_on_the_rows_it_drops(
     users = _users(adapter)
     other_domains = {}
     for d, a in adapter.domains.items():
+        assert a.inputs is not None
         bias, offsets, inputs = a.bias.copy(), a.offsets.copy(), a.inputs.copy()
         bias[PRUNED] += 3.0
         offsets[PRUNED] += 0.5

@@ -27,12 +27,19 @@ from tests.packs.files import (
 )
 
 
+def _rows(parts: dict[str, object]) -> list[tuple[object, ...]]:
+    """The items as a pack reads them back: (row, id, domain, title, fields, attributes)."""
+    items = parts["items"]
+    assert isinstance(items, list)
+    return [(r, *astuple(item)) for r, item in enumerate(items)]
+
+
 @pytest.mark.parametrize("dtype", ["int8", "float16", "float32"])
 def test_a_round_trip_keeps_everything(tmp_path: Path, dtype: str) -> None:
     parts = content()
     path = write(tmp_path / "round.lrpack", dtype)
     got = read_pack(path)
-    assert got.items == [(r, *astuple(item)) for r, item in enumerate(parts["items"])]
+    assert got.items == _rows(parts)
     assert [row[1] for row in got.items] == [f"item-{r}" for r in range(ROWS)]
     assert got.items[7][3] == "Title 7 — ünïcode ☕"
     assert got.meta["format_version"] == PACK_FORMAT and got.meta["vector_dtype"] == dtype
@@ -119,5 +126,5 @@ def test_writing_replaces_a_pack_whole(tmp_path: Path) -> None:
     path = write(tmp_path / "packs" / "twice.lrpack", seed=0)
     write(path, seed=1)
     got = read_pack(path)
-    assert got.items == [(r, *astuple(item)) for r, item in enumerate(content(1)["items"])]
+    assert got.items == _rows(content(1))
     assert sorted(p.name for p in path.parent.iterdir()) == ["twice.lrpack"]
