@@ -41,14 +41,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scripts.food_kitchen import food_kitchen_dir
 
 REPO = Path(__file__).resolve().parent.parent
+# VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's size when forked
+# (Linux keeps the forked copy's high-water mark across exec), so a big benchmark parent
+# would be measured instead of the device process.
 RSS_CODE = """
-import resource, sys, json
+import sys, json
 from localrec.recommend.recommender import Recommender
 db, pack = sys.argv[1], sys.argv[2] or None
 with Recommender(db, pack=pack) as rec:
     rec.recommend("test-1", domain="kitchen", k=10)
     rec.recommend(history="organic green tea; baby formula", domain="kitchen", k=10)
-print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+status = open("/proc/self/status").read()
+peak_kb = int(status.split("VmHWM:")[1].split()[0])
+print(json.dumps({"peak_rss_mb": peak_kb / 1024}))
 """
 
 

@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +35,17 @@ __all__ = [
     "VECTOR_DTYPES",
     "PackContent",
     "PackItem",
+    "item_rows",
+    "pack_errors",
     "read_pack",
     "write_pack",
 ]
 
 # Bytes per read of the vectors blob.
 _CHUNK = 1 << 20
+# Items per piece of the checksum's JSON, and ids per `IN (...)` lookup.
+_ITEM_BATCH = 4096
+_IN_CHUNK = 500
 # The pack format this localrec writes and the newest it reads.
 PACK_FORMAT = 1
 # What a pack says about people, in one sentence (`pack info` and the README).
@@ -73,7 +78,9 @@ class PackContent:
     """Everything in a pack file, as arrays."""
 
     meta: dict[str, Any]
-    items: list[tuple[int, str, str, str, str, str]]  # (row, id, domain, title, fields, attributes)
+    ids: tuple[str, ...]  # the items' ids and domains, in row order
+    domains: tuple[str, ...]
+    connection: sqlite3.Connection  # open, immutable: titles and fields are read on demand
     vectors: np.ndarray  # (rows, dim) float32
     popularity: np.ndarray  # (rows,) int64
     similarity: sp.csr_matrix  # (rows, rows) forward weights sim(a, b)
@@ -93,13 +100,33 @@ def _npz(**arrays: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _checksum(meta: Mapping[str, str], items: list[tuple[Any, ...]], blobs: Any) -> str:
-    """sha256 over the meta rows (but the checksum), the items and the blobs, in order."""
+def _hash_items(digest: Any, rows: Iterable[Sequence[Any]]) -> tuple[list[str], list[str]]:
+    """Feed the items to `digest`, _ITEM_BATCH rows of JSON at a time, in row order; their
+    ids and domains (one string object per domain)."""
+    ids: list[str] = []
+    domains: list[str] = []
+    shared: dict[str, str] = {}
+    batch: list[Sequence[Any]] = []
+    for row in rows:
+        batch.append(row)
+        ids.append(row[1])
+        domains.append(shared.setdefault(row[2], row[2]))
+        if len(batch) == _ITEM_BATCH:
+            digest.update(json.dumps(batch, ensure_ascii=False).encode())
+            batch = []
+    if batch:
+        digest.update(json.dumps(batch, ensure_ascii=False).encode())
+    return ids, domains
+
+
+def _checksum(meta: Mapping[str, str], items: Any, blobs: Iterable[tuple[str, Any]]) -> str:
+    """sha256 over the meta rows (but the checksum), the items (a digest `_hash_items` has
+    fed) and the blobs, in order."""
     digest = hashlib.sha256()
     for key in sorted(meta):
         if key != "checksum":
             digest.update(f"{key}\x1f{meta[key]}\x1e".encode())
-    digest.update(json.dumps(items, ensure_ascii=False).encode())
+    digest.update(items.digest())
     for name, data in blobs:
         digest.update(f"{name}\x1f{len(data)}\x1f".encode())
         digest.update(data)
@@ -164,7 +191,9 @@ def write_pack(
     meta = {**meta, "vector_dtype": vector_dtype, "format_version": PACK_FORMAT}
     encoded = {k: json.dumps(v, ensure_ascii=False, sort_keys=True) for k, v in meta.items()}
     rows = [(i, it.id, it.domain, it.title, it.fields, it.attributes) for i, it in enumerate(items)]
-    encoded["checksum"] = json.dumps(_checksum(encoded, rows, sorted(blobs.items())))
+    item_digest = hashlib.sha256()
+    _hash_items(item_digest, rows)
+    encoded["checksum"] = json.dumps(_checksum(encoded, item_digest, sorted(blobs.items())))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -185,24 +214,29 @@ def write_pack(
         raise
 
 
-@contextmanager
-def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
-    """The file opened immutable: never written, never locked, no -wal or -shm beside it."""
+def _connect(path: Path) -> sqlite3.Connection:
+    """The file opened immutable: never written, never locked, no -wal or -shm beside it.
+    One connection may serve several threads (a `Pack` holds a lock around its use)."""
     if not path.is_file():
         raise PackError(f"{path}: no such pack file; build one with `localrec pack build`")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
+        return sqlite3.connect(
+            f"{path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False
+        )
     except sqlite3.Error as exc:
         raise PackError(f"{path}: cannot be opened as a pack ({exc})") from None
+
+
+@contextmanager
+def pack_errors(path: Path) -> Iterator[None]:
+    """SQLite's errors on a pack as one `PackError` naming the file."""
     try:
-        yield conn
+        yield
     except sqlite3.DatabaseError as exc:
         raise PackError(
             f"{path}: not a readable localrec pack ({exc}); the file is damaged, truncated "
             "or not a pack: build or copy it again"
         ) from None
-    finally:
-        conn.close()
 
 
 def _read_blobs(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -224,62 +258,87 @@ def _read_blobs(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def read_pack(path: Path | str, *, verify: bool = True) -> PackContent:
-    """Everything in the pack at `path`, its checksum verified (unless `verify` is False)."""
+    """The pack at `path`, its checksum verified (unless `verify` is False). Its connection
+    stays open (`PackContent.connection`) for item lookups: a pack file replaced meanwhile
+    does not mix into what was read."""
     path = Path(path)
-    with _read_only(path) as conn:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not {"pack_meta", "items", "blobs"} <= tables:
-            raise PackError(
-                f"{path}: a SQLite file, but not a localrec pack (no pack_meta, items and blobs "
-                "tables); give a file made by `localrec pack build`"
-            )
-        encoded = dict(conn.execute("SELECT key, value FROM pack_meta").fetchall())
-        try:
-            meta = {k: json.loads(v) for k, v in encoded.items()}
-        except (TypeError, ValueError):
-            raise PackError(
-                f"{path}: the pack's metadata is not valid JSON (damaged or edited after it "
-                "was built); build or copy it again"
-            ) from None
-        version = meta.get("format_version")
-        if not isinstance(version, int):
-            raise PackError(f"{path}: the pack records no format version; build it again")
-        if version > PACK_FORMAT:
-            raise PackError(
-                f"{path}: pack format {version} is newer than this localrec reads (up to "
-                f"{PACK_FORMAT}); upgrade localrec to read it"
-            )
-        # Domains and empty fields repeat on every row: one string object each, not 36k.
-        shared: dict[str, str] = {"{}": "{}"}
-        rows = [
-            (r, i, shared.setdefault(d, d), t, shared.get(f, f), shared.get(a, a))
-            for r, i, d, t, f, a in conn.execute(
-                "SELECT row, id, domain, title, fields, attributes FROM items ORDER BY row"
-            )
-        ]
-        blobs = _read_blobs(conn)
-        item_bytes = conn.execute(
-            "SELECT sum(length(CAST(id || domain || title || fields || attributes AS BLOB))) "
-            "FROM items"
-        ).fetchone()[0]
-    if verify:
-        actual = _checksum(encoded, rows, sorted(blobs.items()))
-        if actual != meta.get("checksum"):
-            raise PackError(
-                f"{path}: the pack's checksum does not match its content (damaged or changed "
-                "after it was built); build or copy it again"
-            )
-    content = _content(path, meta, rows, blobs)
+    conn = _connect(path)
+    try:
+        with pack_errors(path):
+            return _read(path, conn, verify)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _read(path: Path, conn: sqlite3.Connection, verify: bool) -> PackContent:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not {"pack_meta", "items", "blobs"} <= tables:
+        raise PackError(
+            f"{path}: a SQLite file, but not a localrec pack (no pack_meta, items and blobs "
+            "tables); give a file made by `localrec pack build`"
+        )
+    encoded = dict(conn.execute("SELECT key, value FROM pack_meta").fetchall())
+    try:
+        meta = {k: json.loads(v) for k, v in encoded.items()}
+    except (TypeError, ValueError):
+        raise PackError(
+            f"{path}: the pack's metadata is not valid JSON (damaged or edited after it "
+            "was built); build or copy it again"
+        ) from None
+    version = meta.get("format_version")
+    if not isinstance(version, int):
+        raise PackError(f"{path}: the pack records no format version; build it again")
+    if version > PACK_FORMAT:
+        raise PackError(
+            f"{path}: pack format {version} is newer than this localrec reads (up to "
+            f"{PACK_FORMAT}); upgrade localrec to read it"
+        )
+    item_digest = hashlib.sha256()
+    ids, domains = _hash_items(
+        item_digest,
+        conn.execute("SELECT row, id, domain, title, fields, attributes FROM items ORDER BY row"),
+    )
+    blobs = _read_blobs(conn)
+    item_bytes = conn.execute(
+        "SELECT sum(length(CAST(id || domain || title || fields || attributes AS BLOB))) FROM items"
+    ).fetchone()[0]
+    if verify and _checksum(encoded, item_digest, sorted(blobs.items())) != meta.get("checksum"):
+        raise PackError(
+            f"{path}: the pack's checksum does not match its content (damaged or changed "
+            "after it was built); build or copy it again"
+        )
+    content = _content(path, meta, tuple(ids), tuple(domains), blobs, conn)
     content.sizes["items"] = int(item_bytes or 0)
     return content
 
 
+def item_rows(conn: sqlite3.Connection, ids: Sequence[str]) -> list[tuple[str, str, str, str, str]]:
+    """(id, domain, title, fields, attributes) of those of `ids` that the pack holds."""
+    out: list[tuple[str, str, str, str, str]] = []
+    for start in range(0, len(ids), _IN_CHUNK):
+        part = list(ids[start : start + _IN_CHUNK])
+        marks = ",".join("?" * len(part))
+        out.extend(
+            conn.execute(
+                f"SELECT id, domain, title, fields, attributes FROM items WHERE id IN ({marks})",
+                part,
+            )
+        )
+    return out
+
+
 def _content(
-    path: Path, meta: dict[str, Any], rows: list[tuple[Any, ...]], blobs: dict[str, Any]
+    path: Path,
+    meta: dict[str, Any],
+    ids: tuple[str, ...],
+    domains: tuple[str, ...],
+    blobs: dict[str, Any],
+    conn: sqlite3.Connection,
 ) -> PackContent:
     try:
         dim = int(meta["dim"])
-        vectors = _vectors_of(blobs, meta["vector_dtype"], len(rows), dim)
+        vectors = _vectors_of(blobs, meta["vector_dtype"], len(ids), dim)
         popularity = np.load(io.BytesIO(blobs["popularity"]), allow_pickle=False)
         with np.load(io.BytesIO(blobs["neighbours"]), allow_pickle=False) as parts:
             shape = tuple(int(x) for x in parts["shape"])
@@ -292,7 +351,9 @@ def _content(
         ) from None
     return PackContent(
         meta=meta,
-        items=rows,
+        ids=ids,
+        domains=domains,
+        connection=conn,
         vectors=vectors,
         popularity=popularity.astype(np.int64),
         similarity=similarity,

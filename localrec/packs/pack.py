@@ -4,6 +4,7 @@ and the tuned hybrid over them that `recommend` and `eval --pack` both rank with
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -14,7 +15,7 @@ import scipy.sparse as sp
 
 from localrec.errors import ModelFileError
 from localrec.models.cache import model_sha256, resolve_model
-from localrec.packs.format import PACK_REVEALS, PackContent, read_pack
+from localrec.packs.format import PACK_REVEALS, PackContent, item_rows, pack_errors, read_pack
 from localrec.scoring.adapter import TrainedAdapter, aligned
 from localrec.scoring.hybrid import HybridModel
 from localrec.scoring.itemknn import ItemKNNScorer
@@ -52,9 +53,10 @@ class Pack:
         self.path = path
         self.meta = content.meta
         self.sizes = content.sizes
-        self._items = content.items
-        self.ids: tuple[str, ...] = tuple(row[1] for row in content.items)
-        self.domains: tuple[str, ...] = tuple(row[2] for row in content.items)
+        self._conn = content.connection
+        self._lock = threading.Lock()
+        self.ids = content.ids
+        self.domains = content.domains
         self.index: dict[str, int] = {item_id: r for r, item_id in enumerate(self.ids)}
         self.vectors = content.vectors
         self.popularity = content.popularity
@@ -81,15 +83,26 @@ class Pack:
         return sorted(set(self.domains))
 
     def get_items(self, ids: Sequence[str]) -> dict[str, ItemRow]:
-        out = {}
-        for item_id in ids:
-            r = self.index.get(item_id)
-            if r is not None:
-                _, _, domain, title, fields, attributes = self._items[r]
-                out[item_id] = ItemRow(
-                    item_id, domain, title, json.loads(fields), json.loads(attributes)
-                )
-        return out
+        """The pack's items among `ids`, read from the file it was opened as."""
+        wanted = [i for i in dict.fromkeys(ids) if i in self.index]
+        if not wanted:
+            return {}
+        with self._lock, pack_errors(self.path):
+            rows = item_rows(self._conn, wanted)
+        return {
+            item_id: ItemRow(item_id, domain, title, json.loads(fields), json.loads(attributes))
+            for item_id, domain, title, fields, attributes in rows
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Pack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def item_matrix(self) -> ItemMatrix:
         return ItemMatrix(self.model, None, self.ids, self.domains, self.vectors)

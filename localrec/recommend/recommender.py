@@ -106,6 +106,7 @@ class Recommender:
                 "and close"
             )
         opened = open_pack(pack) if isinstance(pack, str | Path) else pack
+        self._owns_pack = isinstance(pack, str | Path)
         if opened is not None:
             if model is not None and model != opened.model:
                 raise InputError(
@@ -121,7 +122,12 @@ class Recommender:
             )
         self.model = self.spec.name
         # Opened after the pack is checked: a bad pack leaves the private database untouched.
-        self.store = Store(db, create=opened is not None)
+        try:
+            self.store = Store(db, create=opened is not None)
+        except BaseException:
+            if opened is not None and self._owns_pack:
+                opened.close()
+            raise
         self.pack = opened
         self.catalogue: Catalogue = (
             DatabaseCatalogue(self.store, self.spec)
@@ -162,6 +168,8 @@ class Recommender:
         # An encoder the caller passed in is theirs to close; only the one opened here goes.
         if self._owns_encoder and self._encoder is not None:
             self._encoder.close()
+        if self._owns_pack and self.pack is not None:
+            self.pack.close()  # a Pack the caller passed in is theirs to close
         self.store.close()
 
     def __enter__(self) -> Recommender:

@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 from localrec.errors import LocalrecError, PackError
-from localrec.packs.format import PACK_FORMAT, read_pack
+from localrec.packs.format import PACK_FORMAT, PackContent, item_rows, read_pack
 from tests.packs.files import (
     BAD_KINDS,
     BAD_PACKS,
@@ -28,10 +28,16 @@ from tests.packs.files import (
 
 
 def _rows(parts: dict[str, object]) -> list[tuple[object, ...]]:
-    """The items as a pack reads them back: (row, id, domain, title, fields, attributes)."""
+    """The items as written: (id, domain, title, fields, attributes), in row order."""
     items = parts["items"]
     assert isinstance(items, list)
-    return [(r, *astuple(item)) for r, item in enumerate(items)]
+    return [astuple(item) for item in items]
+
+
+def _read_back(got: PackContent) -> list[tuple[object, ...]]:
+    """Every item of a pack read back through its open connection, in row order."""
+    rows = {row[0]: row for row in item_rows(got.connection, got.ids)}
+    return [rows[i] for i in got.ids]
 
 
 @pytest.mark.parametrize("dtype", ["int8", "float16", "float32"])
@@ -39,9 +45,9 @@ def test_a_round_trip_keeps_everything(tmp_path: Path, dtype: str) -> None:
     parts = content()
     path = write(tmp_path / "round.lrpack", dtype)
     got = read_pack(path)
-    assert got.items == _rows(parts)
-    assert [row[1] for row in got.items] == [f"item-{r}" for r in range(ROWS)]
-    assert got.items[7][3] == "Title 7 — ünïcode ☕"
+    assert _read_back(got) == _rows(parts)
+    assert list(got.ids) == [f"item-{r}" for r in range(ROWS)]
+    assert _read_back(got)[7][2] == "Title 7 — ünïcode ☕"
     assert got.meta["format_version"] == PACK_FORMAT and got.meta["vector_dtype"] == dtype
     assert got.meta["dim"] == DIM and got.meta["min_users"] == 2
     assert got.adapter == parts["adapter"]
@@ -104,7 +110,7 @@ def test_a_pack_edited_after_it_was_built_fails_its_checksum(tmp_path: Path) -> 
     edited(bad, "UPDATE items SET title = 'another title' WHERE row = 3")
     with pytest.raises(PackError, match="checksum does not match"):
         read_pack(bad)
-    assert read_pack(bad, verify=False).items[3][3] == "another title"
+    assert _read_back(read_pack(bad, verify=False))[3][2] == "another title"
 
 
 def test_opening_a_pack_never_writes(tmp_path: Path) -> None:
@@ -126,5 +132,5 @@ def test_writing_replaces_a_pack_whole(tmp_path: Path) -> None:
     path = write(tmp_path / "packs" / "twice.lrpack", seed=0)
     write(path, seed=1)
     got = read_pack(path)
-    assert got.items == _rows(content(1))
+    assert _read_back(got) == _rows(content(1))
     assert sorted(p.name for p in path.parent.iterdir()) == ["twice.lrpack"]
