@@ -13,7 +13,7 @@ from pathlib import Path
 
 from localrec.data.dataset import ITEMS_FILE, TEST_FILE, TRAIN_FILES, VALID_FILE
 
-__all__ = ["food_kitchen_dir", "write_slice"]
+__all__ = ["food_kitchen_dir", "write_popular_slice", "write_slice"]
 
 
 def food_kitchen_dir(repo: Path | None = None) -> Path:
@@ -66,3 +66,51 @@ def write_slice(
                 extra[domain] = extra.get(domain, 0) + 1
                 out.write(line)
     return dst
+
+
+def write_popular_slice(src: str | Path, dst: str | Path, items_per_domain: int) -> Path:
+    """A shop of the most-bought items, in the same layout: the `items_per_domain` items of
+    each domain that the most distinct training users had (ties: the lower id), and every
+    sequence of every split cut down to those items, in order; a sequence left with fewer
+    than two items is dropped. User indexes stay as they were in each file."""
+    src, dst = Path(src), Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    with open(src / ITEMS_FILE, encoding="utf-8") as fh:
+        items = [json.loads(line) for line in fh]
+    domain_of = {int(item["item_id"]): str(item["domain"]) for item in items}
+    users: dict[int, int] = {}
+    for name in TRAIN_FILES:
+        if (src / name).is_file():
+            for sequence in _sequences(src / name).values():
+                for item in set(sequence):
+                    users[item] = users.get(item, 0) + 1
+    kept: set[int] = set()
+    for domain in sorted(set(domain_of.values())):
+        ranked = sorted(
+            (i for i, d in domain_of.items() if d == domain), key=lambda i: (-users.get(i, 0), i)
+        )
+        kept.update(ranked[:items_per_domain])
+    for name in (*TRAIN_FILES, VALID_FILE, TEST_FILE):
+        if not (src / name).is_file():
+            continue
+        lines = []
+        for user, sequence in _sequences(src / name).items():
+            cut = [i for i in sequence if i in kept]
+            if len(cut) >= 2:
+                lines.append(f"{user}\t{','.join(map(str, cut))}")
+        (dst / name).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    with open(dst / ITEMS_FILE, "w", encoding="utf-8") as out:
+        for item in items:
+            if int(item["item_id"]) in kept:
+                out.write(json.dumps(item, ensure_ascii=False) + "\n")
+    return dst
+
+
+def _sequences(path: Path) -> dict[str, list[int]]:
+    """A sequence file as {user index: item ids}, oldest first."""
+    out: dict[str, list[int]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            user, _, items = line.rstrip("\n").partition("\t")
+            out[user] = [int(x) for x in items.split(",") if x]
+    return out

@@ -20,6 +20,7 @@ from localrec.store.ingest import add_items
 __all__ = [
     "CachedDataset",
     "aligned_matrix",
+    "dataset_item_ids",
     "dataset_store",
     "dataset_with_store",
     "db_as_dataset",
@@ -130,6 +131,11 @@ def db_as_dataset(
         train_files=("events",),
     )
     return dataset, index
+
+
+def dataset_item_ids(dataset: SequenceDataset, index: dict[str, int]) -> dict[str, str]:
+    """The cache's item ids (dense numbers) -> the dataset's own item ids, as users know them."""
+    return {cache_id: str(int(dataset.item_ids[i])) for cache_id, i in index.items()}
 
 
 def dataset_with_store(path: Path) -> tuple[SequenceDataset, Store, dict[str, int]]:

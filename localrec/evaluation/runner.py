@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from localrec.data.dataset import SequenceDataset
-from localrec.data.loading import aligned_matrix, dataset_with_store, db_as_dataset
+from localrec.data.loading import (
+    aligned_matrix,
+    dataset_item_ids,
+    dataset_with_store,
+    db_as_dataset,
+)
 from localrec.data.protocol import SETTINGS, Scorer
 from localrec.embedding.loader import open_encoder
 from localrec.errors import DatasetError, InputError, ModelNotPulled
@@ -101,6 +106,7 @@ def run_eval(
     compare: str | None = None,
     cache_history_text: bool = False,
     pack: Pack | None = None,
+    pack_ids: dict[str, int] | None = None,
 ) -> EvalReport:
     """Every baseline and every localrec method, for each model on disk, in one protocol run.
 
@@ -112,6 +118,7 @@ def run_eval(
     (for a dataset's cache; a user's database keeps none). With a `pack`, every localrec
     row ranks with the pack's vectors, adapter and neighbours, through the code that
     serves `recommend` from it; the baselines still learn from the training sequences.
+    `pack_ids` maps the pack's item ids to dataset indices (default: `item_index`).
     """
     # Say so before minutes of encoding, not after.
     if not (dataset.valid if split == "valid" else dataset.test):
@@ -146,8 +153,9 @@ def run_eval(
                 else []
             )
         else:
-            vectors = pack_vectors(pack, item_index)
-            tuned = pack_scorers(pack, vectors, dataset, item_index) if adapters else []
+            ids = pack_ids or item_index
+            vectors = pack_vectors(pack, ids)
+            tuned = pack_scorers(pack, vectors, dataset, ids) if adapters else []
         texts = HistoryTextCache(store if cache_history_text else None, encoder, dataset.titles)
         for method in methods:
             scorers.append(
@@ -190,7 +198,12 @@ def evaluate_dataset(path: Path | str, **options: Any) -> EvalReport:
     seed, full, split, adapters, progress callbacks). Vectors are cached for later runs."""
     dataset, store, index = dataset_with_store(Path(path))
     with store:
-        options = {"cache_history_text": True, **options}
+        public = dataset_item_ids(dataset, index)
+        options = {
+            "cache_history_text": True,
+            "pack_ids": {public[i]: n for i, n in index.items()},
+            **options,
+        }
         return run_eval(dataset, store=store, item_index=index, **options)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from localrec.data.loading import aligned_matrix, dataset_with_store
+from localrec.data.loading import aligned_matrix, dataset_item_ids, dataset_with_store
 from localrec.errors import InputError, NotEncoded
 from localrec.models.cache import model_sha256, resolve_model
 from localrec.packs.aggregates import (
@@ -115,6 +115,7 @@ def build_pack(
             return _build(
                 Path(out), cache, index, list(dataset.train), spec, gguf, min_users,
                 neighbours, dtype, say, start, source=Path(dataset_dir).name,
+                public=dataset_item_ids(dataset, index),
             )  # fmt: skip
     assert store is not None
     index = {row.id: r for r, row in enumerate(store.iter_items())}
@@ -140,7 +141,10 @@ def _build(
     start: float,
     *,
     source: str,
+    public: dict[str, str] | None = None,
 ) -> PackBuild:
+    """`public` renames the store's item ids to the ids users know (a dataset's cache
+    numbers its items; the pack carries the dataset's own ids)."""
     n = len(index)
     ids, index, sequences = _grouped_by_domain(store, index, sequences)
     vectors = aligned_matrix(store, spec.name, index, spec.dim)
@@ -164,13 +168,15 @@ def _build(
         numbering = {name: d for d, name in enumerate(adapter.domain_names)}
         item_domains = np.array([numbering.get(d, -1) for d in domains], dtype=np.int64)
         adapter = private_adapter(adapter, users_per_item, min_users, vectors, item_domains)
+        if public is not None:
+            adapter = replace(adapter, item_ids=[public[i] for i in adapter.item_ids])
         payload, settings = adapter_bytes(adapter), adapter_meta(adapter)
         adapter_items = int(adapter.seen.sum())
     else:
         say(f"no tuned adapter of {spec.name}: the pack serves zero-shot text and item-kNN")
     items = [
         PackItem(
-            r.id,
+            r.id if public is None else public[r.id],
             r.domain,
             r.title,
             json.dumps(r.fields, ensure_ascii=False, sort_keys=True),

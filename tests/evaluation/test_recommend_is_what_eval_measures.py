@@ -192,7 +192,9 @@ def test_recommend_from_a_pack_gives_evals_top_10_from_that_pack(
     """A device serving the default pack ranks a case as `eval --pack` ranks it."""
     dataset = tuned.dataset
     pack = open_pack(packs["default"])
-    index = {str(i): i for i in range(dataset.n_items)}
+    # A pack carries the dataset's own item ids (the slice keeps Food-Kitchen's).
+    ids = [str(int(i)) for i in dataset.item_ids]
+    index = {item_id: i for i, item_id in enumerate(ids)}
     rows = pack_scorers(pack, pack_vectors(pack, index), dataset, index)
     hybrid = next(r for r in rows if r.name == "localrec:hybrid")
     cases = make_cases(dataset.test, dataset, setting)  # type: ignore[arg-type]
@@ -206,13 +208,13 @@ def test_recommend_from_a_pack_gives_evals_top_10_from_that_pack(
             scores = hybrid.score([history], cands[None, :], d)[0]
             top = np.lexsort((np.arange(len(cands)), -scores))[:10]
             got = rec.recommend(
-                history=[str(i) for i in history.tolist()],
+                history=[ids[i] for i in history.tolist()],
                 domain=dataset.domain_names[d],
-                candidates=[str(i) for i in cands.tolist()],
+                candidates=[ids[i] for i in cands.tolist()],
                 k=10,
                 include_seen=True,
             )
-            assert [r.item_id for r in got] == [str(cands[i]) for i in top], n
+            assert [r.item_id for r in got] == [ids[cands[i]] for i in top], n
             np.testing.assert_allclose([r.score for r in got], scores[top], rtol=1e-9, atol=1e-12)
             compared += 1
     assert compared >= 40
