@@ -58,7 +58,7 @@ def clean_text(value: Any) -> str:
         return ""
     text = html.unescape(str(value))
     text = SURROGATE.sub("\ufffd", _CONTROL.sub(" ", text))
-    return _WS.sub(" ", text).strip()[:MAX_TEXT_CHARS]
+    return _WS.sub(" ", text).strip()[:MAX_TEXT_CHARS].rstrip()
 
 
 def validate_template(template: str) -> list[str]:
@@ -107,7 +107,8 @@ def render_item(fields: Mapping[str, Any], template: str | None = None) -> str:
             continue
         label = clean_text(str(key).replace("_", " ")).capitalize()
         parts.append(f"{label}: {value}" if label else value)
-    return "; ".join(parts)
+    # Each part is capped, not their sum: a title at the cap and one more field went over.
+    return "; ".join(parts)[:MAX_TEXT_CHARS].rstrip()
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,9 @@ def test_the_socket_block_really_blocks(attempt: str) -> None:
 def test_the_whole_pipeline_runs_offline(
     model_home: Path, tmp_path: Path, network_attempts: list[str], one_thread: None
 ) -> None:
-    """add items, add events, encode, recommend, tune, recommend (tuned), eval --db: every
-    command succeeds with every socket blocked, and not one connection is attempted."""
+    """add items, add events, encode, recommend, tune, recommend (tuned), eval --db, pack
+    build, and recommend from the pack on a device: every command succeeds with every
+    socket blocked, and not one connection is attempted."""
     items = write_csv(tmp_path / "items.csv", catalogue_items())
     events = catalogue_events()
     events_file = write_jsonl(tmp_path / "events.jsonl", events)
@@ -108,6 +109,20 @@ def test_the_whole_pipeline_runs_offline(
     assert {"popularity", "itemknn", "localrec:item-mean", "localrec:tuned"} <= methods
     assert {r["setting"] for r in rows} == {"mixed", "cross"}
     assert all(0.0 <= r["ndcg@10"] <= 1.0 for r in rows if "ndcg@10" in r)
+
+    # The vendor packs it; a device recommends from the pack with a private database.
+    pack, device = str(tmp_path / "shop.lrpack"), str(tmp_path / "me.db")
+    assert_clean(invoke("--db", db, "pack", "build", "--out", pack), 0)
+    mine = write_jsonl(tmp_path / "mine.jsonl", [{"user": "me", "item": "k000", "time": 1}])
+    assert_clean(invoke("--pack", pack, "--db", device, "add", "events", str(mine)), 0)
+    result = invoke("--pack", pack, "--db", device, "recommend", "me", "--domain", "books")
+    assert_clean(result, 0)
+    result = invoke(
+        "--pack", pack, "--db", device, "recommend", "--history", "a teapot", "--domain",
+        "kitchen", "--json",
+    )  # fmt: skip
+    assert_clean(result, 0)
+    assert len(json.loads(result.stdout)) == 10
     assert network_attempts == []
 
 
