@@ -10,6 +10,7 @@ DUO_PAIR by two.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,20 @@ def event_times(db: Path) -> list[float]:
         return [float(r[0]) for r in conn.execute("SELECT ts FROM events")]
     finally:
         conn.close()
+
+
+def vendor_and_pack(
+    factory: pytest.TempPathFactory, pulled_home: Path, where: Path, min_users: int = 2
+) -> tuple[Path, Path]:
+    """A vendor's database (a copy of the tuned corpus, at `where`/vendor.db) and the pack
+    built from it (`where`/shop.lrpack). Needs the model in LOCALREC_HOME (`model_home`): a
+    pack records its GGUF's sha256."""
+    from localrec.packs.build import build_pack
+    from localrec.store.db import Store
+
+    db = where / "vendor.db"
+    shutil.copy(tuned_corpus(factory, pulled_home), db)
+    out = where / "shop.lrpack"
+    with Store(db) as store:
+        build_pack(out, store=store, min_users=min_users)
+    return db, out
