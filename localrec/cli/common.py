@@ -79,17 +79,21 @@ def pack_items(ctx: click.Context) -> dict[str, int] | None:
         return None
     from localrec.packs.pack import open_pack
 
-    return open_pack(path).index
+    with open_pack(path) as pack:
+        return pack.index
 
 
 def pack_model(ctx: click.Context) -> str | None:
-    """The model --pack was built with (items added beside it are encoded with it)."""
+    """The model --pack was built with (items added beside it are encoded with it); this
+    machine's file of it must be the one the pack was built with."""
     path = pack_path(ctx)
     if path is None:
         return None
-    from localrec.packs.pack import open_pack
+    from localrec.packs.pack import open_pack, require_pack_model
 
-    return open_pack(path).model
+    with open_pack(path) as pack:
+        require_pack_model(pack)
+        return pack.model
 
 
 def open_recommender(ctx: click.Context, model_name: str | None, **options: Any) -> Recommender:

@@ -89,8 +89,11 @@ def add_items_cmd(
         set_domain=set_domain,
         text=text_cols or ("title",),
     )
+    taken = pack_items(ctx)  # before the database: a missing pack creates nothing
     with open_for_write(db_path(ctx)) as store:
-        report = add_items_file(store, file, columns, fmt=fmt, skip_invalid=skip_invalid)
+        report = add_items_file(
+            store, file, columns, fmt=fmt, skip_invalid=skip_invalid, taken=taken
+        )
     _report_ingest(report, "items")
 
 
@@ -202,7 +205,7 @@ def encode(
 
     with (
         open_store(ctx) as store,
-        open_encoder(model_name or pack_model(ctx), verbose=ctx.obj["verbose"]) as encoder,
+        open_encoder(_encode_model(ctx, model_name), verbose=ctx.obj["verbose"]) as encoder,
     ):
         report = encode_items(
             store,
@@ -220,6 +223,17 @@ def encode(
         say(
             f"{report.truncated} item text(s) were longer than the model's limit and were truncated"
         )
+
+
+def _encode_model(ctx: click.Context, model_name: str | None) -> str | None:
+    """--model, or with --pack the pack's model (items beside a pack must match it)."""
+    packed = pack_model(ctx)
+    if packed is not None and model_name not in (None, packed):
+        raise click.UsageError(
+            f"--pack was built with {packed!r}; items beside it are encoded with that model, "
+            f"not {model_name!r}"
+        )
+    return packed or model_name
 
 
 @click.command()

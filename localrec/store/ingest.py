@@ -260,8 +260,12 @@ def add_items(
     *,
     source: str = "<items>",
     skip_invalid: bool = False,
+    taken: Container[str] | None = None,
 ) -> IngestReport:
-    """Insert or update items from dicts (or (line, dict) pairs), in one transaction."""
+    """Insert or update items from dicts (or (line, dict) pairs), in one transaction.
+
+    `taken` holds ids that belong to someone else (a pack's catalogue, beside which a
+    device adds items of its own): an item with one of them is refused."""
     cols = columns or ItemColumns()
     if cols.set_domain is not None:
         try:
@@ -275,6 +279,10 @@ def add_items(
     def convert(record: dict[str, Any], line: int) -> ItemRow:
         columns_seen.update(record)
         row = item_from_record(record, cols)
+        if taken is not None and row.id in taken:
+            raise RowError(
+                f"item id {row.id!r} is the pack's; an item of this device needs an id of its own"
+            )
         if row.id in seen:
             raise RowError(f"duplicate item id {row.id!r} (first on line {seen[row.id]})")
         seen[row.id] = line
@@ -356,9 +364,15 @@ def add_items_file(
     *,
     fmt: str | None = None,
     skip_invalid: bool = False,
+    taken: Container[str] | None = None,
 ) -> IngestReport:
     return add_items(
-        store, read_records(path, fmt), columns, source=str(path), skip_invalid=skip_invalid
+        store,
+        read_records(path, fmt),
+        columns,
+        source=str(path),
+        skip_invalid=skip_invalid,
+        taken=taken,
     )
 
 

@@ -126,13 +126,6 @@ def test_a_missing_pack_is_one_line_and_no_private_db(tmp_path: Path, command: l
     assert sorted(p.name for p in tmp_path.glob("me.db*")) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "library bug: `add items` never looks at --pack, so a missing pack file is not "
-        "refused (every other command given --pack is) and the private database is created"
-    ),
-)
 def test_add_items_refuses_a_missing_pack_too(tmp_path: Path) -> None:
     items = write_jsonl(tmp_path / "mine.jsonl", [{"id": "d1", "domain": "kitchen", "title": "x"}])
     missing = tmp_path / "nowhere.lrpack"
@@ -141,3 +134,20 @@ def test_add_items_refuses_a_missing_pack_too(tmp_path: Path) -> None:
     assert_clean(result)
     assert result.exit_code == 1 and str(missing) in result.stderr
     assert sorted(p.name for p in tmp_path.glob("me.db*")) == []
+
+
+def test_a_device_item_may_not_take_a_pack_items_id(pack: Path, tmp_path: Path) -> None:
+    """An item added beside a pack with one of the pack's ids would be hidden behind the
+    pack's: refused, naming the line and the id, and nothing is stored."""
+    items = write_jsonl(
+        tmp_path / "mine.jsonl",
+        [
+            {"id": "my-1", "domain": "books", "title": "My own notebook"},
+            {"id": "k000", "domain": "books", "title": "Not the pack's kettle"},
+        ],
+    )
+    db = tmp_path / "me.db"
+    result = invoke("--pack", str(pack), "--db", str(db), "add", "items", str(items))
+    assert_clean(result, 1)
+    assert f"{items}:2: item id 'k000' is the pack's" in result.stderr
+    assert not db.exists()

@@ -163,6 +163,7 @@ def test_a_newer_pack_keeps_the_history_and_skips_items_that_left(
 
     with Recommender(private, pack=pack) as rec:
         assert rec.notices == []  # same model
+        assert rec.pack is not None
         assert "k021" not in rec.pack.index and len(rec.pack.ids) == 119
         events = [(e.item_id, e.action, e.ts) for e, _ in rec.store.user_events("me")]
         assert events == [
