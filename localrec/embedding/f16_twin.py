@@ -23,9 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from localrec.errors import LocalrecError
-from localrec.models.gguf import read_gguf_info
+from localrec.errors import LocalrecError, ModelFileError
+from localrec.models.gguf import read_gguf_info, sha256_file
 from localrec.models.registry import ModelSpec
+from localrec.models.verify import verified_path, verify_file
 from localrec.paths import models_dir
 
 __all__ = ["runtime_choice", "runtime_path", "runtime_summary"]
@@ -103,8 +104,27 @@ def runtime_path(path: Path, spec: ModelSpec) -> Path:
         except (OSError, LocalrecError):
             return path  # an optimisation only: the Q8_0 file still works
     if choice.get("use") == "f16" and twin.is_file():
-        return twin
+        return twin if _twin_intact(twin, record, choice) else path
     return path
+
+
+def _twin_intact(twin: Path, record: Path, choice: dict[str, Any]) -> bool:
+    """The twin against the sha256 its build recorded. A damaged twin is removed with its
+    record (the file it was built from is used, and the next first use builds it again);
+    a record from before the hash was kept gets it now."""
+    expected = choice.get("sha256")
+    if not isinstance(expected, str):
+        choice = {**choice, "sha256": sha256_file(twin)}
+        with contextlib.suppress(OSError):
+            _write_atomic(record, json.dumps(choice, indent=2).encode())
+        return True
+    try:
+        verify_file(twin, expected, "it is rebuilt on the next first use")
+    except ModelFileError:
+        for leftover in (twin, record, verified_path(twin)):
+            leftover.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def _decide(path: Path, spec: ModelSpec, twin: Path, record: Path) -> dict[str, Any]:
@@ -119,7 +139,9 @@ def _decide(path: Path, spec: ModelSpec, twin: Path, record: Path) -> dict[str, 
         "texts_per_s": {"q8_0": round(q8_rate, 1), "f16": round(f16_rate, 1)},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    if use != "f16":
+    if use == "f16":
+        choice["sha256"] = sha256_file(twin)
+    else:
         twin.unlink(missing_ok=True)  # not faster here: no need to keep the bytes
     _write_atomic(record, json.dumps(choice, indent=2).encode())
     return choice
@@ -127,7 +149,9 @@ def _decide(path: Path, spec: ModelSpec, twin: Path, record: Path) -> dict[str, 
 
 def _clear_leftovers(path: Path, keep: tuple[Path, Path]) -> None:
     """Remove the twins of earlier copies of `path`, and files of builds that were killed."""
-    earlier = re.compile(rf"{re.escape(path.stem)}-[0-9a-f]{{16}}\.(f16\.gguf|json)")
+    earlier = re.compile(
+        rf"{re.escape(path.stem)}-[0-9a-f]{{16}}\.(f16\.gguf|f16\.gguf\.verified|json)"
+    )
     now = time.time()
     for old in keep[0].parent.iterdir():
         if earlier.fullmatch(old.name) and old not in keep:

@@ -306,7 +306,18 @@ class LlamaEncoder:
             self.stats.tokens += sum(map(len, token_lists))
             self.stats.truncated += truncated
             self.last_truncated = truncated
-        return normalise_rows(out)
+        vectors = normalise_rows(out)
+        norms = np.linalg.norm(vectors, axis=1)
+        bad = np.flatnonzero(~np.isfinite(norms) | (np.abs(norms - 1.0) > 1e-3))
+        if len(bad):
+            # A model damaged without a change of size computes NaN or nothing: never a
+            # vector to store or score.
+            raise EncoderError(
+                f"model {self.name} ({self.path}) gave a vector that is not finite and of "
+                f"unit length for text #{int(bad[0]) + 1} of {len(texts)}; the model file may "
+                f"be damaged: run `localrec models pull {self.name}`"
+            )
+        return vectors
 
     def _pack(self, token_lists: list[list[int]]) -> list[list[int]]:
         """Group text indices into batches: longest first, filling tokens and sequences."""

@@ -32,6 +32,7 @@ from localrec.models.registry import (
     parse_model,
     user_registry_path,
 )
+from localrec.models.verify import verify_file
 from localrec.paths import models_dir, safe_model_filename
 
 __all__ = [
@@ -189,6 +190,13 @@ def resolve_model(
                 f"bytes then, {size} now); if it is meant to be a new model, "
                 f"add it under a new name with `localrec models add {path} --name NEW`"
             )
+        if spec.sha256:
+            verify_file(
+                path,
+                spec.sha256,
+                f"if the change was meant, add it under a new name with `localrec models add "
+                f"{path} --name NEW`",
+            )
         return spec, path
     if _cached_source(spec, path) is None:
         if path.is_file():
@@ -199,7 +207,28 @@ def resolve_model(
         raise ModelNotPulled(
             f"model {spec.name!r} is not on disk yet; run `localrec models pull {spec.name}`"
         )
+    _verify_cached(spec, path)
     return spec, path
+
+
+def _verify_cached(spec: ModelSpec, path: Path) -> None:
+    """The pulled (or built) file against the sha256 recorded when it was written."""
+    provenance = _read_provenance(path) or {}
+    expected = provenance.get("sha256") or spec.sha256
+    if not isinstance(expected, str):
+        raise ModelNotPulled(
+            f"model {spec.name!r}: {path} has no recorded sha256 to check it against; run "
+            f"`localrec models pull {spec.name} --force`"
+        )
+    verify_file(path, expected, f"run `localrec models pull {spec.name}` to replace it")
+
+
+def _intact(spec: ModelSpec, path: Path) -> bool:
+    try:
+        _verify_cached(spec, path)
+    except (ModelFileError, ModelNotPulled):
+        return False
+    return True
 
 
 def model_sha256(spec: ModelSpec, path: Path) -> str:
@@ -344,9 +373,13 @@ def pull_model(
             f"model {spec.name!r} was added from a local file; there is nothing to pull"
         )
     target = cache_path(spec)
-    if not force and _cached_source(spec, target):
-        return PullResult(spec, target, "cached", f"{spec.name} is already on disk at {target}")
     say = step or (lambda message: None)
+    if not force and _cached_source(spec, target):
+        if _intact(spec, target):
+            return PullResult(
+                spec, target, "cached", f"{spec.name} is already on disk at {target}, intact"
+            )
+        say(f"{target} is damaged (its sha256 does not match); fetching it again")
     offline_possible = _offline_checkpoint(spec) is not None
     if hub_offline():
         if offline_possible:

@@ -82,7 +82,8 @@ def test_a_changed_file_gets_a_new_twin_and_the_old_one_goes(
     os.utime(q8_file, ns=(1_000_000_000, 1_000_000_000))  # as after a fresh pull
     second = runtime_path(q8_file, spec)
     assert second != first and second.is_file() and not first.exists()
-    assert len(list(runtime_dir().iterdir())) == 2  # one twin, one record
+    # one twin, its record, and the record of its last sha256 check
+    assert len(list(runtime_dir().iterdir())) == 3
 
 
 def test_a_failed_build_falls_back_to_the_file_and_leaves_nothing(
