@@ -378,6 +378,12 @@ class Recommender:
             # The hybrid's CF part is what carries a user across domains: say so when it did.
             reasons = tuned.cf_reasons(profile, matrix, domain)
         recs = listed(self.catalogue, matrix, rows, scores, profile if explain else None, reasons)
+        if domain_matrix.damaged:
+            shown = ", ".join(map(repr, domain_matrix.damaged[:5]))
+            notes.append(
+                f"{len(domain_matrix.damaged)} {domain} item vector(s) are damaged in the "
+                f"database and were left out ({shown}); run `localrec encode --force`"
+            )
         unencoded = 0 if candidates is not None else self.catalogue.unencoded(matrix)
         if unencoded > 0:
             notes.append(

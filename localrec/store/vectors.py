@@ -46,6 +46,8 @@ class ItemMatrix:
     ids: tuple[str, ...]
     domains: tuple[str, ...]
     matrix: np.ndarray
+    # Items whose stored vector was damaged (not finite, or not of unit length): left out.
+    damaged: tuple[str, ...] = ()
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def index(self) -> dict[str, int]:
@@ -64,10 +66,19 @@ def blob_to_vector(blob: bytes, dim: int) -> np.ndarray:
 
 
 def _float32_rows(vectors: np.ndarray, n: int) -> tuple[int, np.ndarray]:
-    """The dim, and `vectors` as little-endian float32 rows, one per owner."""
+    """The dim, and `vectors` as little-endian float32 rows, one per owner; each must be
+    finite and of unit length (a cosine is a dot product of two of them)."""
     if vectors.ndim != 2 or vectors.shape[0] != n:
         raise ValueError("one vector per owner is required")
-    return int(vectors.shape[1]), np.ascontiguousarray(vectors, dtype="<f4")
+    rows = np.ascontiguousarray(vectors, dtype="<f4")
+    norms = np.linalg.norm(rows.astype(np.float64), axis=1)
+    bad = np.flatnonzero(~np.isfinite(norms) | (np.abs(norms - 1.0) > 1e-3))
+    if len(bad):
+        raise DatabaseError(
+            f"vector #{int(bad[0]) + 1} of {n} to store is not finite and of unit length "
+            f"(norm {norms[bad[0]]:.4g}); nothing of it was stored"
+        )
+    return int(rows.shape[1]), rows
 
 
 class VectorStore(StoreFile):
@@ -139,6 +150,7 @@ class VectorStore(StoreFile):
                 result = self._read_rows(conn, model, domain)
             else:
                 result = _select_domain(packed, domain)
+        result = _without_damage(result)
         if dim is not None and result.matrix.shape[1] != dim:
             raise DatabaseError(
                 f"{self.path}: vectors of model {model!r} have {result.matrix.shape[1]} "
@@ -281,7 +293,7 @@ class VectorStore(StoreFile):
                 row = conn.execute(f"SELECT count(*) FROM items {where}", args).fetchone()
             cached = (generation, int(row[0]))
             self._count_cache[matrix.domain] = cached
-        return cached[1] - len(matrix.ids)
+        return cached[1] - len(matrix.ids) - len(matrix.damaged)  # damaged: named apart
 
     # -- stored users' vectors ------------------------------------------------------------
 
@@ -342,6 +354,27 @@ class VectorStore(StoreFile):
             "SELECT meta, payload FROM adapters WHERE model = ? AND name = ?", (model, name)
         ).fetchone()
         return (json.loads(row[0]), bytes(row[1])) if row else None
+
+
+def _without_damage(found: ItemMatrix) -> ItemMatrix:
+    """The matrix without rows that are not finite and of unit length: every vector is
+    checked when stored, so such a row was damaged in the file, and it is never scored
+    (its item is named in `damaged`)."""
+    norms = np.linalg.norm(found.matrix.astype(np.float64), axis=1)
+    bad = ~np.isfinite(norms) | (np.abs(norms - 1.0) > 1e-3)
+    if not bad.any():
+        return found
+    keep = np.flatnonzero(~bad)
+    matrix = found.matrix[keep]
+    matrix.flags.writeable = False
+    return ItemMatrix(
+        found.model,
+        found.domain,
+        tuple(found.ids[r] for r in keep),
+        tuple(found.domains[r] for r in keep),
+        matrix,
+        damaged=tuple(found.ids[r] for r in np.flatnonzero(bad)),
+    )
 
 
 def _select_domain(full: ItemMatrix, domain: str | None) -> ItemMatrix:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.linalg import norm
 
 from localrec.store.db import Store
 from localrec.store.item_vectors import encode_items
@@ -47,7 +48,8 @@ def _forget_fixture_db(tmp_path: Path) -> Path:
         encode_items(store, FakeEncoder(name=DEFAULT_MODEL, dim=384))
         rng = np.random.default_rng(0)
         for user in (SECRET_USER, "bob"):
-            store.put_user_vector(user, DEFAULT_MODEL, f"digest-{user}", rng.standard_normal(384))
+            vector = rng.standard_normal(384)
+            store.put_user_vector(user, DEFAULT_MODEL, f"digest-{user}", vector / norm(vector))
     return db
 
 

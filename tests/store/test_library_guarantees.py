@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from localrec.errors import InputError
+from localrec.errors import DatabaseError, InputError
 from localrec.evaluation.scorers import HistoryTextCache
 from localrec.store.db import SCHEMA_VERSION, DeleteReport, Store, open_for_write
 from localrec.store.ingest import add_events, add_items
@@ -114,7 +114,7 @@ def test_forget_user_alone_removes_the_users_bytes_from_the_files(tmp_path: Path
         add_items(store, ITEMS)
         add_events(store, [{"user": secret, "item": "a", "review": "private note xyzzy"}])
         add_events(store, [{"user": "bob", "item": "b", "review": "bob's public note"}])
-        store.put_user_vector(secret, "m", "digest", np.ones(4, dtype=np.float32))
+        store.put_user_vector(secret, "m", "digest", np.full(4, 0.5, dtype=np.float32))
         assert store.forget_user(secret) == 2  # one event, one vector; no vacuum() call
         assert store.stats()["users"] == 1
     raw = b"".join((tmp_path / name).read_bytes() for name in _files(path))
@@ -126,11 +126,12 @@ def test_forget_user_alone_removes_the_users_bytes_from_the_files(tmp_path: Path
 
 
 def test_history_vectors_round_trip_by_model_and_content_hash(store: Store) -> None:
-    vectors = np.arange(8, dtype=np.float32).reshape(2, 4)
+    vectors = np.array([[0.6, 0.8, 0, 0], [0, 0, 0.8, 0.6]], dtype=np.float32)
     store.put_history_vectors("m", ["h1", "h2"], vectors)
     found = store.history_vectors("m", ["h2", "missing", "h1", "h2"])
     assert sorted(found) == ["h1", "h2"]
-    assert found["h1"].tolist() == [0, 1, 2, 3] and found["h2"].tolist() == [4, 5, 6, 7]
+    np.testing.assert_array_equal(found["h1"], vectors[0])
+    np.testing.assert_array_equal(found["h2"], vectors[1])
     assert store.history_vectors("other-model", ["h1"]) == {}
     # They are no user's vectors, and no item's.
     assert store._conn.execute("SELECT count(*) FROM vectors").fetchone()[0] == 0
@@ -143,6 +144,32 @@ def test_history_vectors_need_one_vector_per_hash(
     with pytest.raises(ValueError, match="one vector per owner"):
         store.put_history_vectors("m", hashes, np.ones((rows, 4), dtype=np.float32))
     assert store.history_vectors("m", hashes) == {}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array([[1.0, 2.0, 3.0, 4.0]]),  # not of unit length
+        np.array([[np.nan, 0.0, 0.0, 1.0]]),
+        np.array([[np.inf, 0.0, 0.0, 0.0]]),
+        np.zeros((1, 4)),
+    ],
+    ids=["long", "nan", "inf", "zero"],
+)
+def test_a_vector_that_is_not_finite_and_of_unit_length_is_never_stored(
+    store: Store, bad: np.ndarray
+) -> None:
+    """A damaged model's NaN, or any vector whose dot product is no cosine, is refused and
+    nothing of the batch is stored: item, user and history vectors alike."""
+    good = np.array([[0.0, 1.0, 0.0, 0.0]])
+    with pytest.raises(DatabaseError, match="not finite and of unit length"), store.write() as conn:
+        store.put_vectors(conn, "m", ["a", "b"], ["h1", "h2"], np.vstack([good, bad]))
+    with pytest.raises(DatabaseError, match="vector #1 of 1"):
+        store.put_user_vector("u", "m", "digest", bad[0])
+    with pytest.raises(DatabaseError, match="vector #2 of 2"):
+        store.put_history_vectors("m", ["h1", "h2"], np.vstack([good, bad]))
+    assert store._conn.execute("SELECT count(*) FROM vectors").fetchone()[0] == 0
+    assert store.history_vectors("m", ["h1", "h2"]) == {}
 
 
 def _cache_calls(store: Store | None) -> tuple[list[np.ndarray], int]:
