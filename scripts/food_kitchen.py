@@ -13,7 +13,7 @@ from pathlib import Path
 
 from localrec.data.dataset import ITEMS_FILE, TEST_FILE, TRAIN_FILES, VALID_FILE
 
-__all__ = ["food_kitchen_dir", "write_popular_slice", "write_slice"]
+__all__ = ["food_kitchen_dir", "sequence_counts", "write_popular_slice", "write_slice"]
 
 
 def food_kitchen_dir(repo: Path | None = None) -> Path:
@@ -69,10 +69,15 @@ def write_slice(
 
 
 def write_popular_slice(src: str | Path, dst: str | Path, items_per_domain: int) -> Path:
-    """A shop of the most-bought items, in the same layout: the `items_per_domain` items of
-    each domain that the most distinct training users had (ties: the lower id), and every
-    sequence of every split cut down to those items, in order; a sequence left with fewer
-    than two items is dropped. User indexes stay as they were in each file."""
+    """A shop of the most-bought items, in the same layout (items.jsonl with the same fields,
+    the same sequence files with the same user indexes).
+
+    Kept: the `items_per_domain` items of each domain that the most distinct users of the
+    training files had (ties: the lower id). Cut: every other item, with every event on it
+    in every file (training files, valid and test); each sequence keeps the rest of its
+    items in order, and a sequence left with fewer than two items is dropped. So a valid or
+    test user whose last item was cut now has the last kept item as the target, and a
+    history may lose all of one domain. `sequence_counts` says how much was left."""
     src, dst = Path(src), Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
     with open(src / ITEMS_FILE, encoding="utf-8") as fh:
@@ -104,6 +109,20 @@ def write_popular_slice(src: str | Path, dst: str | Path, items_per_domain: int)
             if int(item["item_id"]) in kept:
                 out.write(json.dumps(item, ensure_ascii=False) + "\n")
     return dst
+
+
+def sequence_counts(directory: str | Path) -> dict[str, tuple[int, int]]:
+    """{file name: (sequences, events)} for each sequence file (training files, valid,
+    test) in a dataset directory, and {"items.jsonl": (items, 0)}."""
+    directory = Path(directory)
+    counts: dict[str, tuple[int, int]] = {}
+    for name in (*TRAIN_FILES, VALID_FILE, TEST_FILE):
+        if (directory / name).is_file():
+            sequences = _sequences(directory / name)
+            counts[name] = (len(sequences), sum(map(len, sequences.values())))
+    with open(directory / ITEMS_FILE, encoding="utf-8") as fh:
+        counts[ITEMS_FILE] = (sum(1 for line in fh if line.strip()), 0)
+    return counts
 
 
 def _sequences(path: Path) -> dict[str, list[int]]:
