@@ -25,6 +25,7 @@ __all__ = [
     "dataset_with_store",
     "db_as_dataset",
     "load_cached_dataset",
+    "store_sequences",
 ]
 
 
@@ -84,6 +85,15 @@ def load_cached_dataset(path: Path, model: str | None = None) -> CachedDataset:
     return CachedDataset(spec, dataset, vectors, sorted(index, key=index.__getitem__))
 
 
+def store_sequences(store: Store, index: dict[str, int]) -> list[np.ndarray]:
+    """Every user's events in the database as rows of `index` (item id -> row), oldest
+    first; events of items `index` lacks are left out."""
+    return [
+        np.asarray([index[i] for i, _, _ in events if i in index], dtype=np.int64)
+        for events in store.user_sequences().values()
+    ]
+
+
 def db_as_dataset(
     store: Store, domain: str | None = None, hold_out: int = 1
 ) -> tuple[SequenceDataset, dict[str, int]]:
@@ -101,10 +111,9 @@ def db_as_dataset(
     index = {r.id: i for i, r in enumerate(rows)}
     names = tuple(dict.fromkeys(r.domain for r in rows))
     domain_of = {n: i for i, n in enumerate(names)}
-    sequences = store.user_sequences()
     train, test = [], []
-    for events in sequences.values():
-        seq = np.asarray([index[item] for item, _, _ in events if item in index], dtype=np.int32)
+    for rows_of_user in store_sequences(store, index):
+        seq = rows_of_user.astype(np.int32)
         case = seq[: len(seq) - hold_out + 1]
         if len(case) >= 2 and (domain is None or rows[case[-1]].domain == domain):
             test.append(case)

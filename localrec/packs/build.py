@@ -18,7 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from localrec.data.loading import aligned_matrix, dataset_item_ids, dataset_with_store
+from localrec.data.loading import (
+    aligned_matrix,
+    dataset_item_ids,
+    dataset_with_store,
+    store_sequences,
+)
 from localrec.errors import InputError, NotEncoded
 from localrec.models.cache import model_sha256, resolve_model
 from localrec.packs.aggregates import (
@@ -52,14 +57,6 @@ class PackBuild:
     pairs: int
     adapter_items: int
     seconds: float
-
-
-def _sequences(store: Store, index: dict[str, int]) -> Sequences:
-    """Every user's events in the database, as catalogue rows, oldest first."""
-    return [
-        np.asarray([index[i] for i, _, _ in events if i in index], dtype=np.int64)
-        for events in store.user_sequences().values()
-    ]
 
 
 def _grouped_by_domain(
@@ -122,7 +119,7 @@ def build_pack(
     if not index:
         raise InputError(f"{store.path}: the database has no items to pack")
     return _build(
-        Path(out), store, index, _sequences(store, index), spec, gguf, min_users,
+        Path(out), store, index, store_sequences(store, index), spec, gguf, min_users,
         neighbours, dtype, say, start, source=Path(store.path).name,
     )  # fmt: skip
 
@@ -165,8 +162,7 @@ def _build(
     payload, settings, adapter_items = None, None, 0
     if stored is not None:
         adapter = aligned(stored, index, vectors)
-        numbering = {name: d for d, name in enumerate(adapter.domain_names)}
-        item_domains = np.array([numbering.get(d, -1) for d in domains], dtype=np.int64)
+        item_domains = adapter.domain_numbers(domains)
         adapter = private_adapter(adapter, users_per_item, min_users, vectors, item_domains)
         if public is not None:
             adapter = replace(adapter, item_ids=[public[i] for i in adapter.item_ids])

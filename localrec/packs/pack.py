@@ -139,9 +139,7 @@ class Pack:
         knn = ItemKNNScorer.from_similarity(
             similarity, recency_decay=float(self.meta.get("knn", {}).get("recency_decay", 0.8))
         )
-        numbering = {name: d for d, name in enumerate(adapter.domain_names)}
-        item_domains = np.array([numbering.get(d, -1) for d in domains], dtype=np.int64)
-        return HybridModel(adapter, vectors, item_domains, knn, mean_half_life)
+        return HybridModel(adapter, vectors, adapter.domain_numbers(domains), knn, mean_half_life)
 
     def info(self) -> dict[str, Any]:
         """What `localrec pack info` shows: provenance, privacy settings, counts and sizes."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from localrec.data.loading import store_sequences
 from localrec.recommend.history import HistoryItem, UserProfile
 from localrec.recommend.results import OTHERS_NEXT, OTHERS_TWO_STEPS, Explanation
 from localrec.scoring.adapter import TrainedAdapter, aligned
@@ -38,13 +39,8 @@ class TunedCatalogue:
         everything = store.item_matrix(model, None, dim=dim)
         index = everything.index()
         adapter = aligned(adapter, index, everything.matrix)
-        sequences = [
-            np.asarray([index[i] for i, _, _ in events if i in index], dtype=np.int64)
-            for events in store.user_sequences().values()
-        ]
-        knn = ItemKNNScorer(sequences, len(everything.ids))
-        numbering = {n: i for i, n in enumerate(adapter.domain_names)}
-        domains = np.array([numbering.get(d, -1) for d in everything.domains], dtype=np.int64)
+        knn = ItemKNNScorer(store_sequences(store, index), len(everything.ids))
+        domains = adapter.domain_numbers(everything.domains)
         return cls(
             HybridModel(adapter, everything.matrix, domains, knn, mean_half_life), everything
         )

@@ -223,6 +223,11 @@ class TrainedAdapter:
     # How often each item occurs in the training data (None: stored by an earlier version).
     counts: np.ndarray | None = None
 
+    def domain_numbers(self, names: Sequence[str]) -> np.ndarray:
+        """Items' domains (by name) in this adapter's numbering, -1 for one it does not know."""
+        numbering = {name: d for d, name in enumerate(self.domain_names)}
+        return np.array([numbering.get(name, -1) for name in names], dtype=np.int64)
+
     def cold(self, history: np.ndarray) -> bool:
         """Whether no item of `history` was seen in training: CF and the learned input
         vectors know nothing of this user."""
