@@ -21,7 +21,10 @@ from localrec.llama_runtime import ensure_backend, physical_cores, set_llama_ver
 from localrec.models.gguf import check_embedding_model, read_gguf_info
 from localrec.models.registry import ModelSpec
 
-__all__ = ["EncodeStats", "Encoder", "LlamaEncoder", "normalise_rows"]
+__all__ = ["EncodeStats", "Encoder", "LlamaEncoder", "normalise_rows", "off_unit_rows"]
+
+# How far a vector's length may be from 1 and still be a unit vector (float32 rounding).
+UNIT_TOLERANCE = 1e-3
 
 _POOLING_CODES = {"mean": 1, "cls": 2, "last": 3}
 SMALL_BATCH_TOKENS = 64
@@ -84,6 +87,14 @@ def normalise_rows(matrix: np.ndarray) -> np.ndarray:
     np.maximum(norms, 1e-12, out=norms)
     normalised: np.ndarray = (matrix / norms).astype(np.float32, copy=False)
     return normalised
+
+
+def off_unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Which rows are not finite and of unit length: no vector the encoder gives, a
+    database stores or a cosine is computed from may be one."""
+    norms = np.linalg.norm(np.asarray(matrix, dtype=np.float64), axis=1)
+    off: np.ndarray = ~np.isfinite(norms) | (np.abs(norms - 1.0) > UNIT_TOLERANCE)
+    return off
 
 
 class LlamaEncoder:
@@ -307,8 +318,7 @@ class LlamaEncoder:
             self.stats.truncated += truncated
             self.last_truncated = truncated
         vectors = normalise_rows(out)
-        norms = np.linalg.norm(vectors, axis=1)
-        bad = np.flatnonzero(~np.isfinite(norms) | (np.abs(norms - 1.0) > 1e-3))
+        bad = np.flatnonzero(off_unit_rows(vectors))
         if len(bad):
             # A model damaged without a change of size computes NaN or nothing: never a
             # vector to store or score.

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from localrec.embedding.llama_encoder import off_unit_rows
 from localrec.errors import DatabaseError, NotEncoded
 from localrec.store.connection import StoreFile
 
@@ -71,12 +72,12 @@ def _float32_rows(vectors: np.ndarray, n: int) -> tuple[int, np.ndarray]:
     if vectors.ndim != 2 or vectors.shape[0] != n:
         raise ValueError("one vector per owner is required")
     rows = np.ascontiguousarray(vectors, dtype="<f4")
-    norms = np.linalg.norm(rows.astype(np.float64), axis=1)
-    bad = np.flatnonzero(~np.isfinite(norms) | (np.abs(norms - 1.0) > 1e-3))
+    bad = np.flatnonzero(off_unit_rows(rows))
     if len(bad):
+        norm = float(np.linalg.norm(rows[bad[0]].astype(np.float64)))
         raise DatabaseError(
             f"vector #{int(bad[0]) + 1} of {n} to store is not finite and of unit length "
-            f"(norm {norms[bad[0]]:.4g}); nothing of it was stored"
+            f"(norm {norm:.4g}); nothing of it was stored"
         )
     return int(rows.shape[1]), rows
 
@@ -360,8 +361,7 @@ def _without_damage(found: ItemMatrix) -> ItemMatrix:
     """The matrix without rows that are not finite and of unit length: every vector is
     checked when stored, so such a row was damaged in the file, and it is never scored
     (its item is named in `damaged`)."""
-    norms = np.linalg.norm(found.matrix.astype(np.float64), axis=1)
-    bad = ~np.isfinite(norms) | (np.abs(norms - 1.0) > 1e-3)
+    bad = off_unit_rows(found.matrix)
     if not bad.any():
         return found
     keep = np.flatnonzero(~bad)
