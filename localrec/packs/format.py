@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from localrec.errors import PackError
+from localrec.store.vectors import in_chunks, read_blob
 
 __all__ = [
     "PACK_FORMAT",
@@ -41,11 +42,8 @@ __all__ = [
     "write_pack",
 ]
 
-# Bytes per read of the vectors blob.
-_CHUNK = 1 << 20
-# Items per piece of the checksum's JSON, and ids per `IN (...)` lookup.
+# Items per piece of the checksum's JSON.
 _ITEM_BATCH = 4096
-_IN_CHUNK = 500
 # The pack format this localrec writes and the newest it reads.
 PACK_FORMAT = 1
 # What a pack says about people, in one sentence (`pack info` and the README).
@@ -245,15 +243,10 @@ def _read_blobs(conn: sqlite3.Connection) -> dict[str, Any]:
     blobs: dict[str, Any] = dict(
         conn.execute("SELECT name, data FROM blobs WHERE name != 'vectors'").fetchall()
     )
-    found = conn.execute("SELECT rowid, length(data) FROM blobs WHERE name = 'vectors'").fetchone()
+    found = conn.execute("SELECT rowid FROM blobs WHERE name = 'vectors'").fetchone()
     if found is not None:
-        rowid, size = found
-        out = np.empty(size, dtype=np.uint8)
-        with conn.blobopen("blobs", "data", rowid, readonly=True) as blob:
-            for offset in range(0, size, _CHUNK):
-                piece = blob.read(_CHUNK)
-                out[offset : offset + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
-        blobs["vectors"] = out
+        with conn.blobopen("blobs", "data", found[0], readonly=True) as blob:
+            blobs["vectors"] = read_blob(blob)
     return blobs
 
 
@@ -316,9 +309,7 @@ def _read(path: Path, conn: sqlite3.Connection, verify: bool) -> PackContent:
 def item_rows(conn: sqlite3.Connection, ids: Sequence[str]) -> list[tuple[str, str, str, str, str]]:
     """(id, domain, title, fields, attributes) of those of `ids` that the pack holds."""
     out: list[tuple[str, str, str, str, str]] = []
-    for start in range(0, len(ids), _IN_CHUNK):
-        part = list(ids[start : start + _IN_CHUNK])
-        marks = ",".join("?" * len(part))
+    for part, marks in in_chunks(ids):
         out.extend(
             conn.execute(
                 f"SELECT id, domain, title, fields, attributes FROM items WHERE id IN ({marks})",

@@ -20,7 +20,14 @@ from localrec.embedding.llama_encoder import off_unit_rows
 from localrec.errors import DatabaseError, NotEncoded
 from localrec.store.connection import StoreFile
 
-__all__ = ["ItemMatrix", "VectorKind", "VectorStore", "blob_to_vector", "in_chunks"]
+__all__ = [
+    "ItemMatrix",
+    "VectorKind",
+    "VectorStore",
+    "blob_to_vector",
+    "in_chunks",
+    "read_blob",
+]
 
 # Item vectors are the catalogue's; user vectors belong to one stored user, by id.
 VectorKind = Literal["item", "user"]
@@ -56,6 +63,17 @@ class ItemMatrix:
         if not self._index and self.ids:
             self._index.update((item_id, i) for i, item_id in enumerate(self.ids))
         return self._index
+
+
+def read_blob(blob: sqlite3.Blob) -> np.ndarray:
+    """An open BLOB's bytes in numpy's own buffer, read in 1 MB pieces: one bytes object of
+    a whole matrix would cost a second copy and a page fault per 4 kB."""
+    size = len(blob)
+    out = np.empty(size, dtype=np.uint8)
+    for offset in range(0, size, _PACK_CHUNK):
+        piece = blob.read(_PACK_CHUNK)
+        out[offset : offset + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+    return out
 
 
 def blob_to_vector(blob: bytes, dim: int) -> np.ndarray:
@@ -206,12 +224,7 @@ class VectorStore(StoreFile):
             size = len(blob)
             if size != 4 * dim * len(ids) or len(domains) != len(ids):
                 raise DatabaseError(f"{self.path}: the packed matrix of {model!r} is damaged")
-            # Read into numpy's own buffer: one bytes object of the whole matrix would
-            # cost a second copy and a page fault per 4 kB.
-            out = np.empty(size, dtype=np.uint8)
-            for offset in range(0, size, _PACK_CHUNK):
-                piece = blob.read(_PACK_CHUNK)
-                out[offset : offset + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+            out = read_blob(blob)
         matrix = out.view("<f4").reshape(len(ids), dim)
         matrix.flags.writeable = False
         return ItemMatrix(model, None, ids, domains, matrix)
