@@ -57,6 +57,8 @@ class Pack:
         self._lock = threading.Lock()
         self.ids = content.ids
         self.domains = content.domains
+        # Asked on every recommend (the domain check): worked out once, not per call.
+        self._domain_names = tuple(sorted(set(self.domains)))
         self.index: dict[str, int] = {item_id: r for r, item_id in enumerate(self.ids)}
         self.vectors = content.vectors
         self.popularity = content.popularity
@@ -80,7 +82,7 @@ class Pack:
         return dict(self.meta.get("templates", {}))
 
     def domain_names(self) -> list[str]:
-        return sorted(set(self.domains))
+        return list(self._domain_names)
 
     def get_items(self, ids: Sequence[str]) -> dict[str, ItemRow]:
         """The pack's items among `ids`, read from the file it was opened as."""
