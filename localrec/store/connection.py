@@ -23,7 +23,7 @@ __all__ = ["BUSY_TIMEOUT_S", "MMAP_BYTES", "SCHEMA_VERSION", "StoreFile"]
 BUSY_TIMEOUT_S = 30.0
 # The number of migrations in schema.py (a test keeps the two equal). Checking it first
 # lets an up-to-date database open without importing sqlite-utils at all.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _RETRIES = 8
 MMAP_BYTES = 1 << 30
 
