@@ -258,6 +258,9 @@ class Store(VectorStore):
         return {row[0]: int(row[1]) for row in self._conn.execute(sql, params)}
 
     def stats(self) -> dict[str, Any]:
+        """Counts of items, users, events and vectors, after SQLite's quick check of the
+        whole file (a damaged file raises `DatabaseCorrupt`)."""
+        self.quick_check()
         with self.snapshot() as conn:
             items = dict(
                 conn.execute(

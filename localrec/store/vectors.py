@@ -347,7 +347,7 @@ class VectorStore(StoreFile):
         return _intact_vector(row[1], int(row[0]), row[2]) if row else None
 
     def put_user_vector(self, user_id: str, model: str, digest: str, vector: np.ndarray) -> None:
-        with self.write() as conn:
+        with self.write(checked=False) as conn:  # a cache: no quick_check first
             self.put_vectors(conn, model, [user_id], [digest], vector.reshape(1, -1), kind="user")
 
     # -- eval's history-text cache ---------------------------------------------------------
@@ -365,7 +365,7 @@ class VectorStore(StoreFile):
     def put_history_vectors(self, model: str, digests: Sequence[str], vectors: np.ndarray) -> None:
         """Cache the query vectors of history texts, one per content hash."""
         dim, data = _float32_rows(vectors, len(digests))
-        with self.write() as conn:
+        with self.write(checked=False) as conn:  # a cache: no quick_check first
             conn.executemany(
                 "INSERT INTO history_vectors (model, content_hash, dim, vector, checksum) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(model, content_hash) DO UPDATE SET "
