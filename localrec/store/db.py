@@ -155,7 +155,8 @@ class Store(VectorStore):
             ).rowcount
         for backup in sorted(self.path.parent.glob(f"{self.path.name}.bak-*")):
             _forget_in_backup(backup, user_id)
-        self.vacuum()
+        if n:  # nothing deleted here: nothing to vacuum, and the file stays as it was
+            self.vacuum()
         return n
 
     def get_items(self, ids: Sequence[str]) -> dict[str, ItemRow]:

@@ -392,6 +392,13 @@ class VectorStore(StoreFile):
                 (model, name, json.dumps(meta), payload),
             )
 
+    def adapter_models(self) -> dict[str, str]:
+        """The models with a stored adapter, with when it was trained (UTC)."""
+        rows = self._conn.execute(
+            "SELECT model, max(created_at) FROM adapters GROUP BY model ORDER BY model"
+        )
+        return {str(model): str(created) for model, created in rows}
+
     def get_adapter(self, model: str, name: str) -> tuple[dict[str, Any], bytes] | None:
         row = self._conn.execute(
             "SELECT meta, payload FROM adapters WHERE model = ? AND name = ?", (model, name)
