@@ -18,8 +18,12 @@ if TYPE_CHECKING:  # what mypy and editors see: the real classes and functions, 
     )
     from localrec.embedding.loader import open_encoder
     from localrec.errors import (
+        DatabaseCorrupt,
         DatabaseError,
+        DatabaseLocked,
+        DatabaseReadOnly,
         DatasetError,
+        DiskFull,
         EncoderError,
         InputError,
         LocalrecError,
@@ -84,8 +88,12 @@ if TYPE_CHECKING:  # what mypy and editors see: the real classes and functions, 
 # The public names, imported on first use: `import localrec` stays cheap (the CLI starts in
 # a fraction of a second), and an app pays only for what it touches.
 _EXPORTS = {
+    "DatabaseCorrupt": "errors",
     "DatabaseError": "errors",
+    "DatabaseLocked": "errors",
+    "DatabaseReadOnly": "errors",
     "DatasetError": "errors",
+    "DiskFull": "errors",
     "EmbedResult": "embedding.embed_texts",
     "EvalReport": "evaluation.results",
     "EncodeReport": "store.item_vectors",
@@ -151,8 +159,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AdapterConfig",
+    "DatabaseCorrupt",
     "DatabaseError",
+    "DatabaseLocked",
+    "DatabaseReadOnly",
     "DatasetError",
+    "DiskFull",
     "EmbedResult",
     "EncodeReport",
     "Encoder",

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 __all__ = [
+    "DatabaseCorrupt",
     "DatabaseError",
+    "DatabaseLocked",
+    "DatabaseReadOnly",
     "DatasetError",
+    "DiskFull",
     "EncoderError",
     "InputError",
     "LocalrecError",
@@ -64,6 +68,22 @@ class InputError(LocalrecError):
 
 class DatabaseError(LocalrecError):
     """The database cannot be opened or used as asked."""
+
+
+class DatabaseReadOnly(DatabaseError):
+    """The database file or its directory cannot be written by this process."""
+
+
+class DiskFull(DatabaseError):
+    """A write failed for lack of space: a full disk, a file-size limit or an I/O error."""
+
+
+class DatabaseCorrupt(DatabaseError):
+    """The database file is damaged (a malformed page): it refuses writes."""
+
+
+class DatabaseLocked(DatabaseError):
+    """Another process held the database's write lock for too long."""
 
 
 class SchemaError(DatabaseError):

@@ -322,11 +322,35 @@ def config_unset(ctx: click.Context, key: str) -> None:
 @click.command()
 @click.argument("user")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--retrain",
+    is_flag=True,
+    help="Tune each stored adapter again without USER's events (as long as `tune` takes).",
+)
 @click.pass_context
-def forget(ctx: click.Context, user: str, yes: bool) -> None:
-    """Delete every event and vector of USER, then VACUUM so the bytes are gone."""
+def forget(ctx: click.Context, user: str, yes: bool, retrain: bool) -> None:
+    """Delete every event and vector of USER, then VACUUM so the bytes are gone.
+
+    Exits with 3 when the database holds nothing of USER. A tuned adapter trained on
+    USER's events keeps what it learned until `tune` runs again: --retrain does that.
+    """
+    from localrec.cli.exit_codes import UNKNOWN_USER
+    from localrec.recommend.forget import forget_user
+
     if not yes:
         click.confirm(f"Delete all data of user {user!r}?", abort=True)
     with open_store(ctx) as store:
-        n = store.forget_user(user)
-    click.echo(f"deleted {n} row(s) of user {user!r} and vacuumed the database")
+        report = forget_user(
+            store,
+            user,
+            retrain=retrain,
+            on_retrain=lambda model: say(f"tuning the {model} adapter again without {user!r}"),
+        )
+    if not report.found:
+        say(f"the database holds nothing of user {user!r}; nothing was deleted")
+        ctx.exit(UNKNOWN_USER)
+    click.echo(f"deleted {report.rows} row(s) of user {user!r} and vacuumed the database")
+    for model in report.retrained:
+        click.echo(f"tuned the {model} adapter again without {user!r}")
+    for note in report.notes():
+        say(f"note: {note}")

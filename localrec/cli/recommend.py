@@ -70,7 +70,11 @@ def _print_recommendations(
 @click.argument("user", required=False)
 @click.option("--domain", required=True, help="The domain to recommend from.")
 @click.option(
-    "--history", help='An ad-hoc user, stored nowhere: "bought a phone; rated a laptop 5/5".'
+    "--history",
+    help=(
+        'An ad-hoc user, stored nowhere: "bought a phone; rated a laptop 5/5" (at most '
+        "200,000 characters and 1,000 events; each distinct phrase is embedded once)."
+    ),
 )
 @click.option(
     "-k", "k", type=int, help="How many items (default 10; all of R(u) with --threshold)."

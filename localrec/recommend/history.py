@@ -14,7 +14,23 @@ from localrec.scoring.profiles import MEAN_HALF_LIFE, mean_vector, mean_weights,
 from localrec.text import HistoryEvent, parse_history
 from localrec.weighting import action_strength
 
-__all__ = ["AdHoc", "HistoryItem", "UserProfile", "ad_hoc_events", "domain_list", "item_id"]
+__all__ = [
+    "MAX_HISTORY_CHARS",
+    "MAX_HISTORY_EVENTS",
+    "AdHoc",
+    "HistoryItem",
+    "UserProfile",
+    "ad_hoc_events",
+    "domain_list",
+    "item_id",
+]
+
+# The limits of an ad-hoc history (`--history`, `recommend(history=...)`): its text (or
+# the texts of its entries together) and its events. Each distinct phrase is embedded, so
+# the limits bound a call's time: 1,000 distinct phrases take a few seconds on 2 cores.
+# A longer history belongs in the database: `add events`, then recommend for that user.
+MAX_HISTORY_CHARS = 200_000
+MAX_HISTORY_EVENTS = 1_000
 
 # An ad-hoc history: free text ("bought a phone; rated a laptop 5/5"), item ids or texts,
 # or (item id or text, action) pairs.
@@ -79,15 +95,18 @@ def strengths(items: Sequence[HistoryItem]) -> np.ndarray:
 
 
 def ad_hoc_events(history: AdHoc) -> list[HistoryEvent]:
-    """An ad-hoc history's events, checked: text is parsed, entries must be ids or pairs."""
+    """An ad-hoc history's events, checked: text is parsed, entries must be ids or pairs,
+    and it stays within MAX_HISTORY_CHARS and MAX_HISTORY_EVENTS."""
     if isinstance(history, str):
-        return parse_history(history)
+        _check_size(len(history), None)
+        return _check_size(0, parse_history(history))
     if isinstance(history, bytes) or not isinstance(history, Iterable):
         raise InputError(
             f"a history is text or a list of item ids / (item or text, action) pairs, "
             f"got {history!r:.60}"
         )
     events = []
+    chars = 0
     for entry in history:
         if isinstance(entry, str):
             text, action = entry, "purchase"
@@ -103,7 +122,24 @@ def ad_hoc_events(history: AdHoc) -> list[HistoryEvent]:
                 f"pair of strings, got {entry!r:.60}"
             )
         events.append(HistoryEvent(text=text, action=action))
+        chars += len(text)
+        _check_size(chars, events)
     return events
+
+
+def _check_size(chars: int, events: list[HistoryEvent] | None) -> list[HistoryEvent]:
+    fix = "store the events with `add events` and recommend for that user, or shorten it"
+    if chars > MAX_HISTORY_CHARS:
+        raise InputError(
+            f"the history has {chars:,} characters, more than the {MAX_HISTORY_CHARS:,} an "
+            f"ad-hoc history may have; {fix}"
+        )
+    if events is not None and len(events) > MAX_HISTORY_EVENTS:
+        raise InputError(
+            f"the history has {len(events):,} or more events, more than the "
+            f"{MAX_HISTORY_EVENTS:,} an ad-hoc history may have; {fix}"
+        )
+    return events or []
 
 
 def item_id(value: object) -> str:

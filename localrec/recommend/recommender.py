@@ -217,7 +217,11 @@ class Recommender:
             else:
                 missing.append(i)
         if missing:
-            vectors[missing] = self.encoder.encode([items[i].text for i in missing])
+            # Each distinct text is embedded once ("socks; socks; socks" is one text).
+            texts = list(dict.fromkeys(items[i].text for i in missing))
+            encoded = self.encoder.encode(texts)
+            row = {text: r for r, text in enumerate(texts)}
+            vectors[missing] = encoded[[row[items[i].text] for i in missing]]
         return vectors
 
     def _history_text_vector(self, user: str | None, items: list[HistoryItem]) -> np.ndarray:

@@ -155,7 +155,8 @@ class Store(VectorStore):
             ).rowcount
         for backup in sorted(self.path.parent.glob(f"{self.path.name}.bak-*")):
             _forget_in_backup(backup, user_id)
-        self.vacuum()
+        if n:  # nothing deleted here: nothing to vacuum, and the file stays as it was
+            self.vacuum()
         return n
 
     def get_items(self, ids: Sequence[str]) -> dict[str, ItemRow]:
@@ -258,6 +259,9 @@ class Store(VectorStore):
         return {row[0]: int(row[1]) for row in self._conn.execute(sql, params)}
 
     def stats(self) -> dict[str, Any]:
+        """Counts of items, users, events and vectors, after SQLite's quick check of the
+        whole file (a damaged file raises `DatabaseCorrupt`)."""
+        self.quick_check()
         with self.snapshot() as conn:
             items = dict(
                 conn.execute(

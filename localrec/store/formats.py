@@ -15,7 +15,7 @@ from typing import Any
 
 from localrec.errors import InputError
 
-__all__ = ["FORMATS", "BadLine", "detect_format", "read_records"]
+__all__ = ["FORMATS", "MAX_FIELD_CHARS", "BadLine", "detect_format", "read_records"]
 
 FORMATS = ("csv", "tsv", "jsonl", "json")
 _EXTENSIONS = {
@@ -27,8 +27,10 @@ _EXTENSIONS = {
     ".json": "json",
 }
 _CHUNK = 1 << 16
-# A CSV field larger than this is not a catalogue field; csv's default limit is 128 kB.
-csv.field_size_limit(16 << 20)
+# The most characters one field may have, in every format: a field larger than this is
+# not a catalogue field (csv's own default limit is 128 kB).
+MAX_FIELD_CHARS = 1 << 20
+csv.field_size_limit(MAX_FIELD_CHARS)
 
 Record = dict[str, Any]
 
@@ -38,6 +40,32 @@ class BadLine:
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
+
+
+class _RecordError(ValueError):
+    """A JSON object that parses but is not a record: a repeated key, an oversized field."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict; a key given twice is a mistake, not the last one."""
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _RecordError(f"the key {key!r} appears twice in one object; keep one of them")
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+            raise _RecordError(_too_long(key, len(value)))
+        record[key] = value
+    return record
+
+
+def _too_long(key: str, size: int) -> str:
+    return (
+        f"the field {key!r} has {size:,} characters, more than the {MAX_FIELD_CHARS:,} a "
+        "field may have"
+    )
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
 
 
 def detect_format(path: Path, fmt: str | None = None) -> str:
@@ -97,6 +125,11 @@ def _delimited(path: Path, delimiter: str) -> Iterator[tuple[int, Record | BadLi
         except StopIteration:
             return
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise InputError(
+                    f"{path}:{reader.line_num}: a field has more than the "
+                    f"{MAX_FIELD_CHARS:,} characters a field may have"
+                ) from None
             raise InputError(f"{path}:{reader.line_num}: malformed row: {exc}") from None
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
@@ -118,9 +151,12 @@ def _json_lines(path: Path) -> Iterator[tuple[int, Record | BadLine]]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = _DECODER.decode(line)
             except json.JSONDecodeError as exc:
                 yield number, BadLine(f"invalid JSON ({exc.msg} at column {exc.colno}); truncated?")
+                continue
+            except _RecordError as exc:
+                yield number, BadLine(str(exc))
                 continue
             except RecursionError:
                 yield number, BadLine("JSON nested too deeply")
@@ -133,7 +169,7 @@ def _json_lines(path: Path) -> Iterator[tuple[int, Record | BadLine]]:
 
 def _json_array(path: Path) -> Iterator[tuple[int, Record | BadLine]]:
     """Elements of a top-level JSON array, parsed one at a time from a sliding buffer."""
-    decoder = json.JSONDecoder()
+    decoder = _DECODER
     utf8 = codecs.getincrementaldecoder("utf-8")()
     with open(path, "rb") as fh:
         buffer = ""
@@ -201,6 +237,8 @@ def _json_array(path: Path) -> Iterator[tuple[int, Record | BadLine]]:
                         ) from None
                 except RecursionError:
                     raise InputError(f"{path}:{start_line}: JSON nested too deeply") from None
+                except _RecordError as exc:
+                    raise InputError(f"{path}:{start_line}: {exc}") from None
             if not isinstance(record, dict):
                 raise InputError(
                     f"{path}:{start_line}: expected a JSON object, got {type(record).__name__}"

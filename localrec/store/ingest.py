@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -166,14 +166,23 @@ def _parse_time(value: Any) -> float | None:
             number = float(text)
         except ValueError:
             try:
-                number = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-            except ValueError:
+                number = _iso_seconds(text)
+            except (ValueError, OverflowError, OSError):
                 raise RowError(
                     f"time {text[:40]!r} is neither a number nor an ISO 8601 date"
                 ) from None
     if not math.isfinite(number):
         raise RowError(f"time {value!r} is not finite")
     return number
+
+
+def _iso_seconds(text: str) -> float:
+    """An ISO 8601 date as Unix seconds; one without a time zone is UTC, so that a date
+    means the same on every machine, with or without its `Z`."""
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
 
 
 def _parse_value(value: Any) -> float | None:

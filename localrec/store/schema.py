@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sqlite_utils import Database, Migrations
+
+from localrec.store.checksums import crc32_or_none, row_checksums
 
 __all__ = ["MIGRATION_SET", "SCHEMA_VERSION", "migrations"]
 
@@ -147,6 +150,25 @@ def m005_events_without_item_key(db: Database) -> None:
             db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", (seq[0],))
     db.execute("CREATE INDEX events_user ON events(user_id, ts, id)")
     db.execute("CREATE INDEX events_item ON events(item_id)")
+
+
+@migrations()
+def m006_vector_checksums(db: Database) -> None:
+    # Each vector carries the CRC-32 of its bytes, and the packed matrix one per row, so
+    # bytes damaged in the file are found when read, named by item and never scored.
+    # Existing vectors get the checksum of what they hold now; the read still checks
+    # that each is finite and of unit length, which no earlier damage survives.
+    db.conn.create_function("localrec_crc32", 1, crc32_or_none, deterministic=True)
+    for table in ("vectors", "history_vectors"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN checksum INTEGER")
+        db.execute(f"UPDATE {table} SET checksum = localrec_crc32(vector)")
+    db.execute("ALTER TABLE matrices ADD COLUMN checksums BLOB")
+    for model, dim, data in db.execute("SELECT model, dim, data FROM matrices").fetchall():
+        rows = np.frombuffer(data, dtype=np.uint8).reshape(-1, 4 * dim)
+        db.execute(
+            "UPDATE matrices SET checksums = ? WHERE model = ?",
+            (row_checksums(rows).tobytes(), model),
+        )
 
 
 SCHEMA_VERSION = len(migrations._migrations)

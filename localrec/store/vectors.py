@@ -2,13 +2,16 @@
 eval's history-text cache and the tuned adapters' blobs.
 
 Vectors are little-endian float32 BLOBs with their model and dim, as llm and sqlite-vec
-store them; the dim is checked on every read.
+store them; the dim is checked on every read. Each carries the CRC-32 of its bytes (the
+packed matrix one per row): a vector whose bytes changed in the file, or that is not
+finite and of unit length, is never scored.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,7 @@ import numpy as np
 
 from localrec.embedding.llama_encoder import off_unit_rows
 from localrec.errors import DatabaseError, NotEncoded
+from localrec.store.checksums import damaged_rows
 from localrec.store.connection import StoreFile
 
 __all__ = [
@@ -54,7 +58,8 @@ class ItemMatrix:
     ids: tuple[str, ...]
     domains: tuple[str, ...]
     matrix: np.ndarray
-    # Items whose stored vector was damaged (not finite, or not of unit length): left out.
+    # Items whose stored vector was damaged (its checksum does not match, or it is not
+    # finite and of unit length): left out.
     damaged: tuple[str, ...] = ()
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
@@ -82,6 +87,14 @@ def blob_to_vector(blob: bytes, dim: int) -> np.ndarray:
             f"a stored vector has {len(blob)} bytes, expected {4 * dim} for dim {dim}"
         )
     return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+def _intact_vector(blob: bytes, dim: int, checksum: int | None) -> np.ndarray | None:
+    """One stored vector, or None when its bytes were damaged in the file."""
+    if checksum is not None and zlib.crc32(blob) != checksum:
+        return None
+    vector = blob_to_vector(blob, dim)
+    return None if off_unit_rows(vector.reshape(1, -1))[0] else vector
 
 
 def _float32_rows(vectors: np.ndarray, n: int) -> tuple[int, np.ndarray]:
@@ -138,12 +151,13 @@ class VectorStore(StoreFile):
         """Store vectors inside the caller's write transaction."""
         dim, data = _float32_rows(vectors, len(owners))
         conn.executemany(
-            "INSERT INTO vectors (kind, owner, model, dim, content_hash, vector) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(kind, owner, model) DO UPDATE SET "
-            "dim = excluded.dim, content_hash = excluded.content_hash, vector = excluded.vector",
+            "INSERT INTO vectors (kind, owner, model, dim, content_hash, vector, checksum) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(kind, owner, model) DO UPDATE SET "
+            "dim = excluded.dim, content_hash = excluded.content_hash, "
+            "vector = excluded.vector, checksum = excluded.checksum",
             [
-                (kind, owner, model, dim, h, data[i].tobytes())
-                for i, (owner, h) in enumerate(zip(owners, hashes, strict=True))
+                (kind, owner, model, dim, h, blob, zlib.crc32(blob))
+                for owner, h, blob in zip(owners, hashes, _row_bytes(data), strict=True)
             ],
         )
         if kind == "item":
@@ -165,11 +179,8 @@ class VectorStore(StoreFile):
         with self.snapshot() as conn:
             generation = self.vectors_generation()
             packed = self._read_packed(conn, model, generation)
-            if packed is None:
-                result = self._read_rows(conn, model, domain)
-            else:
-                result = _select_domain(packed, domain)
-        result = _without_damage(result)
+            found = self._read_rows(conn, model, domain) if packed is None else packed
+        result = _without_damage(_select_domain(found, domain))
         if dim is not None and result.matrix.shape[1] != dim:
             raise DatabaseError(
                 f"{self.path}: vectors of model {model!r} have {result.matrix.shape[1]} "
@@ -179,12 +190,12 @@ class VectorStore(StoreFile):
         self._matrix_cache[key] = (generation, result)
         return result
 
-    def _read_rows(self, conn: sqlite3.Connection, model: str, domain: str | None) -> ItemMatrix:
+    def _read_rows(self, conn: sqlite3.Connection, model: str, domain: str | None) -> _Found:
         # Items drive the join (CROSS JOIN keeps that order), so rowid order needs no sort.
         # Joined the other way, SQLite sorted every BLOB in a temp B-tree, which spills to a
         # temp file past cache_size: half of a cold load at 100k vectors.
         sql = (
-            "SELECT i.id, i.domain, v.dim, v.vector FROM items i CROSS JOIN vectors v "
+            "SELECT i.id, i.domain, v.dim, v.vector, v.checksum FROM items i CROSS JOIN vectors v "
             "ON v.kind = 'item' AND v.owner = i.id AND v.model = ?"
         )
         params: list[Any] = [model]
@@ -199,7 +210,7 @@ class VectorStore(StoreFile):
                 + (f" in domain {domain!r}" if domain else "")
                 + f"; run `localrec encode --model {model}`"
             )
-        ids, domains, dims, blobs = zip(*rows, strict=True)
+        ids, domains, dims, blobs, checksums = zip(*rows, strict=True)
         stored_dim = int(dims[0])
         if any(d != stored_dim for d in dims):
             raise DatabaseError(f"{self.path}: vectors of model {model!r} have mixed dimensions")
@@ -207,27 +218,34 @@ class VectorStore(StoreFile):
         if len(raw) != 4 * stored_dim * len(ids):
             raise DatabaseError(f"{self.path}: a stored vector of {model!r} has the wrong length")
         matrix = np.frombuffer(raw, dtype="<f4").reshape(len(ids), stored_dim)
-        return ItemMatrix(model, domain, tuple(ids), tuple(domains), matrix)
+        # A NULL checksum (none is written so) counts as the checksum of what is there.
+        sums = [zlib.crc32(b) if c is None else c for b, c in zip(blobs, checksums, strict=True)]
+        return _Found(model, tuple(ids), tuple(domains), matrix, np.asarray(sums, dtype="<u4"))
 
-    def _read_packed(
-        self, conn: sqlite3.Connection, model: str, generation: int
-    ) -> ItemMatrix | None:
+    def _read_packed(self, conn: sqlite3.Connection, model: str, generation: int) -> _Found | None:
         row = conn.execute(
-            "SELECT rowid, generation, dim, ids, domains FROM matrices WHERE model = ?", (model,)
+            "SELECT rowid, generation, dim, ids, domains, checksums FROM matrices WHERE model = ?",
+            (model,),
         ).fetchone()
         if row is None or row[1] != generation:
             return None
-        rowid, _, dim, ids_text, domains_text = row
+        rowid, _, dim, ids_text, domains_text, checksums = row
         ids = tuple(ids_text.split(_SEP))
         domains = tuple(domains_text.split(_SEP))
         with conn.blobopen("matrices", "data", rowid, readonly=True) as blob:
             size = len(blob)
-            if size != 4 * dim * len(ids) or len(domains) != len(ids):
-                raise DatabaseError(f"{self.path}: the packed matrix of {model!r} is damaged")
+            if (
+                size != 4 * dim * len(ids)
+                or len(domains) != len(ids)
+                or checksums is None
+                or len(checksums) != 4 * len(ids)
+            ):
+                # Only a cache of the rows: they are read instead, each checked on its own.
+                return None
             out = read_blob(blob)
         matrix = out.view("<f4").reshape(len(ids), dim)
         matrix.flags.writeable = False
-        return ItemMatrix(model, None, ids, domains, matrix)
+        return _Found(model, ids, domains, matrix, np.frombuffer(checksums, dtype="<u4"))
 
     def packed_is_current(self, model: str) -> bool:
         row = self._conn.execute(
@@ -251,11 +269,14 @@ class VectorStore(StoreFile):
         with self.write() as conn:
             if self.vectors_generation() != generation:
                 return False
+            # The rows' stored checksums, not new ones: a row damaged in the file stays
+            # found out in the packed copy.
             conn.execute(
-                "INSERT INTO matrices (model, generation, dim, ids, domains, data) "
-                "VALUES (?, ?, ?, ?, ?, zeroblob(?)) ON CONFLICT(model) DO UPDATE SET "
+                "INSERT INTO matrices (model, generation, dim, ids, domains, data, checksums) "
+                "VALUES (?, ?, ?, ?, ?, zeroblob(?), ?) ON CONFLICT(model) DO UPDATE SET "
                 "generation = excluded.generation, dim = excluded.dim, ids = excluded.ids, "
-                "domains = excluded.domains, data = excluded.data",
+                "domains = excluded.domains, data = excluded.data, "
+                "checksums = excluded.checksums",
                 (
                     model,
                     generation,
@@ -263,6 +284,7 @@ class VectorStore(StoreFile):
                     _SEP.join(full.ids),
                     _SEP.join(full.domains),
                     len(data),
+                    full.checksums.astype("<u4").tobytes(),
                 ),
             )
             rowid = conn.execute("SELECT rowid FROM matrices WHERE model = ?", (model,)).fetchone()
@@ -274,8 +296,8 @@ class VectorStore(StoreFile):
     def item_vectors(self, model: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors of a few items, by id (no full-matrix read)."""
         return self._vectors_by_key(
-            "SELECT owner, dim, vector FROM vectors WHERE kind = 'item' AND model = ? "
-            "AND owner IN ({marks})",
+            "SELECT owner, dim, vector, checksum FROM vectors WHERE kind = 'item' "
+            "AND model = ? AND owner IN ({marks})",
             model,
             ids,
         )
@@ -283,12 +305,16 @@ class VectorStore(StoreFile):
     def _vectors_by_key(
         self, select: str, model: str, keys: Sequence[str]
     ) -> dict[str, np.ndarray]:
-        """The (key, dim, vector) rows that `select` finds for `model` and `keys` (its
-        `{marks}` stand for the `IN` list), by key."""
+        """The (key, dim, vector, checksum) rows that `select` finds for `model` and `keys`
+        (its `{marks}` stand for the `IN` list), by key. A damaged vector is left out, as
+        if it were not stored: the caller embeds the text again."""
         out: dict[str, np.ndarray] = {}
         for part, marks in in_chunks(list(dict.fromkeys(keys))):
-            for key, dim, blob in self._conn.execute(select.format(marks=marks), [model, *part]):
-                out[key] = blob_to_vector(blob, int(dim))
+            rows = self._conn.execute(select.format(marks=marks), [model, *part])
+            for key, dim, blob, checksum in rows:
+                vector = _intact_vector(blob, int(dim), checksum)
+                if vector is not None:
+                    out[key] = vector
         return out
 
     def unencoded_items(self, model: str, matrix: ItemMatrix) -> int:
@@ -314,14 +340,14 @@ class VectorStore(StoreFile):
     def user_vector(self, user_id: str, model: str, digest: str) -> np.ndarray | None:
         """A cached history-text vector of a stored user, if its text has not changed."""
         row = self._conn.execute(
-            "SELECT dim, vector FROM vectors WHERE kind = 'user' AND owner = ? AND model = ? "
-            "AND content_hash = ?",
+            "SELECT dim, vector, checksum FROM vectors WHERE kind = 'user' AND owner = ? "
+            "AND model = ? AND content_hash = ?",
             (user_id, model, digest),
         ).fetchone()
-        return blob_to_vector(row[1], int(row[0])) if row else None
+        return _intact_vector(row[1], int(row[0]), row[2]) if row else None
 
     def put_user_vector(self, user_id: str, model: str, digest: str, vector: np.ndarray) -> None:
-        with self.write() as conn:
+        with self.write(checked=False) as conn:  # a cache: no quick_check first
             self.put_vectors(conn, model, [user_id], [digest], vector.reshape(1, -1), kind="user")
 
     # -- eval's history-text cache ---------------------------------------------------------
@@ -330,7 +356,7 @@ class VectorStore(StoreFile):
         """Cached query vectors of history texts, by the text's content hash (the
         `content_hash` of model, query prefix and text). Missing ones are left out."""
         return self._vectors_by_key(
-            "SELECT content_hash, dim, vector FROM history_vectors WHERE model = ? "
+            "SELECT content_hash, dim, vector, checksum FROM history_vectors WHERE model = ? "
             "AND content_hash IN ({marks})",
             model,
             digests,
@@ -339,12 +365,15 @@ class VectorStore(StoreFile):
     def put_history_vectors(self, model: str, digests: Sequence[str], vectors: np.ndarray) -> None:
         """Cache the query vectors of history texts, one per content hash."""
         dim, data = _float32_rows(vectors, len(digests))
-        with self.write() as conn:
+        with self.write(checked=False) as conn:  # a cache: no quick_check first
             conn.executemany(
-                "INSERT INTO history_vectors (model, content_hash, dim, vector) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT(model, content_hash) DO UPDATE SET "
-                "dim = excluded.dim, vector = excluded.vector",
-                [(model, d, dim, data[i].tobytes()) for i, d in enumerate(digests)],
+                "INSERT INTO history_vectors (model, content_hash, dim, vector, checksum) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(model, content_hash) DO UPDATE SET "
+                "dim = excluded.dim, vector = excluded.vector, checksum = excluded.checksum",
+                [
+                    (model, d, dim, blob, zlib.crc32(blob))
+                    for d, blob in zip(digests, _row_bytes(data), strict=True)
+                ],
             )
 
     # -- adapters --------------------------------------------------------------------------
@@ -363,6 +392,13 @@ class VectorStore(StoreFile):
                 (model, name, json.dumps(meta), payload),
             )
 
+    def adapter_models(self) -> dict[str, str]:
+        """The models with a stored adapter, with when it was trained (UTC)."""
+        rows = self._conn.execute(
+            "SELECT model, max(created_at) FROM adapters GROUP BY model ORDER BY model"
+        )
+        return {str(model): str(created) for model, created in rows}
+
     def get_adapter(self, model: str, name: str) -> tuple[dict[str, Any], bytes] | None:
         row = self._conn.execute(
             "SELECT meta, payload FROM adapters WHERE model = ? AND name = ?", (model, name)
@@ -370,37 +406,61 @@ class VectorStore(StoreFile):
         return (json.loads(row[0]), bytes(row[1])) if row else None
 
 
-def _without_damage(found: ItemMatrix) -> ItemMatrix:
-    """The matrix without rows that are not finite and of unit length: every vector is
-    checked when stored, so such a row was damaged in the file, and it is never scored
-    (its item is named in `damaged`)."""
-    bad = off_unit_rows(found.matrix)
+@dataclass(frozen=True)
+class _Found:
+    """Item vectors as read, before the damaged ones are left out, with their stored
+    checksums."""
+
+    model: str
+    ids: tuple[str, ...]
+    domains: tuple[str, ...]
+    matrix: np.ndarray
+    checksums: np.ndarray
+
+
+def _row_bytes(rows: np.ndarray) -> list[bytes]:
+    return [row.tobytes() for row in rows]
+
+
+def _select_domain(found: _Found, domain: str | None) -> tuple[_Found, str | None]:
+    if domain is None:
+        return found, None
+    mask = np.asarray(found.domains) == domain
+    if not mask.any():
+        raise NotEncoded(
+            f"no vectors for model {found.model!r} in domain {domain!r}; "
+            f"run `localrec encode --model {found.model}`"
+        )
+    if mask.all():
+        return found, domain
+    rows = np.flatnonzero(mask)
+    ids = tuple(found.ids[r] for r in rows)
+    picked = _Found(
+        found.model, ids, (domain,) * len(ids), found.matrix[rows], found.checksums[rows]
+    )
+    return picked, domain
+
+
+def _without_damage(selected: tuple[_Found, str | None]) -> ItemMatrix:
+    """The matrix without rows whose bytes no longer match their checksum or that are not
+    finite and of unit length: every vector is checked when stored, so such a row was
+    damaged in the file, and it is never scored (its item is named in `damaged`)."""
+    found, domain = selected
+    bad = damaged_rows(found.matrix, found.checksums) | off_unit_rows(found.matrix)
     if not bad.any():
-        return found
+        matrix = found.matrix
+        if matrix.flags.writeable:
+            matrix = matrix.view()
+            matrix.flags.writeable = False
+        return ItemMatrix(found.model, domain, found.ids, found.domains, matrix)
     keep = np.flatnonzero(~bad)
     matrix = found.matrix[keep]
     matrix.flags.writeable = False
     return ItemMatrix(
         found.model,
-        found.domain,
+        domain,
         tuple(found.ids[r] for r in keep),
         tuple(found.domains[r] for r in keep),
         matrix,
         damaged=tuple(found.ids[r] for r in np.flatnonzero(bad)),
     )
-
-
-def _select_domain(full: ItemMatrix, domain: str | None) -> ItemMatrix:
-    if domain is None:
-        return full
-    mask = np.asarray(full.domains) == domain
-    if not mask.any():
-        raise NotEncoded(
-            f"no vectors for model {full.model!r} in domain {domain!r}; "
-            f"run `localrec encode --model {full.model}`"
-        )
-    rows = np.flatnonzero(mask)
-    matrix = full.matrix[rows]
-    matrix.flags.writeable = False
-    ids = tuple(full.ids[r] for r in rows)
-    return ItemMatrix(full.model, domain, ids, (domain,) * len(ids), matrix)

@@ -370,14 +370,16 @@ def test_lone_surrogates_in_json_are_refused_with_file_and_line(
 
 
 def test_a_field_larger_than_the_csv_limit_is_refused_with_its_line(tmp_path: Path) -> None:
-    """csv's field limit is raised to 16 MB; one byte more is an InputError, not a crash."""
+    """csv's field limit is MAX_FIELD_CHARS, as in JSON; one more is an InputError, not a crash."""
+    from localrec.store.formats import MAX_FIELD_CHARS
+
     path = tmp_path / "big.csv"
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("id,domain,title\nok,d,fine\nbig,d,")
-        fh.write("x" * ((16 << 20) + 1))
+        fh.write("x" * (MAX_FIELD_CHARS + 1))
         fh.write("\n")
     db = tmp_path / "big.db"
     result = invoke("--db", str(db), "add", "items", str(path))
     assert_clean(result, 1)
-    assert f"{path}:3: malformed row: field larger than field limit" in result.stderr
+    assert f"{path}:3: a field has more than the 1,048,576 characters" in result.stderr
     assert not db.exists()  # a first import that fails leaves no database behind

@@ -142,7 +142,7 @@ def test_no_vectors_says_to_encode(store: Store) -> None:
 def test_corrupt_blob_length_is_refused_by_the_schema(store: Store) -> None:
     _catalogue(store, 2)
     with pytest.raises(sqlite3.IntegrityError), store.write() as conn:
-        conn.execute("INSERT INTO vectors VALUES ('item', 'i0', 'm', 4, 'h', ?)", (b"\0" * 12,))
+        conn.execute("INSERT INTO vectors VALUES ('item', 'i0', 'm', 4, 'h', ?, 0)", (b"\0" * 12,))
 
 
 def test_forget_removes_the_users_bytes(tmp_path: Path) -> None:

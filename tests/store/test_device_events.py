@@ -69,7 +69,7 @@ def _schema4_db(path: Path, *, delete: tuple[int, ...] = (4,)) -> Path:
 def test_schema4_events_migrate_with_every_id_value_and_time(tmp_path: Path) -> None:
     path = _schema4_db(tmp_path / "old.db")
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 6
         conn = store._conn
         assert conn.execute("SELECT * FROM events ORDER BY id").fetchall() == OLD_EVENTS[:3]
         assert conn.execute("PRAGMA foreign_key_list(events)").fetchall() == []
@@ -82,9 +82,10 @@ def test_schema4_events_migrate_with_every_id_value_and_time(tmp_path: Path) -> 
             ("events_user", "CREATE INDEX events_user ON events(user_id, ts, id)"),
         ]
         assert store.integrity_check() == "ok"
-        assert [name for (name,) in conn.execute("SELECT name FROM _sqlite_migrations")][
-            -1
-        ] == "m005_events_without_item_key"
+        assert [name for (name,) in conn.execute("SELECT name FROM _sqlite_migrations")][-2:] == [
+            "m005_events_without_item_key",
+            "m006_vector_checksums",
+        ]
         # AUTOINCREMENT survives the rebuild: the deleted id 4 is not handed out again.
         add_events(store, [{"user": "carol", "item": "p1", "time": 5}], known_items=PACK)
         assert conn.execute(

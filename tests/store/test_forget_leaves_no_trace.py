@@ -76,8 +76,8 @@ def test_forget_removes_every_row_and_byte_of_the_user(tmp_path: Path) -> None:
     assert SECRET_REVIEW.encode() not in raw and b"xyzzy" not in raw
     assert b"bob's public note" in raw
     again = invoke("--db", str(db), "forget", SECRET_USER, "--yes")
-    assert_clean(again, 0)
-    assert "deleted 0 row(s)" in again.stdout
+    assert_clean(again, 3)  # nothing of the user is left: forget says so with exit 3
+    assert "holds nothing of user" in again.stderr
 
 
 def test_forget_also_reaches_the_migration_backup(tmp_path: Path) -> None:

@@ -209,7 +209,7 @@ def _schema3_db(path: Path) -> tuple[Path, str]:
     conn = sqlite3.connect(path)
     migrations.apply(Database(conn), stop_before="m004_history_vectors")
     conn.execute("PRAGMA user_version = 3")
-    blob = np.ones(4, dtype="<f4").tobytes()
+    blob = np.full(4, 0.5, dtype="<f4").tobytes()
     digest = content_hash("m", "query: ", "bought book a")
     conn.executemany(
         "INSERT INTO vectors (kind, owner, model, dim, content_hash, vector) "
