@@ -31,6 +31,10 @@ __all__ = [
 ]
 
 
+# The prefix of the state table's counts that hold for one vectors generation.
+_COUNT = "count:"
+
+
 @dataclass(frozen=True)
 class ItemRow:
     """One catalogue item as stored."""
@@ -87,6 +91,47 @@ class Store(VectorStore):
 
     def config_items(self) -> dict[str, str]:
         return dict(self._conn.execute("SELECT key, value FROM config ORDER BY key").fetchall())
+
+    # -- counts kept for one vectors generation ---------------------------------------------
+
+    def generation_count(self, key: str) -> int | None:
+        """A count stored with `put_generation_count` for the current vectors generation."""
+        row = self._conn.execute(
+            "SELECT value FROM state WHERE key = ?", (f"{_COUNT}{self.vectors_generation()}:{key}",)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def put_generation_count(self, key: str, value: int, generation: int) -> bool:
+        """Keep a count worked out at vectors `generation` (dropping those of earlier ones),
+        if the generation is still current. A cache: it never waits for another writer, and
+        a database it cannot write to (read-only) keeps nothing. Returns whether it kept it."""
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA busy_timeout = 0")
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                finally:
+                    self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            except sqlite3.Error:
+                return False
+            try:
+                kept = self.vectors_generation() == generation
+                if kept:
+                    self._conn.execute(
+                        "DELETE FROM state WHERE key LIKE ? AND key NOT LIKE ?",
+                        (f"{_COUNT}%", f"{_COUNT}{generation}:%"),
+                    )
+                    self._conn.execute(
+                        "INSERT INTO state (key, value) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (f"{_COUNT}{generation}:{key}", int(value)),
+                    )
+                self._conn.execute("COMMIT")
+                return kept
+            except sqlite3.Error:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                return False
 
     # -- items and events ------------------------------------------------------------------
 

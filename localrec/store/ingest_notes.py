@@ -1,0 +1,89 @@
+"""What an ingest says beyond its counts, so that no mistake passes in silence: an event
+option naming a column that no row has (an error), action words localrec has no weight
+for (a note saying how they count), and item columns that were stored but are not part
+of the text the model embeds (a note naming them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from localrec.errors import InputError
+from localrec.text import validate_template
+from localrec.weighting import ACTION_STRENGTH, UNKNOWN_ACTION_STRENGTH
+
+__all__ = ["missing_columns", "unembedded_columns", "unknown_actions"]
+
+_SHOWN = 8
+
+
+def _names(values: Iterable[str]) -> str:
+    names = sorted(values)
+    more = f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""
+    return ", ".join(names[:_SHOWN]) + more
+
+
+def missing_columns(source: str, named: Mapping[str, str], seen: set[str]) -> None:
+    """Refuse options (flag -> column) that name a column no row of `source` has."""
+    absent = {flag: column for flag, column in named.items() if column not in seen}
+    if not absent:
+        return
+    said = ", ".join(f"{flag} {column!r}" for flag, column in absent.items())
+    such = "such a column" if len(absent) == 1 else "these columns"
+    hint = ""
+    if "--action" in absent:
+        hint = f"; to give every event one action, use --set-action {absent['--action']}"
+    raise InputError(
+        f"{source}: {said}: no row has {such} (the columns are: {_names(seen) or 'none'})"
+        f"{hint}; nothing from {source} was stored"
+    )
+
+
+def unknown_actions(counts: Mapping[str, int], weights: Mapping[str, float]) -> list[str]:
+    """A note for each action word that neither localrec nor the database weighs."""
+    known = ", ".join(f"{a} {w:g}" for a, w in ACTION_STRENGTH.items())
+    return [
+        f"action {action!r} ({n} event(s)) is not one localrec knows ({known}): it weighs "
+        f"{UNKNOWN_ACTION_STRENGTH:g}; give it a weight of its own with "
+        f"`localrec config set action.{action} 0.8`"
+        for action, n in sorted(counts.items())
+        if action not in ACTION_STRENGTH and action not in weights
+    ]
+
+
+def unembedded_columns(
+    keys_by_domain: Mapping[str, set[str]],
+    text_columns: tuple[str, ...],
+    templates: Mapping[str, str],
+) -> list[str]:
+    """A note for each domain whose items have columns that are stored but not embedded:
+    without a template the text is the title and the --text columns; with one, the
+    fields it names."""
+    notes = []
+    title = text_columns[0]
+    for domain, keys in sorted(keys_by_domain.items()):
+        template = templates.get(domain)
+        if template is None:
+            left = keys - set(text_columns)
+            what = "the title" + (" and the --text columns" if len(text_columns) > 1 else "")
+            how = (
+                f"give them with --text {' '.join([*text_columns, *sorted(left)])}, or name "
+                f"them in a template (`localrec config set template.{domain} "
+                f'"{{title}} by {{{sorted(left)[0] if left else "author"}}}"`)'
+            )
+        else:
+            try:
+                used = set(validate_template(template))
+            except InputError:
+                continue  # `encode` names a broken template itself
+            left = keys - used
+            if "title" not in used:
+                left.add(title)
+            what = f"what template.{domain} names"
+            how = f"name them in template.{domain} (`localrec config set template.{domain} ...`)"
+        left.discard("domain")  # the file's own domain column, beside --set-domain
+        if left:
+            notes.append(
+                f"{domain}: column(s) {_names(left)} are stored but not embedded: an item's "
+                f"text is {what}; to embed them, {how}"
+            )
+    return notes
