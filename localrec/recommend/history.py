@@ -136,6 +136,8 @@ def domain_list(from_domains: Sequence[str] | str | None) -> list[str] | None:
     """--from's domains; one name alone is one domain, not its characters."""
     if from_domains is None:
         return None
+    if not isinstance(from_domains, str | Iterable):
+        raise InputError(f"from_domains is a list of domain names, got {from_domains!r:.60}")
     names = [from_domains] if isinstance(from_domains, str) else list(from_domains)
     for name in names:
         if not isinstance(name, str):

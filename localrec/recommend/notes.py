@@ -3,6 +3,8 @@ not personal, and which items of its domain it could not rank as they are now.""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from localrec.recommend.catalogue import Catalogue
 from localrec.store.db import ItemMatrix
 
@@ -19,11 +21,16 @@ def cold_start_note(user: str | None, domain: str, fallback: bool) -> str:
 
 
 def catalogue_notes(
-    catalogue: Catalogue, domain_matrix: ItemMatrix, ranked: ItemMatrix, whole_domain: bool
+    catalogue: Catalogue,
+    domain_matrix: ItemMatrix,
+    ranked: ItemMatrix,
+    whole_domain: bool,
+    history_domains: Iterable[str | None] = (),
 ) -> list[str]:
-    """Items of the domain that were left out (damaged vectors, none yet) or ranked by an
-    old text (stale vectors: the item or the domain's template changed since `encode`).
-    `whole_domain`: the list ranked every item of the domain, not a few candidates."""
+    """Items of the domain that were left out (damaged vectors, none yet), and items of it
+    or of the user's history (`history_domains`) whose vectors hold an old text (stale:
+    the item or its domain's template changed since `encode`). `whole_domain`: the list
+    ranked every item of the domain, not a few candidates."""
     domain = domain_matrix.domain
     assert domain is not None
     notes = []
@@ -39,10 +46,11 @@ def catalogue_notes(
             f"{unencoded} {domain} item(s) have no {catalogue.model} vector yet and were left "
             "out; run `localrec encode`"
         )
-    stale = catalogue.stale(domain)
-    if stale > 0:
-        notes.append(
-            f"{stale} {domain} item(s) changed after they were encoded (their text, or "
-            f"template.{domain}): they are ranked by their old text; run `localrec encode`"
-        )
+    for name in sorted({domain, *(d for d in history_domains if d is not None)}):
+        stale = catalogue.stale(name)
+        if stale > 0:
+            notes.append(
+                f"{stale} {name} item(s) changed after they were encoded (their text, or "
+                f"template.{name}): their vectors still hold the old text; run `localrec encode`"
+            )
     return notes

@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from localrec.embedding.llama_encoder import Encoder
+from localrec.embedding.llama_encoder import Encoder, require_encoder
 from localrec.embedding.loader import open_encoder
 from localrec.errors import InputError
 from localrec.models.registry import ModelSpec, load_registry
@@ -43,7 +43,7 @@ from localrec.store.config import action_weights
 from localrec.store.db import ItemMatrix, Store
 from localrec.store.ingest import add_events
 from localrec.store.item_vectors import encode_items, item_text
-from localrec.text import HistoryEvent, user_history_text
+from localrec.text import LANGUAGES, HistoryEvent, user_history_text
 
 __all__ = ["PACK_MODEL_KEY", "Recommender", "UserVector"]
 
@@ -63,6 +63,21 @@ def _check_user_vector(method: str) -> None:
         raise InputError(
             f"unknown user vector {method!r}; choose one of {', '.join(_USER_VECTORS)}"
         )
+
+
+def _check_options(
+    pack: object, model: object, lang: object, adapter: object, verbose: object
+) -> None:
+    """A Python caller's mistakes in the Recommender's options are InputErrors too."""
+    if pack is not None and not isinstance(pack, str | Path | Pack):
+        raise InputError(f"pack must be a path or an open Pack, got {pack!r:.60}")
+    if model is not None and not isinstance(model, str):
+        raise InputError(f"model must be a model's name, got {model!r:.60}")
+    if lang not in LANGUAGES:
+        raise InputError(f"unknown language {lang!r:.20}; choose one of {', '.join(LANGUAGES)}")
+    for name, flag in (("adapter", adapter), ("verbose", verbose)):
+        if not isinstance(flag, bool):
+            raise InputError(f"{name} must be True or False, got {flag!r:.40}")
 
 
 def zero_shot_method(method: str) -> str:
@@ -98,15 +113,9 @@ class Recommender:
                 raise InputError(f"{name} must be a positive number of events, got {value!r}")
         if not isinstance(db, str | Path):
             raise InputError(f"db must be a path, got {db!r}")
-        if encoder is not None and not (
-            isinstance(encoder, Encoder) and isinstance(encoder.spec, ModelSpec)
-        ):
-            raise InputError(
-                "the encoder must have what localrec.Encoder names: a `spec` (a localrec "
-                "ModelSpec: the model's name, dim and prefixes, so that the vectors it makes "
-                "can be stored and matched), max_tokens, last_truncated, encode, count_tokens "
-                "and close"
-            )
+        if encoder is not None:
+            require_encoder(encoder)
+        _check_options(pack, model, lang, adapter, verbose)
         opened = open_pack(pack) if isinstance(pack, str | Path) else pack
         self._owns_pack = isinstance(pack, str | Path)
         if opened is not None:
@@ -395,7 +404,8 @@ class Recommender:
             # The hybrid's CF part is what carries a user across domains: say so when it did.
             reasons = tuned.cf_reasons(profile, matrix, domain)
         recs = listed(self.catalogue, matrix, rows, scores, profile if explain else None, reasons)
-        notes += catalogue_notes(self.catalogue, domain_matrix, matrix, candidates is None)
+        used = {i.domain for i in profile.items}
+        notes += catalogue_notes(self.catalogue, domain_matrix, matrix, candidates is None, used)
         size = len(profile.items)
         return RecommendationList(user, domain, label, recs, None, size, self.notices + notes)
 

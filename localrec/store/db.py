@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from localrec.errors import InputError
+from localrec.paths import as_path
 from localrec.store.connection import BUSY_TIMEOUT_S, MMAP_BYTES, SCHEMA_VERSION
 from localrec.store.vectors import ItemMatrix, VectorStore, in_chunks
 
@@ -28,6 +29,7 @@ __all__ = [
     "ItemRow",
     "Store",
     "open_for_write",
+    "require_store",
 ]
 
 
@@ -69,7 +71,18 @@ class DeleteReport:
 
 
 class Store(VectorStore):
-    """One localrec database file. Safe to open from several processes at once."""
+    """One localrec database file. Safe to open from several processes at once.
+
+    `path` is the file; `create` makes it when it is missing (else a missing file is an
+    error), `readonly` opens it without writing (a database needing an upgrade is then
+    refused)."""
+
+    def __init__(self, path: Path | str, *, create: bool = True, readonly: bool = False) -> None:
+        checked = as_path(path, "the database")
+        for name, flag in (("create", create), ("readonly", readonly)):
+            if not isinstance(flag, bool):
+                raise InputError(f"{name} must be True or False, got {flag!r:.40}")
+        super().__init__(checked, create=create, readonly=readonly)
 
     # -- config ----------------------------------------------------------------------------
 
@@ -78,6 +91,11 @@ class Store(VectorStore):
         return row[0] if row else default
 
     def config_set(self, key: str, value: str) -> None:
+        """Store a key as it is (`localrec.store.config.set_config` checks it first)."""
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InputError(
+                f"a configuration key and value are text, got {key!r:.40}={value!r:.40}"
+            )
         with self.write() as conn:
             conn.execute(
                 "INSERT INTO config (key, value) VALUES (?, ?) "
@@ -175,6 +193,7 @@ class Store(VectorStore):
         """Delete items with their events and vectors, in one transaction; the report
         names the ids that were not in the catalogue. Events on an id that is not in the
         catalogue (an item of a pack) are kept."""
+        ids = _ids(ids, "delete_items")
         deleted: set[str] = set()
         unknown: dict[str, None] = {}
         with self.write() as conn:
@@ -193,6 +212,8 @@ class Store(VectorStore):
         """Remove every event and vector of one user, here and in the database's
         pre-migration backups, then VACUUM, so that the user's bytes are gone from the
         files, not only from the tables. Returns the number of rows deleted here."""
+        if not isinstance(user_id, str):
+            raise InputError(f"a user id is a string, got {user_id!r:.60}")
         with self.write() as conn:
             n = conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
             n += conn.execute(
@@ -204,6 +225,8 @@ class Store(VectorStore):
         return n
 
     def get_items(self, ids: Sequence[str]) -> dict[str, ItemRow]:
+        """The items of these ids that are in the catalogue, by id."""
+        ids = _ids(ids, "get_items")
         out: dict[str, ItemRow] = {}
         for part, marks in in_chunks(ids):
             for row in self._conn.execute(
@@ -215,6 +238,8 @@ class Store(VectorStore):
 
     def iter_items(self, domain: str | None = None, batch: int = 2000) -> Iterator[ItemRow]:
         """All items (of one domain), in insertion order, read in batches."""
+        if domain is not None and not isinstance(domain, str):
+            raise InputError(f"a domain is a name, got {domain!r:.40}")
         last = 0
         where = "AND domain = ?" if domain is not None else ""
         while True:
@@ -265,6 +290,8 @@ class Store(VectorStore):
         item of a pack: the caller resolves it there). With `domains`, the filter runs
         here on this database's items, so such events are left out.
         """
+        if not isinstance(user_id, str):
+            raise InputError(f"a user id is a string, got {user_id!r:.60}")
         sql = (
             "SELECT e.user_id, e.item_id, e.action, e.value, e.ts, e.review, i.domain "
             "FROM events e LEFT JOIN items i ON i.id = e.item_id WHERE e.user_id = ?"
@@ -325,6 +352,24 @@ class Store(VectorStore):
             "events": int(events[0]),
             "vectors": vectors,
         }
+
+
+def require_store(value: object) -> Store:
+    """`value`, which a Python caller must give as a Store (InputError otherwise)."""
+    if not isinstance(value, Store):
+        raise InputError(f"store must be a localrec Store, got {value!r:.60}")
+    return value
+
+
+def _ids(ids: Iterable[str], what: str) -> list[str]:
+    """A caller's item ids, as a list; one id alone (a str) or a non-iterable is refused."""
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        raise InputError(f"{what} takes a list of item ids, got {ids!r:.60}")
+    out = list(ids)
+    bad = [i for i in out if not isinstance(i, str)]
+    if bad:
+        raise InputError(f"{what}: an item id is a string, got {bad[0]!r:.60}")
+    return out
 
 
 def _item_row(row: Sequence[Any]) -> ItemRow:

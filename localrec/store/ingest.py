@@ -18,10 +18,17 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from localrec.errors import InputError
-from localrec.store.config import TEMPLATE_PREFIX, action_weights
-from localrec.store.db import EventRow, ItemRow, Store
+from localrec.paths import as_path
+from localrec.store.config import action_weights
+from localrec.store.db import EventRow, ItemRow, Store, require_store
 from localrec.store.formats import BadLine, read_records
-from localrec.store.ingest_notes import missing_columns, unembedded_columns, unknown_actions
+from localrec.store.ingest_notes import (
+    missing_columns,
+    named_columns,
+    unembedded_columns,
+    unknown_actions,
+)
+from localrec.store.item_vectors import templates
 from localrec.text import SURROGATE, clean_text
 from localrec.weighting import ACTION_WORD
 
@@ -44,12 +51,24 @@ _Row = TypeVar("_Row", ItemRow, EventRow)
 
 @dataclass(frozen=True)
 class ItemColumns:
-    """Which record fields hold the item's id, domain and text (the first text is the title)."""
+    """Which record fields hold the item's id (`id`), its domain (`domain`, or one domain
+    for every item: `set_domain`) and its text (`text`: column names, the first is the
+    title; the others are embedded after it as "Key: value"). Other columns are stored as
+    the item's attributes, which a domain's template may name."""
 
     id: str = "id"
     domain: str | None = "domain"
     set_domain: str | None = None
     text: tuple[str, ...] = ("title",)
+
+    def __post_init__(self) -> None:
+        _column_names(self, ("id",), ("domain", "set_domain"))
+        if isinstance(self.text, str) or not isinstance(self.text, tuple | list) or not self.text:
+            raise InputError(
+                f"ItemColumns.text is a tuple of column names, the title's first, such as "
+                f"('title', 'author'), got {self.text!r:.60}"
+            )
+        _column_names(self, (), (), *self.text)
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,22 @@ class EventColumns:
     value: str | None = "value"
     time: str | None = "time"
     review: str | None = "review"
+
+    def __post_init__(self) -> None:
+        _column_names(self, ("user", "item"), ("action", "set_action", "value", "time", "review"))
+
+
+def _column_names(
+    columns: object, required: tuple[str, ...], optional: tuple[str, ...], *more: str
+) -> None:
+    """Every column name of an ItemColumns or EventColumns is a string (None where that
+    column may be left out)."""
+    named = [(f, getattr(columns, f)) for f in required]
+    named += [(f, getattr(columns, f)) for f in optional if getattr(columns, f) is not None]
+    named += [("text", name) for name in more]
+    for name, value in named:
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{type(columns).__name__}.{name} is a column name, got {value!r:.60}")
 
 
 @dataclass
@@ -260,14 +295,17 @@ def _chunks(rows: Iterator[tuple[int, _Row]]) -> Iterator[list[tuple[int, _Row]]
         yield batch
 
 
-def _check_call(store: Store, records: Iterable[Any], columns: object, kind: type) -> None:
+def _check_call(
+    store: Store, records: Iterable[Any], columns: object, kind: type, ids: object
+) -> None:
     """A Python caller's mistakes in the arguments are InputErrors too."""
-    if not isinstance(store, Store):
-        raise InputError(f"store must be a localrec Store, got {store!r:.60}")
+    require_store(store)
     if isinstance(records, str | bytes | dict) or not isinstance(records, Iterable):
         raise InputError(f"records must be an iterable of dicts (one per row), got {records!r:.60}")
     if columns is not None and not isinstance(columns, kind):
         raise InputError(f"columns must be a {kind.__name__}, got {columns!r:.60}")
+    if ids is not None and (isinstance(ids, str) or not isinstance(ids, Container)):
+        raise InputError(f"a set of item ids is a set or dict of them, got {ids!r:.60}")
 
 
 def add_items(
@@ -284,7 +322,7 @@ def add_items(
     `taken` holds ids that belong to someone else (a pack's catalogue, beside which a
     device adds items of its own): an item with one of them is refused. The report's
     notes name the columns that were stored but are not part of the embedded text."""
-    _check_call(store, records, columns, ItemColumns)
+    _check_call(store, records, columns, ItemColumns, taken)
     cols = columns or ItemColumns()
     if cols.set_domain is not None:
         try:
@@ -321,39 +359,8 @@ def add_items(
                 f"(columns: {', '.join(sorted(map(str, columns_seen)))}); check the --text "
                 f"names; nothing from {source} was stored"
             )
-    report.notes = unembedded_columns(keys_by_domain, cols.text, _templates(store))
+    report.notes = unembedded_columns(keys_by_domain, cols.text, templates(store))
     return report
-
-
-def _templates(store: Store) -> dict[str, str]:
-    items = store.config_items().items()
-    return {k.removeprefix(TEMPLATE_PREFIX): v for k, v in items if k.startswith(TEMPLATE_PREFIX)}
-
-
-# The event options whose column a file may lack: then the default applies. Named other
-# than by default, a column must be in the file.
-_OPTIONAL = (
-    ("--action", "action"),
-    ("--time", "time"),
-    ("--value", "value"),
-    ("--review", "review"),
-)
-
-
-def _named_columns(cols: EventColumns) -> dict[str, str]:
-    """The optional columns named other than by default (flag -> column)."""
-    defaults = EventColumns()
-    named = {}
-    for flag, name in _OPTIONAL:
-        column = getattr(cols, name)
-        if column is not None and column != getattr(defaults, name):
-            named[flag] = column
-    if cols.set_action is not None and "--action" in named:
-        raise InputError(
-            f"give --action COLUMN ({named['--action']!r}) or --set-action NAME "
-            f"({cols.set_action!r}), not both"
-        )
-    return named
 
 
 def add_events(
@@ -374,14 +381,14 @@ def add_events(
     (`EventColumns(time="when")`, `--time when`) must be in the records. The report's
     notes name the action words that localrec has no weight for.
     """
-    _check_call(store, records, columns, EventColumns)
+    _check_call(store, records, columns, EventColumns, known_items)
     cols = columns or EventColumns()
     if cols.set_action is not None and not ACTION_WORD.match(cols.set_action.strip().lower()):
         raise InputError(
             f"--set-action {cols.set_action[:40]!r}: an action is a short lowercase word "
             "such as purchase, rate or view"
         )
-    named = _named_columns(cols)
+    named = named_columns(cols, EventColumns())
     report = IngestReport(source)
     now = time.time()
     outside: Container[str] = known_items if known_items is not None else ()
@@ -431,9 +438,8 @@ def _source(path: Path | str) -> tuple[Path, str, IO[bytes] | None]:
     """The path, its name in messages, and the stream to read when it is "-" (stdin)."""
     if str(path) == STDIN:
         return Path("<stdin>"), "<stdin>", sys.stdin.buffer
-    if not isinstance(path, str | Path):
-        raise InputError(f"a file is a path, got {path!r:.60}")
-    return Path(path), str(path), None
+    checked = as_path(path, "the file")
+    return checked, str(checked), None
 
 
 def add_items_file(

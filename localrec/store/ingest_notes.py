@@ -6,20 +6,45 @@ of the text the model embeds (a note naming them)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from localrec.errors import InputError
 from localrec.text import validate_template
 from localrec.weighting import ACTION_STRENGTH, UNKNOWN_ACTION_STRENGTH
 
-__all__ = ["missing_columns", "unembedded_columns", "unknown_actions"]
+__all__ = ["missing_columns", "named_columns", "unembedded_columns", "unknown_actions"]
 
 _SHOWN = 8
+# The event options whose column a file may lack (then the default applies): named other
+# than by default, the column must be in the file.
+_OPTIONAL = (
+    ("--action", "action"),
+    ("--time", "time"),
+    ("--value", "value"),
+    ("--review", "review"),
+)
 
 
 def _names(values: Iterable[str]) -> str:
     names = sorted(values)
     more = f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""
     return ", ".join(names[:_SHOWN]) + more
+
+
+def named_columns(columns: Any, defaults: Any) -> dict[str, str]:
+    """The optional columns of an EventColumns named other than by default (flag ->
+    column); --action with --set-action is refused."""
+    named = {}
+    for flag, name in _OPTIONAL:
+        column = getattr(columns, name)
+        if column is not None and column != getattr(defaults, name):
+            named[flag] = column
+    if columns.set_action is not None and "--action" in named:
+        raise InputError(
+            f"give --action COLUMN ({named['--action']!r}) or --set-action NAME "
+            f"({columns.set_action!r}), not both"
+        )
+    return named
 
 
 def missing_columns(source: str, named: Mapping[str, str], seen: set[str]) -> None:
@@ -40,7 +65,7 @@ def missing_columns(source: str, named: Mapping[str, str], seen: set[str]) -> No
 
 def unknown_actions(counts: Mapping[str, int], weights: Mapping[str, float]) -> list[str]:
     """A note for each action word that neither localrec nor the database weighs."""
-    known = ", ".join(f"{a} {w:g}" for a, w in ACTION_STRENGTH.items())
+    known = ", ".join(f"{a} {w:.1f}" for a, w in ACTION_STRENGTH.items())
     return [
         f"action {action!r} ({n} event(s)) is not one localrec knows ({known}): it weighs "
         f"{UNKNOWN_ACTION_STRENGTH:g}; give it a weight of its own with "
@@ -65,10 +90,10 @@ def unembedded_columns(
         if template is None:
             left = keys - set(text_columns)
             what = "the title" + (" and the --text columns" if len(text_columns) > 1 else "")
+            flags = " ".join(f"--text {c}" for c in [*text_columns, *sorted(left)])
             how = (
-                f"give them with --text {' '.join([*text_columns, *sorted(left)])}, or name "
-                f"them in a template (`localrec config set template.{domain} "
-                f'"{{title}} by {{{sorted(left)[0] if left else "author"}}}"`)'
+                f"give them with {flags}, or name them in a template (`localrec config set "
+                f'template.{domain} "{{title}} by {{{sorted(left)[0] if left else "author"}}}"`)'
             )
         else:
             try:

@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from localrec.embedding.llama_encoder import Encoder
+from localrec.embedding.llama_encoder import Encoder, require_encoder
 from localrec.errors import InputError, UnknownModel
 from localrec.models.registry import load_registry
-from localrec.store.db import ItemRow, Store
+from localrec.store.db import ItemRow, Store, require_store
 from localrec.text import RENDER_VERSION, render_item
 
 __all__ = [
@@ -90,10 +90,16 @@ def encode_items(
     domain: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EncodeReport:
-    """Encode what changed; `progress(done, total)` is called after every chunk."""
+    """Embed every item whose text changed since it was last encoded with `encoder`'s
+    model (all of them with `force`, only those of `domain` when given), committing every
+    `chunk_size` items; `progress(done, total)` is called after every chunk."""
+    require_store(store)
+    require_encoder(encoder)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise InputError(f"chunk_size must be a positive whole number, got {chunk_size!r}")
     if domain is not None:
+        if not isinstance(domain, str):
+            raise InputError(f"domain must be a domain's name, got {domain!r:.40}")
         store.require_domain(domain)
     start = time.perf_counter()
     prefix = encoder.spec.document_prefix
