@@ -84,7 +84,7 @@ WRONG_CALLS: list[tuple[str, Any, str]] = [
     ("ItemColumns(text=str)", lambda s, p: api.ItemColumns(text="title"), "a tuple of"),
     ("ItemColumns(text=())", lambda s, p: api.ItemColumns(text=()), "a tuple of column"),
     ("ItemColumns(id=5)", lambda s, p: api.ItemColumns(id=5), "ItemColumns.id is a"),
-    ("EventColumns(set_action)", lambda s, p: api.EventColumns(set_action=5), "column"),
+    ("EventColumns(set_action)", lambda s, p: api.EventColumns(set_action=5), "is a name"),
     ("add_items(taken)", lambda s, p: api.add_items(s, [], taken=5), "a set of item ids"),
     ("add_events(known)", lambda s, p: api.add_events(s, [], known_items=5), "item ids"),
     ("encode_items(None)", lambda s, p: api.encode_items(None, None), "store must be"),

@@ -20,13 +20,16 @@ from typing import IO, Any, TypeVar
 from localrec.errors import InputError
 from localrec.paths import as_path
 from localrec.store.config import action_weights
-from localrec.store.db import EventRow, ItemRow, Store, require_store
+from localrec.store.db import EventRow, ItemRow, Store
 from localrec.store.formats import BadLine, read_records
-from localrec.store.ingest_notes import (
+from localrec.store.ingest_checks import (
+    check_call,
+    column_names,
     missing_columns,
     named_columns,
     unembedded_columns,
     unknown_actions,
+    value_name,
 )
 from localrec.store.item_vectors import templates
 from localrec.text import SURROGATE, clean_text
@@ -62,13 +65,14 @@ class ItemColumns:
     text: tuple[str, ...] = ("title",)
 
     def __post_init__(self) -> None:
-        _column_names(self, ("id",), ("domain", "set_domain"))
+        column_names(self, ("id",), ("domain",))
+        value_name(self, "set_domain")
         if isinstance(self.text, str) or not isinstance(self.text, tuple | list) or not self.text:
             raise InputError(
                 f"ItemColumns.text is a tuple of column names, the title's first, such as "
                 f"('title', 'author'), got {self.text!r:.60}"
             )
-        _column_names(self, (), (), *self.text)
+        column_names(self, (), (), *self.text)
 
 
 @dataclass(frozen=True)
@@ -88,20 +92,8 @@ class EventColumns:
     review: str | None = "review"
 
     def __post_init__(self) -> None:
-        _column_names(self, ("user", "item"), ("action", "set_action", "value", "time", "review"))
-
-
-def _column_names(
-    columns: object, required: tuple[str, ...], optional: tuple[str, ...], *more: str
-) -> None:
-    """Every column name of an ItemColumns or EventColumns is a string (None where that
-    column may be left out)."""
-    named = [(f, getattr(columns, f)) for f in required]
-    named += [(f, getattr(columns, f)) for f in optional if getattr(columns, f) is not None]
-    named += [("text", name) for name in more]
-    for name, value in named:
-        if not isinstance(value, str) or not value.strip():
-            raise InputError(f"{type(columns).__name__}.{name} is a column name, got {value!r:.60}")
+        column_names(self, ("user", "item"), ("action", "value", "time", "review"))
+        value_name(self, "set_action")
 
 
 @dataclass
@@ -295,19 +287,6 @@ def _chunks(rows: Iterator[tuple[int, _Row]]) -> Iterator[list[tuple[int, _Row]]
         yield batch
 
 
-def _check_call(
-    store: Store, records: Iterable[Any], columns: object, kind: type, ids: object
-) -> None:
-    """A Python caller's mistakes in the arguments are InputErrors too."""
-    require_store(store)
-    if isinstance(records, str | bytes | dict) or not isinstance(records, Iterable):
-        raise InputError(f"records must be an iterable of dicts (one per row), got {records!r:.60}")
-    if columns is not None and not isinstance(columns, kind):
-        raise InputError(f"columns must be a {kind.__name__}, got {columns!r:.60}")
-    if ids is not None and (isinstance(ids, str) or not isinstance(ids, Container)):
-        raise InputError(f"a set of item ids is a set or dict of them, got {ids!r:.60}")
-
-
 def add_items(
     store: Store,
     records: Iterable[Any],
@@ -322,7 +301,7 @@ def add_items(
     `taken` holds ids that belong to someone else (a pack's catalogue, beside which a
     device adds items of its own): an item with one of them is refused. The report's
     notes name the columns that were stored but are not part of the embedded text."""
-    _check_call(store, records, columns, ItemColumns, taken)
+    check_call(store, records, columns, ItemColumns, taken)
     cols = columns or ItemColumns()
     if cols.set_domain is not None:
         try:
@@ -381,7 +360,7 @@ def add_events(
     (`EventColumns(time="when")`, `--time when`) must be in the records. The report's
     notes name the action words that localrec has no weight for.
     """
-    _check_call(store, records, columns, EventColumns, known_items)
+    check_call(store, records, columns, EventColumns, known_items)
     cols = columns or EventColumns()
     if cols.set_action is not None and not ACTION_WORD.match(cols.set_action.strip().lower()):
         raise InputError(

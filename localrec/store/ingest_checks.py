@@ -1,18 +1,28 @@
-"""What an ingest says beyond its counts, so that no mistake passes in silence: an event
-option naming a column that no row has (an error), action words localrec has no weight
-for (a note saying how they count), and item columns that were stored but are not part
-of the text the model embeds (a note naming them)."""
+"""What an ingest checks and says beyond its counts, so that no mistake passes in silence:
+a Python caller's arguments and column names, an event option naming a column that no
+row has (errors), action words localrec has no weight for (a note saying how they count),
+and item columns that were stored but are not part of the text the model embeds (a note
+naming them)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 from localrec.errors import InputError
+from localrec.store.db import require_store
 from localrec.text import validate_template
 from localrec.weighting import ACTION_STRENGTH, UNKNOWN_ACTION_STRENGTH
 
-__all__ = ["missing_columns", "named_columns", "unembedded_columns", "unknown_actions"]
+__all__ = [
+    "check_call",
+    "column_names",
+    "missing_columns",
+    "named_columns",
+    "unembedded_columns",
+    "unknown_actions",
+    "value_name",
+]
 
 _SHOWN = 8
 # The event options whose column a file may lack (then the default applies): named other
@@ -23,6 +33,38 @@ _OPTIONAL = (
     ("--value", "value"),
     ("--review", "review"),
 )
+
+
+def check_call(store: object, records: object, columns: object, kind: type, ids: object) -> None:
+    """A Python caller's mistakes in the arguments of add_items / add_events are
+    InputErrors too: the store, the records, the columns and a set of item ids."""
+    require_store(store)
+    if isinstance(records, str | bytes | dict) or not isinstance(records, Iterable):
+        raise InputError(f"records must be an iterable of dicts (one per row), got {records!r:.60}")
+    if columns is not None and not isinstance(columns, kind):
+        raise InputError(f"columns must be a {kind.__name__}, got {columns!r:.60}")
+    if ids is not None and (isinstance(ids, str) or not isinstance(ids, Container)):
+        raise InputError(f"a set of item ids is a set or dict of them, got {ids!r:.60}")
+
+
+def column_names(
+    columns: object, required: tuple[str, ...], optional: tuple[str, ...], *more: str
+) -> None:
+    """Every column name of an ItemColumns or EventColumns is a string (None where that
+    column may be left out)."""
+    named = [(f, getattr(columns, f)) for f in required]
+    named += [(f, getattr(columns, f)) for f in optional if getattr(columns, f) is not None]
+    named += [("text", name) for name in more]
+    for name, value in named:
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{type(columns).__name__}.{name} is a column name, got {value!r:.60}")
+
+
+def value_name(columns: object, name: str) -> None:
+    """set_domain and set_action are a name or None (ingest checks the name itself)."""
+    value = getattr(columns, name)
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"{type(columns).__name__}.{name} is a name, got {value!r:.60}")
 
 
 def _names(values: Iterable[str]) -> str:
