@@ -5,8 +5,9 @@ The content hash covers the model, the document prefix and the text, so an uncha
 catalogue costs one pass of hashing, and several models keep vectors side by side.
 Vectors are committed chunk by chunk: a killed run loses at most one chunk and the next
 run resumes where it stopped. A stale count costs that same pass of rendering and
-hashing (~0.1 s per 3,000 items), so it is kept in the database until the items, their
-vectors or the template change; `encode` leaves a count of 0 for what it covered.
+hashing (~0.2 s per 3,000 items on a busy 2-core machine: benchmarks/bench_stale.py), so
+it is kept in the database until the items, their vectors or the template change;
+`encode` leaves a count of 0 for what it covered.
 """
 
 from __future__ import annotations
