@@ -9,9 +9,20 @@ from pathlib import Path
 
 from localrec.errors import InputError
 
-__all__ = ["default_db_path", "home_dir", "models_dir", "safe_model_filename"]
+__all__ = ["as_path", "default_db_path", "home_dir", "models_dir", "safe_model_filename"]
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def as_path(value: object, what: str) -> Path:
+    """`value` as a Path: a Python caller's int or None for a path is an InputError, as the
+    CLI's would be, not a TypeError from deep inside."""
+    if (isinstance(value, str) and value.strip()) or isinstance(value, os.PathLike):
+        try:
+            return Path(value)
+        except TypeError:  # a PathLike of bytes
+            pass
+    raise InputError(f"{what} must be a path (a str or pathlib.Path), got {value!r:.60}")
 
 
 def home_dir() -> Path:

@@ -13,7 +13,9 @@ from localrec.errors import InputError
 from localrec.weighting import action_strength, recency
 
 __all__ = [
+    "RENDER_VERSION",
     "HistoryEvent",
+    "action_phrase",
     "clean_text",
     "render_item",
     "user_history_text",
@@ -23,6 +25,9 @@ __all__ = [
 # A hard cap far above any model's token limit: it only stops a pathological field from
 # costing time; truncation to the model's limit happens in the encoder, token-exact.
 MAX_TEXT_CHARS = 20_000
+# Raise it whenever `render_item` renders some item differently: stale-vector counts
+# kept in a database are then worked out again.
+RENDER_VERSION = 1
 _WS = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Lone UTF-16 surrogates (a JSON "\ud800" escape): not encodable, so not storable.
@@ -121,9 +126,25 @@ class HistoryEvent:
     time: float | None = None
 
 
-def event_weight(event: HistoryEvent, age_rank: int, half_life: float) -> float:
-    """Strength of the action, times its recency (`localrec.weighting`)."""
-    return action_strength(event.action, event.value) * float(recency(age_rank, half_life))
+def event_weight(
+    event: HistoryEvent,
+    age_rank: int,
+    half_life: float,
+    weights: Mapping[str, float] | None = None,
+) -> float:
+    """Strength of the action (`weights`: a database's own), times its recency
+    (`localrec.weighting`)."""
+    strength = action_strength(event.action, event.value, weights)
+    return strength * float(recency(age_rank, half_life))
+
+
+def action_phrase(action: str, title: str, value: float | None = None) -> str:
+    """What a user did, in words: "bought Dune", "rated The Martian 5/5"; an action word
+    without a verb of its own is said as it is ("read Dune")."""
+    verb = _VERBS["en"].get(action, action)
+    if action == "rate" and value is not None:
+        return f"{verb} {title} {value:g}/5"
+    return f"{verb} {title}"
 
 
 def _describe(event: HistoryEvent, lang: str) -> str:
@@ -144,18 +165,20 @@ def user_history_text(
     max_tokens: int = 256,
     count_tokens: Callable[[str], int] | None = None,
     half_life: float = 10.0,
+    weights: Mapping[str, float] | None = None,
 ) -> str:
     """The user described in words, strongest and most recent first, within a token budget.
 
     `events` are oldest first. The budget is measured with `count_tokens` when given (the
     model's tokenizer), else estimated; whole events are dropped rather than cut.
+    `weights` are a database's own action weights (`weighting.action_strength`).
     """
     if lang not in _VERBS:
         raise InputError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
     n = len(events)
     ranked = sorted(
         range(n),
-        key=lambda i: (-event_weight(events[i], n - 1 - i, half_life), -(i)),
+        key=lambda i: (-event_weight(events[i], n - 1 - i, half_life, weights), -(i)),
     )
     sep, _ = _SEPARATORS[lang]
     measure = count_tokens or _estimate_tokens

@@ -6,12 +6,15 @@ user vector, its training pairs and item-kNN.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 __all__ = [
     "ACTION_STRENGTH",
+    "ACTION_WORD",
+    "MAX_ACTION_STRENGTH",
     "UNKNOWN_ACTION_STRENGTH",
     "action_strength",
     "ages",
@@ -19,6 +22,8 @@ __all__ = [
     "recency",
 ]
 
+# What an action is: a short lowercase word (purchase, rate, read, ...).
+ACTION_WORD = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # How much an action says about what the user likes; purchase > rate > view.
 ACTION_STRENGTH: dict[str, float] = {
     "purchase": 1.0,
@@ -29,13 +34,22 @@ ACTION_STRENGTH: dict[str, float] = {
     "click": 0.4,
     "view": 0.3,
 }
-# An action word not in the table (say "read") counts this much.
+# An action word not in the table (say "read") counts this much, unless a database sets
+# its own weight (`localrec config set action.read 0.8`).
 UNKNOWN_ACTION_STRENGTH = 0.5
+# The range a database's own action weight may take (purchase, the strongest here, is 1).
+MAX_ACTION_STRENGTH = 10.0
 
 
-def action_strength(action: str, value: float | None = None) -> float:
-    """The action's strength; a rating scales it by its value (1/5: x0.6, 5/5: x1.0)."""
-    strength = ACTION_STRENGTH.get(action, UNKNOWN_ACTION_STRENGTH)
+def action_strength(
+    action: str, value: float | None = None, weights: Mapping[str, float] | None = None
+) -> float:
+    """The action's strength (`weights` first: a database's own, from its `action.WORD`
+    configuration, then the table); a rating scales it by its value (1/5: x0.6, 5/5:
+    x1.0)."""
+    strength = weights.get(action) if weights else None
+    if strength is None:
+        strength = ACTION_STRENGTH.get(action, UNKNOWN_ACTION_STRENGTH)
     if action == "rate" and value is not None:
         # A 1/5 rating is a weak signal of taste, a 5/5 a strong one.
         strength *= 0.5 + min(max(value, 0.0), 5.0) / 10

@@ -82,18 +82,18 @@ def localrec(*args: str, capture: bool = False) -> str:
 
 def show_list(out: str) -> list[dict[str, Any]]:
     """Print a `recommend --explain --json` list and its CF/text split; return its items."""
-    items: list[dict[str, Any]] = json.loads(out)
+    items: list[dict[str, Any]] = json.loads(out)["items"]
     from_cf = 0
     for rank, rec in enumerate(items, start=1):
         print(f"  {rank}. {rec['title'][:70]}  (score {rec['score']:.2f})")
         reasons = rec["because_detail"]
         from_cf += bool(reasons) and reasons[0]["reason"] in CF_REASONS
         for why in reasons[:2]:
-            title, value = why["title"][:55], why["similarity"]
-            if why["reason"] in CF_REASONS:  # the share of the item's collaborative score
-                print(f"       because you bought {title}: {why['reason']} ({value:.0%})")
+            title = why["title"][:55]
+            if why["cf_share"] is not None:  # the share of the item's collaborative score
+                print(f"       because you bought {title}: {why['reason']} ({why['cf_share']:.0%})")
             else:
-                print(f"       because you bought {title} (similar text, {value:.2f})")
+                print(f"       because you bought {title} (similar text, {why['cosine']:.2f})")
     print(
         f"  first reason collaborative filtering (others went on to it): {from_cf} of "
         f"{len(items)}; text similarity: {len(items) - from_cf} of {len(items)}"

@@ -86,7 +86,7 @@ def test_the_whole_pipeline_runs_offline(
 
     result = invoke("--db", db, "recommend", "u0001", "--domain", "kitchen", "-k", "5", "--json")
     assert_clean(result, 0)
-    recs = json.loads(result.stdout)
+    recs = json.loads(result.stdout)["items"]
     assert len(recs) == 5 and {r["domain"] for r in recs} == {"kitchen"}
     assert [r["score"] for r in recs] == sorted((r["score"] for r in recs), reverse=True)
     seen = {e["item"] for e in events if e["user"] == "u0001"}
@@ -100,7 +100,7 @@ def test_the_whole_pipeline_runs_offline(
 
     result = invoke("--db", db, "recommend", "u0002", "--domain", "books", "--json")
     assert_clean(result, 0)
-    assert len(json.loads(result.stdout)) == 10
+    assert len(json.loads(result.stdout)["items"]) == 10
 
     result = invoke("--db", db, "eval", "--negatives", "20", "--json")
     assert_clean(result, 0)
@@ -122,7 +122,7 @@ def test_the_whole_pipeline_runs_offline(
         "kitchen", "--json",
     )  # fmt: skip
     assert_clean(result, 0)
-    assert len(json.loads(result.stdout)) == 10
+    assert len(json.loads(result.stdout)["items"]) == 10
     assert network_attempts == []
 
 

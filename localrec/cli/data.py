@@ -35,6 +35,8 @@ def _report_ingest(report: IngestReport, what: str) -> None:
             say(f"  line {line}: {reason}")
         if report.skipped_count > 20:
             say(f"  … and {report.skipped_count - 20} more")
+    for note in report.notes:
+        say(note)
 
 
 _FORMAT = click.option(
@@ -46,6 +48,10 @@ _FORMAT = click.option(
 _SKIP = click.option(
     "--skip-invalid", is_flag=True, help="Store the good rows and report the bad ones."
 )
+# "-" reads stdin (with --format, since stdin has no extension).
+_FILE = click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)
+)
 
 
 @click.group(cls=LocalrecGroup)
@@ -54,7 +60,7 @@ def add() -> None:
 
 
 @add.command("items")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_FILE
 @_FORMAT
 @click.option("--id", "id_col", default="id", show_default=True, help="Column with the item id.")
 @click.option(
@@ -79,7 +85,12 @@ def add_items_cmd(
     text_cols: tuple[str, ...],
     skip_invalid: bool,
 ) -> None:
-    """Insert or update items from FILE (CSV, TSV, JSON Lines or a JSON array)."""
+    """Insert or update items from FILE (CSV, TSV, JSON Lines or a JSON array; - reads
+    stdin, with --format).
+
+    Columns that are neither the id, the domain nor a --text column are stored but not
+    embedded unless the domain's template names them; a note on stderr names them.
+    """
     from localrec.store.db import open_for_write
     from localrec.store.ingest import ItemColumns, add_items_file
 
@@ -98,7 +109,7 @@ def add_items_cmd(
 
 
 @add.command("events")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_FILE
 @_FORMAT
 @click.option(
     "--user", "user_col", default="user", show_default=True, help="Column with the user id."
@@ -143,9 +154,13 @@ def add_events_cmd(
     review_col: str,
     skip_invalid: bool,
 ) -> None:
-    """Append user events from FILE; every item must already be in the catalogue.
+    """Append user events from FILE (- reads stdin, with --format); every item must
+    already be in the catalogue.
 
     An event without a time is dated now: after the user's earlier events, in file order.
+    An option naming a column the file does not have is an error. An action word localrec
+    has no weight for (say "read") counts 0.5, against 1.0 for purchase: a note says so,
+    and `localrec config set action.read 0.8` gives it a weight of its own.
     """
     from localrec.store.db import open_for_write
     from localrec.store.ingest import EventColumns, add_events_file
@@ -240,14 +255,17 @@ def _encode_model(ctx: click.Context, model_name: str | None) -> str | None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
-    """Counts of items per domain, users, events and vectors per model; with --pack, the
+    """Counts of items per domain, users, events and vectors per model (and how many of
+    them are stale: their item or template changed since `encode`); with --pack, the
     pack's too, and the events whose items left its catalogue (kept, but skipped)."""
     if pack_path(ctx) is not None:
         with open_recommender(ctx, None) as rec:
             data = rec.stats()
     else:
+        from localrec.store.item_vectors import database_stats
+
         with open_store(ctx) as store:
-            data = store.stats()
+            data = database_stats(store)
     if as_json:
         click.echo(format_json(data))
         return
@@ -261,7 +279,9 @@ def stats(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"  of items not in the catalogue (skipped) {data['events_skipped']}")
     click.echo("vectors")
     for model, n in data["vectors"].items():
-        click.echo(f"  {model:<20} {n}")
+        stale = data["stale_vectors"].get(model, 0)
+        said = f" ({stale} stale: their text changed; run `localrec encode`)" if stale else ""
+        click.echo(f"  {model:<20} {n}{said}")
     if "pack" in data:
         pack = data["pack"]
         click.echo(f"pack      {pack['path']} (model {pack['model']}, K = {pack['min_users']})")
@@ -271,7 +291,8 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 
 @click.group(cls=LocalrecGroup)
 def config() -> None:
-    """Settings stored in the database, such as item templates (template.DOMAIN)."""
+    """Settings stored in the database: item templates (template.DOMAIN) and action
+    weights (action.WORD)."""
 
 
 @config.command("set")
@@ -279,13 +300,19 @@ def config() -> None:
 @click.argument("value")
 @click.pass_context
 def config_set(ctx: click.Context, key: str, value: str) -> None:
-    """Set KEY to VALUE, e.g. template.music "{title} by {artist}"."""
+    """Set KEY to VALUE, e.g. template.music "{title} by {artist}" or action.read 0.8.
+
+    A template's domain must be in the database, and each field it names must be a field
+    of its items; `localrec encode` then embeds the domain's items again.
+    """
     from localrec.store.config import set_config
     from localrec.store.db import open_for_write
 
     with open_for_write(db_path(ctx)) as store:
-        set_config(store, key, value)
+        notes = set_config(store, key, value)
     click.echo(f"{key} = {value}")
+    for note in notes:
+        say(note)
 
 
 @config.command("get")

@@ -32,18 +32,25 @@ def _one_format(as_json: bool, as_csv: bool) -> None:
 
 
 def _because(detail: dict[str, Any]) -> str:
-    """One reason, short enough for a table cell: text similarity, or a CF share."""
-    from localrec.recommend.results import SIMILAR_TEXT
+    """One reason, short enough for a table cell: what the user did ("bought Dune",
+    "rated The Martian 5/5"), then the text cosine or the item's share of the CF score."""
+    from localrec.text import action_phrase
 
-    said = f"{detail['action']} {detail['title'][:40]}"
-    if detail["reason"] == SIMILAR_TEXT:
-        return f"{said} ({detail['similarity']:.2f})"
-    return f"{said} ({detail['reason']}: {detail['similarity']:.0%})"
+    said = action_phrase(detail["action"], detail["title"][:40], detail["value"])
+    if detail["cf_share"] is None:
+        return f"{said} (similar text, cosine {detail['cosine']:.2f})"
+    return f"{said} ({detail['reason']}: {detail['cf_share']:.0%})"
 
 
 def _print_recommendations(
-    items: Sequence[Recommendation], as_json: bool, as_csv: bool, explain: bool
+    items: Sequence[Recommendation],
+    as_json: bool,
+    as_csv: bool,
+    explain: bool,
+    ranked: bool = True,
 ) -> None:
+    """A list as JSON (the items), CSV or a table; `ranked`: the order is a ranking, so
+    the table numbers it (`score` keeps the order the items were given in)."""
     from localrec.cli.output import format_csv
 
     rows = [item.to_dict() for item in items]
@@ -55,13 +62,12 @@ def _print_recommendations(
         click.echo(format_csv(rows, [*columns, "because"] if explain else columns))
         return
     for rank, row in enumerate(rows, start=1):
-        row["#"] = rank
+        row["rank"] = rank
         row["because you"] = [_because(d) for d in row["because_detail"]]
+    shown = ["rank", "item_id", "score", "title"] if ranked else columns
     click.echo(
         format_table(
-            rows,
-            ["#", "item_id", "score", "title", *(["because you"] if explain else [])],
-            max_width=70 if explain else 80,
+            rows, [*shown, *(["because you"] if explain else [])], max_width=70 if explain else 80
         )
     )
 
@@ -91,7 +97,16 @@ def _print_recommendations(
 @MODEL
 @click.option("--explain", is_flag=True, help="Name the history items behind each recommendation.")
 @click.option("--include-seen", is_flag=True, help="Keep items the user already has.")
-@click.option("--no-fallback", is_flag=True, help="No popular items for a user without history.")
+@click.option(
+    "--no-fallback",
+    is_flag=True,
+    help="No popular items for a user without history: nothing, and exit code 4.",
+)
+@click.option(
+    "--no-adapter",
+    is_flag=True,
+    help="Leave out the tuned adapter: zero-shot text everywhere (Python: adapter=False).",
+)
 @click.option(
     "--lang",
     type=click.Choice(["en", "zh"]),
@@ -115,11 +130,20 @@ def recommend(
     explain: bool,
     include_seen: bool,
     no_fallback: bool,
+    no_adapter: bool,
     lang: str,
     as_json: bool,
     as_csv: bool,
 ) -> None:
-    """Recommend DOMAIN items for USER (or for an ad-hoc --history)."""
+    """Recommend DOMAIN items for USER (or for an ad-hoc --history).
+
+    Notes go to stderr: a list that is not personal (popular items for a user without
+    history), items left out or ranked by an old text. --json prints the whole list: its
+    items, `fallback` ("popular" or null) and the notes. With --no-fallback a user without
+    usable history gets no list and exit code 4.
+    """
+    from localrec.cli.exit_codes import NO_PERSONAL_LIST
+
     if (user is None) == (history is None):
         raise click.UsageError("give a USER or --history TEXT (one of them)")
     _one_format(as_json, as_csv)
@@ -129,7 +153,9 @@ def recommend(
         raise click.BadParameter(
             f"{threshold} is not a cosine in [-1, 1]", param_hint="--threshold"
         )
-    with open_recommender(ctx, model_name, user_vector=user_vector or "hybrid", lang=lang) as rec:
+    with open_recommender(
+        ctx, model_name, user_vector=user_vector or "hybrid", lang=lang, adapter=not no_adapter
+    ) as rec:
         result = rec.recommend(
             user,
             domain=domain,
@@ -141,11 +167,15 @@ def recommend(
             include_seen=include_seen,
             fallback=not no_fallback,
         )
-    if no_fallback and not result.history_size:
-        raise click.ClickException(f"no recommendations: {result.notes[0]}")
+    personal = result.history_size > 0
     for note in result.notes:
-        say(note)
-    _print_recommendations(result.items, as_json, as_csv, explain)
+        say(note if personal or not no_fallback else f"no recommendations: {note}")
+    if as_json:
+        click.echo(format_json(result.to_dict()))
+    elif personal or not no_fallback:
+        _print_recommendations(result.items, False, as_csv, explain)
+    if no_fallback and not personal:
+        ctx.exit(NO_PERSONAL_LIST)
 
 
 @click.command()
@@ -167,7 +197,8 @@ def score(
     as_json: bool,
     as_csv: bool,
 ) -> None:
-    """Print s(USER, ITEM) for each ITEM: the cosine of the user vector and the item.
+    """Print s(USER, ITEM) for each ITEM, in the order given: the cosine of the user vector
+    and the item.
 
     That is the scale --threshold compares. After `tune`, `recommend` ranks with the
     adapter instead, whose scores are not cosines.
@@ -178,7 +209,7 @@ def score(
         tuned = rec.has_adapter()
     if tuned and user_vector in (None, "hybrid"):
         say("cosines of the zero-shot user vector; `recommend` ranks with the adapter")
-    _print_recommendations(scored, as_json, as_csv, False)
+    _print_recommendations(scored, as_json, as_csv, False, ranked=False)
 
 
 @click.command()
@@ -233,7 +264,11 @@ def threshold_suggest(
     plot: Path | None,
     as_json: bool,
 ) -> None:
-    """Replay each user's last event: precision, recall and list size for each θ."""
+    """Replay each user's last event: precision, recall and list size for each θ.
+
+    With fewer than 30 users replayed it warns (stderr, and `notes` in --json): the
+    suggested θ is then mostly noise.
+    """
     from localrec.recommend.threshold import plot_curve, suggest_threshold
 
     if plot is not None:
@@ -245,6 +280,8 @@ def threshold_suggest(
     if plot is not None:
         plot_curve(report, plot)
         say(f"wrote {plot}")
+    for note in report.notes:
+        say(f"warning: {note}")
     data = report.to_dict()
     if as_json:
         click.echo(format_json(data))

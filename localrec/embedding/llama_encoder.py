@@ -16,12 +16,19 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from localrec.errors import EncoderError, ModelFileError
+from localrec.errors import EncoderError, InputError, ModelFileError
 from localrec.llama_runtime import ensure_backend, physical_cores, set_llama_verbose
 from localrec.models.gguf import check_embedding_model, read_gguf_info
 from localrec.models.registry import ModelSpec
 
-__all__ = ["EncodeStats", "Encoder", "LlamaEncoder", "normalise_rows", "off_unit_rows"]
+__all__ = [
+    "EncodeStats",
+    "Encoder",
+    "LlamaEncoder",
+    "normalise_rows",
+    "off_unit_rows",
+    "require_encoder",
+]
 
 # How far a vector's length may be from 1 and still be a unit vector (float32 rounding).
 UNIT_TOLERANCE = 1e-3
@@ -70,6 +77,18 @@ class Encoder(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     def close(self) -> None: ...
+
+
+def require_encoder(value: object) -> Encoder:
+    """`value`, which a Python caller must give as an Encoder (InputError otherwise)."""
+    if not (isinstance(value, Encoder) and isinstance(value.spec, ModelSpec)):
+        raise InputError(
+            "the encoder must have what localrec.Encoder names: a `spec` (a localrec "
+            "ModelSpec: the model's name, dim and prefixes, so that the vectors it makes "
+            "can be stored and matched), max_tokens, last_truncated, encode, count_tokens "
+            f"and close; got {value!r:.60}"
+        )
+    return value
 
 
 @dataclass

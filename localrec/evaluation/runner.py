@@ -37,6 +37,7 @@ from localrec.evaluation.scorers import (
 from localrec.models.cache import list_models
 from localrec.models.registry import ModelSpec, load_registry
 from localrec.packs.pack import Pack
+from localrec.paths import as_path
 from localrec.scoring.itemknn import (
     ItemKNNScorer,
     PopularityScorer,
@@ -44,7 +45,7 @@ from localrec.scoring.itemknn import (
     TfidfScorer,
     TwoHopScorer,
 )
-from localrec.store.db import Store
+from localrec.store.db import Store, require_store
 from localrec.store.item_vectors import encode_items
 
 __all__ = [
@@ -196,7 +197,7 @@ def evaluate_dataset(path: Path | str, **options: Any) -> EvalReport:
     """`localrec eval DATASET_DIR`: every baseline and localrec method on a sequence dataset
     in the Food-Kitchen layout. `options` are `run_eval`'s (models, settings, n_negatives,
     seed, full, split, adapters, progress callbacks). Vectors are cached for later runs."""
-    dataset, store, index = dataset_with_store(Path(path))
+    dataset, store, index = dataset_with_store(as_path(path, "the dataset directory"))
     with store:
         public = dataset_item_ids(dataset, index)
         options = {
@@ -212,6 +213,7 @@ def evaluate_database(store: Store, domain: str | None = None, **options: Any) -
     (only users whose last event is in `domain`, if given). Vectors missing for a model
     on disk are encoded into the database. `options` as for `evaluate_dataset`, but the
     split is always the held-out last events, and history-text vectors are not stored."""
+    require_store(store)
     if domain is not None:
         store.require_domain(domain)
     dataset, index = db_as_dataset(store, domain)

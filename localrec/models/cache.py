@@ -33,7 +33,7 @@ from localrec.models.registry import (
     user_registry_path,
 )
 from localrec.models.verify import verify_file
-from localrec.paths import models_dir, safe_model_filename
+from localrec.paths import as_path, models_dir, safe_model_filename
 
 __all__ = [
     "CachedModel",
@@ -152,6 +152,10 @@ def _cached_source(spec: ModelSpec, path: Path) -> str | None:
 
 
 def list_models(registry: Registry | None = None) -> list[CachedModel]:
+    """Every model of the registry (the packaged one and the user's), with its file when
+    it is on disk."""
+    if registry is not None and not isinstance(registry, Registry):
+        raise InputError(f"registry must be a localrec Registry, got {registry!r:.60}")
     registry = registry or load_registry()
     rows = []
     for spec in registry:
@@ -433,7 +437,9 @@ def add_model(
     path: Path | str, name: str | None = None, max_tokens: int | None = None
 ) -> ModelSpec:
     """Register a GGUF the user already has; it is checked and referenced, not copied."""
-    path = Path(path).expanduser().resolve()
+    path = as_path(path, "the GGUF file").expanduser().resolve()
+    if name is not None and not isinstance(name, str):
+        raise InputError(f"name must be text, got {name!r:.40}")
     info = read_gguf_info(path)
     check_embedding_model(info)
     if name is not None and not name.strip():

@@ -36,9 +36,10 @@ from localrec.packs.aggregates import (
     private_similarity,
 )
 from localrec.packs.format import VECTOR_DTYPES, PackItem, write_pack
+from localrec.paths import as_path
 from localrec.scoring.adapter import aligned
 from localrec.scoring.itemknn import ItemKNNScorer, item_counts
-from localrec.store.db import Store
+from localrec.store.db import Store, require_store
 from localrec.store.item_vectors import templates
 from localrec.tuning.storage import adapter_bytes, adapter_meta, load_adapter
 
@@ -99,6 +100,11 @@ def build_pack(
     dtype = "float32" if full_precision else vector_dtype or "int8"
     if (dataset_dir is None) == (store is None):
         raise InputError("give a dataset directory or a database to build the pack from")
+    out = as_path(out, "the pack to write")
+    if store is not None:
+        require_store(store)
+    else:
+        dataset_dir = as_path(dataset_dir, "the dataset directory")
     if not isinstance(min_users, int) or min_users < 1:
         raise InputError(f"--min-users must be 1 or more, got {min_users!r}")
     if not isinstance(neighbours, int) or neighbours < 0:

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from localrec.errors import ModelFileError
 from localrec.models.cache import model_sha256, resolve_model
 from localrec.packs.format import PACK_REVEALS, PackContent, item_rows, pack_errors, read_pack
+from localrec.paths import as_path
 from localrec.scoring.adapter import TrainedAdapter, aligned
 from localrec.scoring.hybrid import HybridModel
 from localrec.scoring.itemknn import ItemKNNScorer
@@ -29,7 +30,8 @@ __all__ = ["Pack", "open_pack", "require_pack_model"]
 
 def open_pack(path: Path | str) -> Pack:
     """The pack at `path`, checked (format version, checksum) and read into memory."""
-    return Pack(Path(path), read_pack(path))
+    checked = as_path(path, "the pack")
+    return Pack(checked, read_pack(checked))
 
 
 def require_pack_model(pack: Pack) -> Path:

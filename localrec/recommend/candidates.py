@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from localrec.errors import InputError
 from localrec.recommend.history import item_id as as_item_id
@@ -15,6 +15,8 @@ def candidate_pool(matrix: ItemMatrix, candidates: Sequence[str | int]) -> ItemM
     """The rows of `matrix` (one domain's items) that `candidates` names, in that order."""
     if isinstance(candidates, str | bytes):
         raise InputError("candidates is a list of item ids, not one id")
+    if not isinstance(candidates, Iterable):
+        raise InputError(f"candidates is a list of item ids, got {candidates!r:.60}")
     ids = [as_item_id(i) for i in candidates]
     if not ids:
         raise InputError("candidates is empty; give at least one item id, or none at all")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from localrec.models.registry import ModelSpec
 from localrec.packs.pack import Pack
 from localrec.recommend.tuned import TunedCatalogue
 from localrec.store.db import ItemMatrix, ItemRow, Store
-from localrec.store.item_vectors import templates
+from localrec.store.item_vectors import database_stats, stale_count, templates
 from localrec.tuning.storage import load_adapter
 
 __all__ = ["Catalogue", "DatabaseCatalogue", "PackCatalogue"]
@@ -54,6 +55,14 @@ class Catalogue(ABC):
     @abstractmethod
     def unencoded(self, matrix: ItemMatrix) -> int:
         """How many items of the matrix's domain have no vector yet."""
+
+    @abstractmethod
+    def stale(self, domain: str) -> int:
+        """How many items of `domain` have a vector that is not that of their text now."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """The counts `localrec stats` prints."""
 
     @abstractmethod
     def has_adapter(self) -> bool: ...
@@ -114,6 +123,12 @@ class DatabaseCatalogue(Catalogue):
 
     def unencoded(self, matrix: ItemMatrix) -> int:
         return self.store.unencoded_items(self.model, matrix)
+
+    def stale(self, domain: str) -> int:
+        return stale_count(self.store, self.model, self.spec.document_prefix, domain)
+
+    def stats(self) -> dict[str, Any]:
+        return database_stats(self.store)
 
     def has_adapter(self) -> bool:
         return self.store.has_adapter(self.model)
@@ -219,6 +234,24 @@ class PackCatalogue(Catalogue):
             self.model, matrix.domain, (), (), np.zeros((0, self.spec.dim), np.float32)
         )
         return self.store.unencoded_items(self.model, local)
+
+    def stale(self, domain: str) -> int:
+        """Only this device's own items can be stale: a pack's vectors are its items'."""
+        if domain not in self.store.domains():
+            return 0
+        return stale_count(self.store, self.model, self.spec.document_prefix, domain)
+
+    def stats(self) -> dict[str, Any]:
+        data = database_stats(self.store)
+        per_item = self.store.event_items()
+        known = self.get_items(list(per_item))
+        data["events_skipped"] = sum(n for i, n in per_item.items() if i not in known)
+        info = self.pack.info()
+        data["pack"] = {
+            key: info[key]
+            for key in ("path", "model", "checksum", "built_at", "min_users", "items")
+        }
+        return data
 
     def has_adapter(self) -> bool:
         return self.pack.adapter is not None

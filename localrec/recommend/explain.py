@@ -23,5 +23,8 @@ def explain(profile: UserProfile, item_vector: np.ndarray, top: int = 3) -> tupl
         if len(best) == top:
             break
     return tuple(
-        Explanation(item.item_id, item.text, item.action, sim) for sim, item in best.values()
+        Explanation(
+            item.item_id, item.name, item.action, cosine=sim, text=item.text, value=item.value
+        )
+        for sim, item in best.values()
     )

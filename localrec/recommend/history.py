@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,23 +39,33 @@ AdHoc = Sequence[tuple[str, str]] | Sequence[str] | str
 
 @dataclass(frozen=True)
 class HistoryItem:
-    """One event of a history: a catalogue item (item_id set) or free text (ad-hoc users)."""
+    """One event of a history: a catalogue item (item_id set) or free text (ad-hoc users).
+    `text` is what the model reads (the item rendered), `title` the item's title (the
+    text itself for free text)."""
 
     text: str
     action: str = "purchase"
     value: float | None = None
     item_id: str | None = None
     domain: str | None = None
+    title: str = ""
+
+    @property
+    def name(self) -> str:
+        """How a person knows the item: its title, else the text."""
+        return self.title or self.text
 
 
 @dataclass
 class UserProfile:
-    """A history with one vector per item and the weights of the item-mean."""
+    """A history with one vector per item, each event's action strength, and the weights
+    of the item-mean."""
 
     items: list[HistoryItem]
     vectors: np.ndarray
     weights: np.ndarray
     text_vector: np.ndarray | None = None
+    strengths: np.ndarray | None = None
 
     @classmethod
     def of(
@@ -63,8 +73,11 @@ class UserProfile:
         items: list[HistoryItem],
         vectors: np.ndarray,
         mean_half_life: float = MEAN_HALF_LIFE,
+        action_weights: Mapping[str, float] | None = None,
     ) -> UserProfile:
-        return cls(items, vectors, mean_weights(strengths(items), mean_half_life))
+        """`action_weights`: the database's own weights of action words (`action.WORD`)."""
+        strength = strengths(items, action_weights)
+        return cls(items, vectors, mean_weights(strength, mean_half_life), strengths=strength)
 
     @property
     def empty(self) -> bool:
@@ -86,12 +99,16 @@ class UserProfile:
             dtype=np.int64,
         )
         free = self.vectors[rows == FREE_TEXT] if (rows == FREE_TEXT).any() else None
-        return History(rows, strengths(self.items), free)
+        strength = self.strengths if self.strengths is not None else strengths(self.items)
+        return History(rows, strength, free)
 
 
-def strengths(items: Sequence[HistoryItem]) -> np.ndarray:
-    """Each event's action strength (`weighting.action_strength`)."""
-    return np.array([action_strength(i.action, i.value) for i in items], dtype=np.float64)
+def strengths(
+    items: Sequence[HistoryItem], weights: Mapping[str, float] | None = None
+) -> np.ndarray:
+    """Each event's action strength (`weighting.action_strength`; `weights` are the
+    database's own)."""
+    return np.array([action_strength(i.action, i.value, weights) for i in items], dtype=np.float64)
 
 
 def ad_hoc_events(history: AdHoc) -> list[HistoryEvent]:
@@ -155,6 +172,8 @@ def domain_list(from_domains: Sequence[str] | str | None) -> list[str] | None:
     """--from's domains; one name alone is one domain, not its characters."""
     if from_domains is None:
         return None
+    if not isinstance(from_domains, str | Iterable):
+        raise InputError(f"from_domains is a list of domain names, got {from_domains!r:.60}")
     names = [from_domains] if isinstance(from_domains, str) else list(from_domains)
     for name in names:
         if not isinstance(name, str):

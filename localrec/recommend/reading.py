@@ -27,7 +27,7 @@ def stored_history(
         if row is None or (from_domains and row.domain not in from_domains):
             continue
         text = item_text(row, by_domain.get(row.domain))
-        items.append(HistoryItem(text, e.action, e.value, e.item_id, row.domain))
+        items.append(HistoryItem(text, e.action, e.value, e.item_id, row.domain, row.title))
     return items
 
 
@@ -41,7 +41,7 @@ def ad_hoc_history(catalogue: Catalogue, history: AdHoc) -> list[HistoryItem]:
         row = known.get(e.text)
         if row is not None:
             text = item_text(row, by_domain.get(row.domain))
-            items.append(HistoryItem(text, e.action, e.value, row.id, row.domain))
+            items.append(HistoryItem(text, e.action, e.value, row.id, row.domain, row.title))
         else:
             items.append(HistoryItem(e.text, e.action, e.value))
     return items

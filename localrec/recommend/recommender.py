@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from localrec.embedding.llama_encoder import Encoder
+from localrec.embedding.llama_encoder import Encoder, require_encoder
 from localrec.embedding.loader import open_encoder
 from localrec.errors import InputError
 from localrec.models.registry import ModelSpec, load_registry
@@ -33,15 +33,17 @@ from localrec.recommend.history import (
     item_id as as_item_id,
 )
 from localrec.recommend.listing import listed, popular_items
+from localrec.recommend.notes import catalogue_notes, cold_start_note
 from localrec.recommend.reading import ad_hoc_history, stored_history
 from localrec.recommend.results import Recommendation, RecommendationList
 from localrec.recommend.tuned import TunedCatalogue
 from localrec.scoring.profiles import MEAN_HALF_LIFE, NEEDS_TEXT, USER_VECTORS
 from localrec.scoring.select import cosine_scores, select, validate_k_threshold
+from localrec.store.config import action_weights
 from localrec.store.db import ItemMatrix, Store
 from localrec.store.ingest import add_events
 from localrec.store.item_vectors import encode_items, item_text
-from localrec.text import HistoryEvent, user_history_text
+from localrec.text import LANGUAGES, HistoryEvent, user_history_text
 
 __all__ = ["PACK_MODEL_KEY", "Recommender", "UserVector"]
 
@@ -61,6 +63,21 @@ def _check_user_vector(method: str) -> None:
         raise InputError(
             f"unknown user vector {method!r}; choose one of {', '.join(_USER_VECTORS)}"
         )
+
+
+def _check_options(
+    pack: object, model: object, lang: object, adapter: object, verbose: object
+) -> None:
+    """A Python caller's mistakes in the Recommender's options are InputErrors too."""
+    if pack is not None and not isinstance(pack, str | Path | Pack):
+        raise InputError(f"pack must be a path or an open Pack, got {pack!r:.60}")
+    if model is not None and not isinstance(model, str):
+        raise InputError(f"model must be a model's name, got {model!r:.60}")
+    if lang not in LANGUAGES:
+        raise InputError(f"unknown language {lang!r:.20}; choose one of {', '.join(LANGUAGES)}")
+    for name, flag in (("adapter", adapter), ("verbose", verbose)):
+        if not isinstance(flag, bool):
+            raise InputError(f"{name} must be True or False, got {flag!r:.40}")
 
 
 def zero_shot_method(method: str) -> str:
@@ -96,15 +113,9 @@ class Recommender:
                 raise InputError(f"{name} must be a positive number of events, got {value!r}")
         if not isinstance(db, str | Path):
             raise InputError(f"db must be a path, got {db!r}")
-        if encoder is not None and not (
-            isinstance(encoder, Encoder) and isinstance(encoder.spec, ModelSpec)
-        ):
-            raise InputError(
-                "the encoder must have what localrec.Encoder names: a `spec` (a localrec "
-                "ModelSpec: the model's name, dim and prefixes, so that the vectors it makes "
-                "can be stored and matched), max_tokens, last_truncated, encode, count_tokens "
-                "and close"
-            )
+        if encoder is not None:
+            require_encoder(encoder)
+        _check_options(pack, model, lang, adapter, verbose)
         opened = open_pack(pack) if isinstance(pack, str | Path) else pack
         self._owns_pack = isinstance(pack, str | Path)
         if opened is not None:
@@ -224,9 +235,12 @@ class Recommender:
             vectors[missing] = encoded[[row[items[i].text] for i in missing]]
         return vectors
 
-    def _history_text_vector(self, user: str | None, items: list[HistoryItem]) -> np.ndarray:
+    def _history_text_vector(
+        self, user: str | None, items: list[HistoryItem], weights: dict[str, float]
+    ) -> np.ndarray:
         if user is None:  # ad-hoc users are never written down
-            vector: np.ndarray = self.encoder.encode([self._history_text(items)], query=True)[0]
+            text = self._history_text(items, weights)
+            vector: np.ndarray = self.encoder.encode([text], query=True)[0]
             return vector
         # Keyed on the events, not the text, so that a cache hit needs no model load.
         key = json.dumps(
@@ -236,6 +250,7 @@ class Recommender:
                 self.lang,
                 self.half_life,
                 [(i.item_id, i.text, i.action, i.value) for i in items],
+                *([sorted(weights.items())] if weights else []),
             ],
             ensure_ascii=False,
         )
@@ -243,11 +258,11 @@ class Recommender:
         cached = self.store.user_vector(user, self.model, digest)
         if cached is not None:
             return cached
-        vector = self.encoder.encode([self._history_text(items)], query=True)[0]
+        vector = self.encoder.encode([self._history_text(items, weights)], query=True)[0]
         self.store.put_user_vector(user, self.model, digest, vector)
         return vector
 
-    def _history_text(self, items: list[HistoryItem]) -> str:
+    def _history_text(self, items: list[HistoryItem], weights: dict[str, float]) -> str:
         encoder = self.encoder
         events = [HistoryEvent(i.text, i.action, i.value) for i in items]
         return user_history_text(
@@ -256,6 +271,7 @@ class Recommender:
             max_tokens=encoder.max_tokens,
             count_tokens=encoder.count_tokens,
             half_life=self.half_life,
+            weights=weights,
         )
 
     def profile(
@@ -286,9 +302,11 @@ class Recommender:
             return UserProfile(
                 [], np.zeros((0, self.spec.dim), np.float32), np.zeros(0, np.float32)
             )
-        profile = UserProfile.of(items, self._history_vectors(items), self.mean_half_life)
+        weights = action_weights(self.store)
+        vectors = self._history_vectors(items)
+        profile = UserProfile.of(items, vectors, self.mean_half_life, weights)
         if method in NEEDS_TEXT:
-            profile.text_vector = self._history_text_vector(user, items)
+            profile.text_vector = self._history_text_vector(user, items, weights)
         return profile
 
     # -- the API ---------------------------------------------------------------------------
@@ -311,9 +329,22 @@ class Recommender:
         """Top-k, threshold list R(u) (k=None with a threshold), or top-k of R(u), among
         every encoded item of `domain` or only among `candidates` (item ids of `domain`).
 
+        `user` is a stored user's id, or `history` an ad-hoc user (text such as "bought a
+        phone; rated a laptop 5/5", item ids, or (item id or text, action) pairs). `domain`
+        is required: lists are per domain. `from_domains` limits the history to those
+        domains; `user_vector` overrides the Recommender's; `explain` names the history
+        items behind each item; `include_seen` keeps what the user has; `fallback` gives
+        the most popular items to a user without usable history (flagged in the list's
+        `fallback` and `notes`), else an empty list.
+
         The tuned hybrid standardises its parts over the items it ranks, so a list among
         `candidates` is ranked exactly as `localrec eval` ranks the same candidates.
         """
+        if not isinstance(domain, str) or not domain:
+            raise InputError(
+                f"domain must name the domain to recommend from (lists are per domain), got "
+                f"{domain!r:.40}; the catalogue has: {', '.join(self.catalogue.domains())}"
+            )
         validate_k_threshold(k, threshold)
         if k is None and threshold is None:
             k = 10
@@ -346,12 +377,7 @@ class Recommender:
             user_vector="item-mean" if tuned is not None else method,
         )
         if profile.empty:
-            if user is not None:
-                who = f"user {user!r} has no usable history"
-            else:
-                who = "the given history has no usable items"
-            shown = f"; showing the most popular {domain} items" if fallback else ""
-            notes.append(f"{who}{shown}")
+            notes.append(cold_start_note(user, domain, fallback))
             items = []
             if fallback:
                 owned = [] if include_seen else self._owned(user, history, profile)
@@ -382,36 +408,16 @@ class Recommender:
             # The hybrid's CF part is what carries a user across domains: say so when it did.
             reasons = tuned.cf_reasons(profile, matrix, domain)
         recs = listed(self.catalogue, matrix, rows, scores, profile if explain else None, reasons)
-        if domain_matrix.damaged:
-            shown = ", ".join(map(repr, domain_matrix.damaged[:5]))
-            notes.append(
-                f"{len(domain_matrix.damaged)} {domain} item vector(s) are damaged in the "
-                f"database and were left out ({shown}); run `localrec encode --force`"
-            )
-        unencoded = 0 if candidates is not None else self.catalogue.unencoded(matrix)
-        if unencoded > 0:
-            notes.append(
-                f"{unencoded} {domain} item(s) have no {self.model} vector yet and were left "
-                "out; run `localrec encode`"
-            )
+        used = {i.domain for i in profile.items}
+        notes += catalogue_notes(self.catalogue, domain_matrix, matrix, candidates is None, used)
         size = len(profile.items)
         return RecommendationList(user, domain, label, recs, None, size, self.notices + notes)
 
     def stats(self) -> dict[str, Any]:
-        """The database's counts (`Store.stats`); with a pack, the pack's catalogue too, and
-        how many events name items that are not in the catalogue (kept, but skipped)."""
-        data = self.store.stats()
-        if self.pack is None:
-            return data
-        per_item = self.store.event_items()
-        known = self.catalogue.get_items(list(per_item))
-        data["events_skipped"] = sum(n for i, n in per_item.items() if i not in known)
-        info = self.pack.info()
-        data["pack"] = {
-            key: info[key]
-            for key in ("path", "model", "checksum", "built_at", "min_users", "items")
-        }
-        return data
+        """The database's counts (`Store.stats`) and its stale item vectors per model
+        (`stale_vectors`); with a pack, the pack's catalogue too, and how many events name
+        items that are not in the catalogue (kept, but skipped)."""
+        return self.catalogue.stats()
 
     def record(
         self,

@@ -24,14 +24,42 @@ OTHERS_TWO_STEPS = "others went on to it in two steps"
 
 @dataclass(frozen=True)
 class Explanation:
-    """A history item that pulled a recommendation up. `similarity` is the text cosine, or,
-    for the co-occurrence reasons, the item's share of the recommendation's CF score."""
+    """A history item that pulled a recommendation up.
+
+    `title` is the item's title (for a free-text history entry, that text), `text` what
+    the model read of it (the item rendered with its domain's template), `action` and
+    `value` what the user did ("rate", 5.0). Text similarity gives `cosine`, the cosine of
+    the two items' vectors; collaborative filtering gives `cf_share`, the history item's
+    share of the recommendation's CF score (0-1). The other one is None.
+    """
 
     item_id: str | None
     title: str
     action: str
-    similarity: float
     reason: str = SIMILAR_TEXT
+    cosine: float | None = None
+    cf_share: float | None = None
+    text: str = ""
+    value: float | None = None
+
+    @property
+    def similarity(self) -> float:
+        """`cosine` or `cf_share`, whichever this reason has (kept for callers of 0.1)."""
+        found = self.cosine if self.cosine is not None else self.cf_share
+        return float(found) if found is not None else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "title": self.title,
+            "text": self.text,
+            "action": self.action,
+            "value": self.value,
+            "reason": self.reason,
+            "cosine": None if self.cosine is None else round(self.cosine, 6),
+            "cf_share": None if self.cf_share is None else round(self.cf_share, 6),
+            "similarity": round(self.similarity, 6),
+        }
 
 
 @dataclass(frozen=True)
@@ -51,16 +79,7 @@ class Recommendation:
             "title": self.title,
             "score": round(float(self.score), 6),
             "because": [e.item_id if e.item_id is not None else e.title for e in self.because],
-            "because_detail": [
-                {
-                    "item_id": e.item_id,
-                    "title": e.title,
-                    "action": e.action,
-                    "similarity": round(e.similarity, 6),
-                    "reason": e.reason,
-                }
-                for e in self.because
-            ],
+            "because_detail": [e.to_dict() for e in self.because],
         }
 
 
@@ -83,8 +102,10 @@ class RecommendationList:
         return len(self.items)
 
     def to_dict(self) -> dict[str, Any]:
-        """The list as JSON-able data, with how it was made; `localrec recommend --json`
-        prints its `items` (each `Recommendation.to_dict`)."""
+        """The list as JSON-able data, with how it was made: what `localrec recommend
+        --json` prints. `fallback` is "popular" when the items are not personal (the
+        user has no usable history) and None otherwise; `notes` are what the CLI says on
+        stderr."""
         return {
             "user": self.user,
             "domain": self.domain,

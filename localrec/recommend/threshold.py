@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,18 @@ import numpy as np
 from localrec.errors import InputError
 from localrec.recommend.recommender import Recommender, UserVector, zero_shot_method
 
-__all__ = ["ThresholdPoint", "ThresholdReport", "plot_curve", "suggest_threshold"]
+__all__ = [
+    "MIN_REPLAYED_USERS",
+    "ThresholdPoint",
+    "ThresholdReport",
+    "plot_curve",
+    "suggest_threshold",
+]
+
+# Below this many replayed users a suggested θ is mostly noise: recall is the share of
+# users whose held-out item made their list, so one user moves it by more than 3 points,
+# and the F1 peak by as much; the report then says so.
+MIN_REPLAYED_USERS = 30
 
 
 @dataclass(frozen=True)
@@ -41,19 +52,28 @@ class ThresholdPoint:
 
 @dataclass(frozen=True)
 class ThresholdReport:
-    """The curve over θ, and the θ with the best F1."""
+    """The curve over θ, and the θ with the best F1, from `users` replayed users; `notes`
+    warn when they are fewer than `MIN_REPLAYED_USERS`."""
 
     domain: str
     users: int
     points: list[ThresholdPoint]
     suggested: ThresholdPoint
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def enough_users(self) -> bool:
+        return self.users >= MIN_REPLAYED_USERS
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-able data: what `localrec threshold suggest --json` prints."""
         return {
             "domain": self.domain,
             "users": self.users,
+            "min_users": MIN_REPLAYED_USERS,
+            "enough_users": self.enough_users,
             "suggested": self.suggested.theta,
+            "notes": list(self.notes),
             "curve": [p.to_dict() for p in self.points],
         }
 
@@ -111,7 +131,14 @@ def suggest_threshold(
         for t, h, s in zip(grid, hits, sizes, strict=True)
     ]
     best = max(points, key=lambda p: (p.f1, p.theta))
-    return ThresholdReport(domain, users, points, best)
+    notes = []
+    if users < MIN_REPLAYED_USERS:
+        notes.append(
+            f"only {users} user(s) replayed, fewer than {MIN_REPLAYED_USERS}: the suggested "
+            f"θ = {best.theta:g} rests on too few held-out events to trust; record more "
+            "users' events, or choose θ by hand"
+        )
+    return ThresholdReport(domain, users, points, best, notes)
 
 
 def plot_curve(report: ThresholdReport, path: Path) -> None:

@@ -94,7 +94,15 @@ class TunedCatalogue:
             best = sorted(shares.values(), key=lambda pair: -pair[0])[:top]
             # A sliver of the score is no reason; the largest part always is.
             return tuple(
-                Explanation(item.item_id, item.text, item.action, share, reason)
+                Explanation(
+                    item.item_id,
+                    item.name,
+                    item.action,
+                    reason,
+                    cf_share=share,
+                    text=item.text,
+                    value=item.value,
+                )
                 for n, (share, item) in enumerate(best)
                 if share > 0 and (n == 0 or share >= MIN_REASON_SHARE)
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from localrec.errors import InputError
+from localrec.paths import as_path
 from localrec.store.connection import BUSY_TIMEOUT_S, MMAP_BYTES, SCHEMA_VERSION
 from localrec.store.vectors import ItemMatrix, VectorStore, in_chunks
 
@@ -28,7 +29,12 @@ __all__ = [
     "ItemRow",
     "Store",
     "open_for_write",
+    "require_store",
 ]
+
+
+# The prefix of the state table's counts that hold for one vectors generation.
+_COUNT = "count:"
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,18 @@ class DeleteReport:
 
 
 class Store(VectorStore):
-    """One localrec database file. Safe to open from several processes at once."""
+    """One localrec database file. Safe to open from several processes at once.
+
+    `path` is the file; `create` makes it when it is missing (else a missing file is an
+    error), `readonly` opens it without writing (a database needing an upgrade is then
+    refused)."""
+
+    def __init__(self, path: Path | str, *, create: bool = True, readonly: bool = False) -> None:
+        checked = as_path(path, "the database")
+        for name, flag in (("create", create), ("readonly", readonly)):
+            if not isinstance(flag, bool):
+                raise InputError(f"{name} must be True or False, got {flag!r:.40}")
+        super().__init__(checked, create=create, readonly=readonly)
 
     # -- config ----------------------------------------------------------------------------
 
@@ -74,6 +91,11 @@ class Store(VectorStore):
         return row[0] if row else default
 
     def config_set(self, key: str, value: str) -> None:
+        """Store a key as it is (`localrec.store.config.set_config` checks it first)."""
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InputError(
+                f"a configuration key and value are text, got {key!r:.40}={value!r:.40}"
+            )
         with self.write() as conn:
             conn.execute(
                 "INSERT INTO config (key, value) VALUES (?, ?) "
@@ -87,6 +109,47 @@ class Store(VectorStore):
 
     def config_items(self) -> dict[str, str]:
         return dict(self._conn.execute("SELECT key, value FROM config ORDER BY key").fetchall())
+
+    # -- counts kept for one vectors generation ---------------------------------------------
+
+    def generation_count(self, key: str) -> int | None:
+        """A count stored with `put_generation_count` for the current vectors generation."""
+        row = self._conn.execute(
+            "SELECT value FROM state WHERE key = ?", (f"{_COUNT}{self.vectors_generation()}:{key}",)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def put_generation_count(self, key: str, value: int, generation: int) -> bool:
+        """Keep a count worked out at vectors `generation` (dropping those of earlier ones),
+        if the generation is still current. A cache: it never waits for another writer, and
+        a database it cannot write to (read-only) keeps nothing. Returns whether it kept it."""
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA busy_timeout = 0")
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                finally:
+                    self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            except sqlite3.Error:
+                return False
+            try:
+                kept = self.vectors_generation() == generation
+                if kept:
+                    self._conn.execute(
+                        "DELETE FROM state WHERE key LIKE ? AND key NOT LIKE ?",
+                        (f"{_COUNT}%", f"{_COUNT}{generation}:%"),
+                    )
+                    self._conn.execute(
+                        "INSERT INTO state (key, value) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (f"{_COUNT}{generation}:{key}", int(value)),
+                    )
+                self._conn.execute("COMMIT")
+                return kept
+            except sqlite3.Error:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                return False
 
     # -- items and events ------------------------------------------------------------------
 
@@ -130,6 +193,7 @@ class Store(VectorStore):
         """Delete items with their events and vectors, in one transaction; the report
         names the ids that were not in the catalogue. Events on an id that is not in the
         catalogue (an item of a pack) are kept."""
+        ids = _ids(ids, "delete_items")
         deleted: set[str] = set()
         unknown: dict[str, None] = {}
         with self.write() as conn:
@@ -148,6 +212,8 @@ class Store(VectorStore):
         """Remove every event and vector of one user, here and in the database's
         pre-migration backups, then VACUUM, so that the user's bytes are gone from the
         files, not only from the tables. Returns the number of rows deleted here."""
+        if not isinstance(user_id, str):
+            raise InputError(f"a user id is a string, got {user_id!r:.60}")
         with self.write() as conn:
             n = conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
             n += conn.execute(
@@ -160,6 +226,8 @@ class Store(VectorStore):
         return n
 
     def get_items(self, ids: Sequence[str]) -> dict[str, ItemRow]:
+        """The items of these ids that are in the catalogue, by id."""
+        ids = _ids(ids, "get_items")
         out: dict[str, ItemRow] = {}
         for part, marks in in_chunks(ids):
             for row in self._conn.execute(
@@ -171,6 +239,8 @@ class Store(VectorStore):
 
     def iter_items(self, domain: str | None = None, batch: int = 2000) -> Iterator[ItemRow]:
         """All items (of one domain), in insertion order, read in batches."""
+        if domain is not None and not isinstance(domain, str):
+            raise InputError(f"a domain is a name, got {domain!r:.40}")
         last = 0
         where = "AND domain = ?" if domain is not None else ""
         while True:
@@ -221,6 +291,8 @@ class Store(VectorStore):
         item of a pack: the caller resolves it there). With `domains`, the filter runs
         here on this database's items, so such events are left out.
         """
+        if not isinstance(user_id, str):
+            raise InputError(f"a user id is a string, got {user_id!r:.60}")
         sql = (
             "SELECT e.user_id, e.item_id, e.action, e.value, e.ts, e.review, i.domain "
             "FROM events e LEFT JOIN items i ON i.id = e.item_id WHERE e.user_id = ?"
@@ -284,6 +356,24 @@ class Store(VectorStore):
             "events": int(events[0]),
             "vectors": vectors,
         }
+
+
+def require_store(value: object) -> Store:
+    """`value`, which a Python caller must give as a Store (InputError otherwise)."""
+    if not isinstance(value, Store):
+        raise InputError(f"store must be a localrec Store, got {value!r:.60}")
+    return value
+
+
+def _ids(ids: Iterable[str], what: str) -> list[str]:
+    """A caller's item ids, as a list; one id alone (a str) or a non-iterable is refused."""
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        raise InputError(f"{what} takes a list of item ids, got {ids!r:.60}")
+    out = list(ids)
+    bad = [i for i in out if not isinstance(i, str)]
+    if bad:
+        raise InputError(f"{what}: an item id is a string, got {bad[0]!r:.60}")
+    return out
 
 
 def _item_row(row: Sequence[Any]) -> ItemRow:

@@ -10,8 +10,9 @@ import codecs
 import csv
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from localrec.errors import InputError
 
@@ -82,21 +83,29 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
     return found
 
 
-def read_records(path: Path, fmt: str | None = None) -> Iterator[tuple[int, Record | BadLine]]:
-    """Yield (line number, record) pairs from `path`, streaming."""
+def read_records(
+    path: Path, fmt: str | None = None, stream: IO[bytes] | None = None
+) -> Iterator[tuple[int, Record | BadLine]]:
+    """Yield (line number, record) pairs from `path`, streaming; from `stream` instead
+    when given (stdin), with `path` as its name in messages."""
     path = Path(path)
-    if not path.is_file():
+    if stream is None and not path.is_file():
         raise InputError(f"{path}: no such file")
     kind = detect_format(path, fmt)
     if kind in ("csv", "tsv"):
-        return _delimited(path, "," if kind == "csv" else "\t")
+        return _delimited(path, "," if kind == "csv" else "\t", stream)
     if kind == "jsonl":
-        return _json_lines(path)
-    return _json_array(path)
+        return _json_lines(path, stream)
+    return _json_array(path, stream)
 
 
-def _decoded_lines(path: Path) -> Iterator[str]:
-    with open(path, "rb") as fh:
+def _open(path: Path, stream: IO[bytes] | None) -> AbstractContextManager[IO[bytes]]:
+    """The file, or the stream given for it (left open: it is the caller's)."""
+    return open(path, "rb") if stream is None else nullcontext(stream)
+
+
+def _decoded_lines(path: Path, stream: IO[bytes] | None) -> Iterator[str]:
+    with _open(path, stream) as fh:
         for number, raw in enumerate(fh, start=1):
             try:
                 line = raw.decode("utf-8")
@@ -108,8 +117,10 @@ def _decoded_lines(path: Path) -> Iterator[str]:
             yield line.removeprefix("\ufeff") if number == 1 else line
 
 
-def _delimited(path: Path, delimiter: str) -> Iterator[tuple[int, Record | BadLine]]:
-    reader = csv.reader(_decoded_lines(path), delimiter=delimiter, strict=True)
+def _delimited(
+    path: Path, delimiter: str, stream: IO[bytes] | None
+) -> Iterator[tuple[int, Record | BadLine]]:
+    reader = csv.reader(_decoded_lines(path, stream), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -140,8 +151,8 @@ def _delimited(path: Path, delimiter: str) -> Iterator[tuple[int, Record | BadLi
         yield reader.line_num, dict(zip(header, row, strict=True))
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, Record | BadLine]]:
-    with open(path, "rb") as fh:
+def _json_lines(path: Path, stream: IO[bytes] | None) -> Iterator[tuple[int, Record | BadLine]]:
+    with _open(path, stream) as fh:
         for number, raw in enumerate(fh, start=1):
             try:
                 line = raw.decode("utf-8")
@@ -167,11 +178,11 @@ def _json_lines(path: Path) -> Iterator[tuple[int, Record | BadLine]]:
             yield number, record
 
 
-def _json_array(path: Path) -> Iterator[tuple[int, Record | BadLine]]:
+def _json_array(path: Path, stream: IO[bytes] | None) -> Iterator[tuple[int, Record | BadLine]]:
     """Elements of a top-level JSON array, parsed one at a time from a sliding buffer."""
     decoder = _DECODER
     utf8 = codecs.getincrementaldecoder("utf-8")()
-    with open(path, "rb") as fh:
+    with _open(path, stream) as fh:
         buffer = ""
         pos = 0
         line = 1  # line number at buffer[0]

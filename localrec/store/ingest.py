@@ -8,17 +8,32 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from localrec.errors import InputError
+from localrec.paths import as_path
+from localrec.store.config import action_weights
 from localrec.store.db import EventRow, ItemRow, Store
 from localrec.store.formats import BadLine, read_records
+from localrec.store.ingest_checks import (
+    check_call,
+    column_names,
+    missing_columns,
+    named_columns,
+    unembedded_columns,
+    unknown_actions,
+    value_name,
+)
+from localrec.store.item_vectors import templates
 from localrec.text import SURROGATE, clean_text
+from localrec.weighting import ACTION_WORD
 
 __all__ = [
     "EventColumns",
@@ -32,7 +47,6 @@ __all__ = [
 
 _CHUNK = 2000
 _MAX_ID = 512
-_ACTION = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_REPORTED = 20
 _Row = TypeVar("_Row", ItemRow, EventRow)
@@ -40,12 +54,25 @@ _Row = TypeVar("_Row", ItemRow, EventRow)
 
 @dataclass(frozen=True)
 class ItemColumns:
-    """Which record fields hold the item's id, domain and text (the first text is the title)."""
+    """Which record fields hold the item's id (`id`), its domain (`domain`, or one domain
+    for every item: `set_domain`) and its text (`text`: column names, the first is the
+    title; the others are embedded after it as "Key: value"). Other columns are stored as
+    the item's attributes, which a domain's template may name."""
 
     id: str = "id"
     domain: str | None = "domain"
     set_domain: str | None = None
     text: tuple[str, ...] = ("title",)
+
+    def __post_init__(self) -> None:
+        column_names(self, ("id",), ("domain",))
+        value_name(self, "set_domain")
+        if isinstance(self.text, str) or not isinstance(self.text, tuple | list) or not self.text:
+            raise InputError(
+                f"ItemColumns.text is a tuple of column names, the title's first, such as "
+                f"('title', 'author'), got {self.text!r:.60}"
+            )
+        column_names(self, (), (), *self.text)
 
 
 @dataclass(frozen=True)
@@ -64,14 +91,21 @@ class EventColumns:
     time: str | None = "time"
     review: str | None = "review"
 
+    def __post_init__(self) -> None:
+        column_names(self, ("user", "item"), ("action", "value", "time", "review"))
+        value_name(self, "set_action")
+
 
 @dataclass
 class IngestReport:
-    """What one ingest stored, and the rows it skipped (with --skip-invalid)."""
+    """What one ingest stored, the rows it skipped (with --skip-invalid), and notes on
+    what was stored but may not do what was meant (columns not embedded, action words
+    localrec does not know)."""
 
     source: str
     stored: int = 0
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def skipped_count(self) -> int:
@@ -211,7 +245,7 @@ def event_from_record(
         action = str(record[columns.action]).strip().lower()
     else:
         action = "purchase"
-    if not _ACTION.match(action):
+    if not ACTION_WORD.match(action):
         raise RowError(f"action {action[:40]!r} must be a short lowercase word such as purchase")
     value = _parse_value(record.get(columns.value)) if columns.value else None
     ts = _parse_time(record.get(columns.time)) if columns.time else None
@@ -274,7 +308,9 @@ def add_items(
     """Insert or update items from dicts (or (line, dict) pairs), in one transaction.
 
     `taken` holds ids that belong to someone else (a pack's catalogue, beside which a
-    device adds items of its own): an item with one of them is refused."""
+    device adds items of its own): an item with one of them is refused. The report's
+    notes name the columns that were stored but are not part of the embedded text."""
+    check_call(store, records, columns, ItemColumns, taken)
     cols = columns or ItemColumns()
     if cols.set_domain is not None:
         try:
@@ -284,6 +320,7 @@ def add_items(
     report = IngestReport(source)
     seen: dict[str, int] = {}
     columns_seen: set[str] = set()
+    keys_by_domain: dict[str, set[str]] = {}
 
     def convert(record: dict[str, Any], line: int) -> ItemRow:
         columns_seen.update(record)
@@ -295,6 +332,7 @@ def add_items(
         if row.id in seen:
             raise RowError(f"duplicate item id {row.id!r} (first on line {seen[row.id]})")
         seen[row.id] = line
+        keys_by_domain.setdefault(row.domain, set()).update(row.fields, row.attributes)
         return row
 
     with store.write() as conn:
@@ -309,6 +347,7 @@ def add_items(
                 f"(columns: {', '.join(sorted(map(str, columns_seen)))}); check the --text "
                 f"names; nothing from {source} was stored"
             )
+    report.notes = unembedded_columns(keys_by_domain, cols.text, templates(store))
     return report
 
 
@@ -326,21 +365,30 @@ def add_events(
     An event without a time gets the time of this call, the same for all of them, so
     they keep their order (by id) and come after every earlier event. Every event's
     item must be in the catalogue or in `known_items` (the ids of items kept outside
-    this database, such as a pack's catalogue).
+    this database, such as a pack's catalogue). A column named other than by default
+    (`EventColumns(time="when")`, `--time when`) must be in the records. The report's
+    notes name the action words that localrec has no weight for.
     """
+    check_call(store, records, columns, EventColumns, known_items)
     cols = columns or EventColumns()
-    if cols.set_action is not None and not _ACTION.match(cols.set_action.strip().lower()):
+    if cols.set_action is not None and not ACTION_WORD.match(cols.set_action.strip().lower()):
         raise InputError(
             f"--set-action {cols.set_action[:40]!r}: an action is a short lowercase word "
             "such as purchase, rate or view"
         )
+    named = named_columns(cols, EventColumns())
     report = IngestReport(source)
     now = time.time()
     outside: Container[str] = known_items if known_items is not None else ()
+    columns_seen: set[str] = set()
+    actions: Counter[str] = Counter()
+
+    def convert(record: dict[str, Any], _: int) -> EventRow:
+        columns_seen.update(record)
+        return event_from_record(record, cols, now)
+
     with store.write() as conn:
-        rows = _valid_rows(
-            records, lambda r, _: event_from_record(r, cols, now), report, skip_invalid
-        )
+        rows = _valid_rows(records, convert, report, skip_invalid)
         for batch in _chunks(rows):
             missing = store.missing_items(
                 conn, (row.item_id for _, row in batch if row.item_id not in outside)
@@ -353,8 +401,13 @@ def add_events(
                 else:
                     good.append(row)
             store.insert_events(conn, good)
+            actions.update(row.action for row in good)
             report.stored += len(good)
+        if columns_seen:
+            # Raised inside the transaction, so nothing of the file is kept.
+            missing_columns(source, named, {str(c) for c in columns_seen})
     report.skipped.sort()
+    report.notes = unknown_actions(actions, action_weights(store))
     return report
 
 
@@ -366,20 +419,34 @@ def _numbered(records: Iterable[Any]) -> Iterator[tuple[int, Any]]:
             yield index, entry
 
 
+STDIN = "-"
+
+
+def _source(path: Path | str) -> tuple[Path, str, IO[bytes] | None]:
+    """The path, its name in messages, and the stream to read when it is "-" (stdin)."""
+    if str(path) == STDIN:
+        return Path("<stdin>"), "<stdin>", sys.stdin.buffer
+    checked = as_path(path, "the file")
+    return checked, str(checked), None
+
+
 def add_items_file(
     store: Store,
-    path: Path,
+    path: Path | str,
     columns: ItemColumns | None = None,
     *,
     fmt: str | None = None,
     skip_invalid: bool = False,
     taken: Container[str] | None = None,
 ) -> IngestReport:
+    """`add_items` from a CSV, TSV, JSON Lines or JSON array file; "-" reads stdin (then
+    `fmt` is needed)."""
+    path, source, stream = _source(path)
     return add_items(
         store,
-        read_records(path, fmt),
+        read_records(path, fmt, stream),
         columns,
-        source=str(path),
+        source=source,
         skip_invalid=skip_invalid,
         taken=taken,
     )
@@ -387,18 +454,21 @@ def add_items_file(
 
 def add_events_file(
     store: Store,
-    path: Path,
+    path: Path | str,
     columns: EventColumns | None = None,
     *,
     fmt: str | None = None,
     skip_invalid: bool = False,
     known_items: Container[str] | None = None,
 ) -> IngestReport:
+    """`add_events` from a CSV, TSV, JSON Lines or JSON array file; "-" reads stdin (then
+    `fmt` is needed)."""
+    path, source, stream = _source(path)
     return add_events(
         store,
-        read_records(path, fmt),
+        read_records(path, fmt, stream),
         columns,
-        source=str(path),
+        source=source,
         skip_invalid=skip_invalid,
         known_items=known_items,
     )

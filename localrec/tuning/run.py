@@ -11,8 +11,9 @@ from localrec.data.loading import aligned_matrix, dataset_with_store, db_as_data
 from localrec.data.protocol import RARE_TARGET_MAX
 from localrec.embedding.loader import open_encoder
 from localrec.models.cache import resolve_model
+from localrec.paths import as_path
 from localrec.scoring.adapter import AdapterConfig, TrainedAdapter
-from localrec.store.db import Store
+from localrec.store.db import Store, require_store
 from localrec.store.item_vectors import encode_items
 from localrec.tuning.storage import store_adapter
 from localrec.tuning.train import train_adapter
@@ -53,7 +54,7 @@ def tune_dataset(
     encode_progress: Callable[[int, int], None] | None = None,
 ) -> TrainedAdapter:
     """Train on the dataset's training files; the adapter is kept with its cached vectors."""
-    dataset, store, index = dataset_with_store(path)
+    dataset, store, index = dataset_with_store(as_path(path, "the dataset directory"))
     with store:
         return _tune(
             dataset,
@@ -81,7 +82,7 @@ def tune_database(
     The last events are left out of training and choice alike, so that `eval` on them
     afterwards measures the adapter honestly.
     """
-    dataset, index = db_as_dataset(store, hold_out=2)
+    dataset, index = db_as_dataset(require_store(store), hold_out=2)
     dataset = replace(dataset, valid=dataset.test, test=[])
     return _tune(
         dataset, store, index, model, config or AdapterConfig(), on_epoch, on_batch, encode_progress

@@ -51,11 +51,21 @@ def test_a_failed_first_write_names_the_problem_and_leaves_no_database(
     assert sorted(p.name for p in tmp_path.glob("new.db*")) == []
 
 
-def test_a_first_config_set_creates_the_database(tmp_path: Path) -> None:
+def test_a_first_config_set_of_an_action_weight_creates_the_database(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
-    code, out, _ = run("--db", str(path), "config", "set", "template.books", "{title}!")
-    assert (code, out) == (0, "template.books = {title}!\n")
-    assert run("--db", str(path), "config", "list")[1] == "template.books = {title}!\n"
+    assert run("--db", str(path), "config", "set", "action.read", "0.8") == (
+        0,
+        "action.read = 0.8\n",
+        "",
+    )
+    assert run("--db", str(path), "config", "list")[1] == "action.read = 0.8\n"
+    # A template needs its domain's items: on a new database there are none.
+    code, out, err = run(
+        "--db", str(tmp_path / "other.db"), "config", "set", "template.books", "{title}"
+    )
+    assert (code, out) == (1, "")
+    assert "unknown domain 'books'; the database has: no items yet (add them first)" in err
+    assert not (tmp_path / "other.db").exists()
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,9 @@ def test_recommend_json_for_a_user_added_with_add_events(pack: Path, tmp_path: P
     shown = invoke(*where, "recommend", "alice", "--domain", "kitchen", "--json")
     assert_clean(shown, 0)
     assert shown.stderr == ""  # no note: a history, nothing unencoded, the same model
-    rows = json.loads(shown.stdout)
+    shown_list = json.loads(shown.stdout)
+    assert (shown_list["fallback"], shown_list["notes"]) == (None, [])
+    rows = shown_list["items"]
     assert len(rows) == 10 and {r["domain"] for r in rows} == {"kitchen"}
     assert not {"k000", "k021"} & {r["item_id"] for r in rows}
     with Recommender(private, pack=pack) as rec:
@@ -79,7 +81,9 @@ def test_recommend_json_for_a_user_added_with_add_events(pack: Path, tmp_path: P
     cold = invoke(*where, "recommend", "alice", "--domain", "kitchen", "--json")
     assert_clean(cold, 0)
     assert "user 'alice' has no usable history; showing the most popular kitchen" in cold.stderr
-    assert len(json.loads(cold.stdout)) == 10
+    cold_list = json.loads(cold.stdout)
+    assert cold_list["fallback"] == "popular" and len(cold_list["items"]) == 10
+    assert cold_list["notes"] == [cold.stderr.strip()]
     assert pack.read_bytes() == before
 
 

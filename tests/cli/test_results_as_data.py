@@ -24,11 +24,14 @@ from localrec.tuning.run import tune_summary
 def test_threshold_report_to_dict() -> None:
     low = ThresholdPoint(theta=0.1, precision=0.01, recall=0.5, mean_size=50.0)
     best = ThresholdPoint(theta=0.4, precision=0.25, recall=0.25, mean_size=1.0)
-    data = ThresholdReport("books", 12, [low, best], best).to_dict()
+    data = ThresholdReport("books", 12, [low, best], best, ["only 12 user(s)"]).to_dict()
     assert data == {
         "domain": "books",
         "users": 12,
+        "min_users": 30,
+        "enough_users": False,
         "suggested": 0.4,
+        "notes": ["only 12 user(s)"],
         "curve": [
             {
                 "theta": 0.1,

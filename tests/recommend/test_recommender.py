@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from localrec.cli.exit_codes import NO_PERSONAL_LIST
 from localrec.errors import DatabaseError, InputError, NotEncoded
 from localrec.recommend.recommender import Recommender, UserVector
+from localrec.recommend.results import OTHERS_NEXT, OTHERS_TWO_STEPS, SIMILAR_TEXT, Explanation
 from localrec.store.db import Store
 from localrec.store.ingest import add_events, add_items
 from localrec.store.item_vectors import encode_items
@@ -253,17 +255,28 @@ def test_cli_recommend_json(real_db: str) -> None:
         "--db", real_db, "recommend", "u1", "--domain", "kitchen", "-k", "2", "--explain", "--json"
     )
     assert code == 0
-    rows = json.loads(out)
+    data = json.loads(out)
+    assert (data["user"], data["domain"], data["fallback"], data["history_size"]) == (
+        "u1",
+        "kitchen",
+        None,
+        2,
+    )
+    rows = data["items"]
     assert {r["item_id"] for r in rows} == {"k1", "k2"}  # kettle for tea, grinder for coffee
     assert {"item_id", "domain", "score", "because"} <= rows[0].keys()
     assert set(rows[0]["because"]) <= {"f1", "f2"} and rows[0]["because"]
+    why = rows[0]["because_detail"][0]
+    titles = {"f1": "Organic green tea, 100 bags", "f2": "Dark roast whole bean coffee"}
+    assert why["title"] == titles[why["item_id"]] and why["action"] == "purchase"
+    assert why["cf_share"] is None and 0 < why["cosine"] == why["similarity"] <= 1
 
 
 def test_cli_threshold_without_k_is_the_whole_list(real_db: str) -> None:
     code, out, _ = run(
         "--db", real_db, "recommend", "u1", "--domain", "kitchen", "--threshold", "-1", "--json"
     )
-    assert code == 0 and len(json.loads(out)) == 4
+    assert code == 0 and len(json.loads(out)["items"]) == 4
 
 
 def test_cli_ad_hoc_history_and_table(real_db: str) -> None:
@@ -286,12 +299,24 @@ def test_cli_ad_hoc_history_and_table(real_db: str) -> None:
 def test_cli_unknown_user_is_cold_start(real_db: str) -> None:
     code, out, err = run("--db", real_db, "recommend", "ghost", "--domain", "kitchen", "--json")
     assert code == 0 and "no usable history" in err
-    assert json.loads(out)[0]["item_id"] == "k3"  # the most popular kitchen item
-    code, _, err = run(
+    data = json.loads(out)
+    assert data["items"][0]["item_id"] == "k3"  # the most popular kitchen item
+    assert data["items"][0]["score"] == 0.0 and data["fallback"] == "popular"
+    assert data["notes"] == [
+        "user 'ghost' has no usable history; showing the most popular kitchen items"
+    ]
+    code, out, err = run(
         "--db", real_db, "recommend", "ghost", "--domain", "kitchen", "--no-fallback"
     )
-    assert code == 1 and "no recommendations: user 'ghost' has no usable history\n" in err
-    assert "showing" not in err  # it shows nothing
+    assert (code, out) == (NO_PERSONAL_LIST, "")
+    assert err == "no recommendations: user 'ghost' has no usable history\n"
+    code, out, err = run(
+        "--db", real_db, "recommend", "ghost", "--domain", "kitchen", "--no-fallback", "--json"
+    )
+    assert code == NO_PERSONAL_LIST and "no recommendations" in err
+    data = json.loads(out)
+    assert (data["items"], data["fallback"], data["history_size"]) == ([], None, 0)
+    assert data["notes"] == ["user 'ghost' has no usable history"]
 
 
 @pytest.mark.parametrize(
@@ -498,19 +523,35 @@ def test_the_popular_fallback_leaves_out_what_the_user_has(rec: Recommender) -> 
 
 
 @pytest.mark.parametrize(
-    ("reason", "value", "shown"),
+    ("action", "rating", "reason", "value", "shown"),
     [
-        ("similar text", 0.2345, "bought Dune (0.23)"),
-        ("others went on to it", 0.625, "bought Dune (others went on to it: 62%)"),
+        ("purchase", None, SIMILAR_TEXT, 0.2345, "bought Dune (similar text, cosine 0.23)"),
+        ("rate", 5.0, SIMILAR_TEXT, 0.5, "rated Dune 5/5 (similar text, cosine 0.50)"),
+        ("read", None, OTHERS_NEXT, 0.625, "read Dune (others went on to it: 62%)"),
         (
-            "others went on to it in two steps",
+            "view",
+            None,
+            OTHERS_TWO_STEPS,
             1.0,
-            "bought Dune (others went on to it in two steps: 100%)",
+            "viewed Dune (others went on to it in two steps: 100%)",
         ),
     ],
 )
-def test_explanations_say_why_in_the_table(reason: str, value: float, shown: str) -> None:
+def test_explanations_say_why_in_the_table(
+    action: str, rating: float | None, reason: str, value: float, shown: str
+) -> None:
     from localrec.cli.recommend import _because
 
-    detail = {"action": "bought", "title": "Dune", "similarity": value, "reason": reason}
-    assert _because(detail) == shown
+    similar = reason == SIMILAR_TEXT
+    why = Explanation(
+        "b1",
+        "Dune",
+        action,
+        reason,
+        cosine=value if similar else None,
+        cf_share=None if similar else value,
+        text="Dune by Frank Herbert (science fiction)",
+        value=rating,
+    )
+    assert _because(why.to_dict()) == shown
+    assert why.similarity == value
