@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localrec.errors import InputError
+from localrec.errors import DatabaseError, InputError
 from localrec.paths import as_path
 from localrec.store.connection import BUSY_TIMEOUT_S, MMAP_BYTES, SCHEMA_VERSION
 from localrec.store.vectors import ItemMatrix, VectorStore, in_chunks
@@ -124,13 +124,15 @@ class Store(VectorStore):
         if the generation is still current. A cache: it never waits for another writer, and
         a database it cannot write to (read-only) keeps nothing. Returns whether it kept it."""
         with self._lock:
+            if self.immutable or self.damaged is not None:
+                return False
             try:
                 self._conn.execute("PRAGMA busy_timeout = 0")
                 try:
                     self._conn.execute("BEGIN IMMEDIATE")
                 finally:
                     self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            except sqlite3.Error:
+            except (sqlite3.Error, DatabaseError):  # the store's connection raises the latter
                 return False
             try:
                 kept = self.vectors_generation() == generation
@@ -146,7 +148,7 @@ class Store(VectorStore):
                     )
                 self._conn.execute("COMMIT")
                 return kept
-            except sqlite3.Error:
+            except (sqlite3.Error, DatabaseError):
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 return False
