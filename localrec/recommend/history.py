@@ -27,7 +27,7 @@ __all__ = [
 
 # The limits of an ad-hoc history (`--history`, `recommend(history=...)`): its text (or
 # the texts of its entries together) and its events. Each distinct phrase is embedded, so
-# the limits bound a call's time: 1,000 distinct phrases take a few seconds on 2 cores.
+# the limits bound a call's time (benchmarks/bench_history.py measures it at the limit).
 # A longer history belongs in the database: `add events`, then recommend for that user.
 MAX_HISTORY_CHARS = 200_000
 MAX_HISTORY_EVENTS = 1_000
