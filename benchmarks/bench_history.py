@@ -33,7 +33,19 @@ from localrec.store.ingest import add_items  # noqa: E402
 from localrec.store.item_vectors import encode_items  # noqa: E402
 from tests.helpers import catalogue_items  # noqa: E402
 
-WORDS = "apple banana cherry kettle whisk ladle saucepan grater sieve colander teapot".split()
+WORDS = [
+    "apple",
+    "banana",
+    "cherry",
+    "kettle",
+    "whisk",
+    "ladle",
+    "saucepan",
+    "grater",
+    "sieve",
+    "colander",
+    "teapot",
+]
 
 
 def distinct(n: int) -> str:
