@@ -152,6 +152,8 @@ def _cached_source(spec: ModelSpec, path: Path) -> str | None:
 
 
 def list_models(registry: Registry | None = None) -> list[CachedModel]:
+    """Every registered model (of `registry`, default: `load_registry()`), each with its
+    file, size and source ("hub", "offline-build", "added", ...) where it is on disk."""
     registry = registry or load_registry()
     rows = []
     for spec in registry:
@@ -171,7 +173,9 @@ def list_models(registry: Registry | None = None) -> list[CachedModel]:
 def resolve_model(
     name: str | None = None, registry: Registry | None = None
 ) -> tuple[ModelSpec, Path]:
-    """The spec and the verified local GGUF path of a model, or a clear error saying what to run."""
+    """The spec and the verified local GGUF path of a model (`name`, default: the default
+    model, in `registry`, default: `load_registry()`), or a clear error saying what to run.
+    """
     registry = registry or load_registry()
     spec = registry.get(name)
     path = cache_path(spec)
@@ -365,7 +369,14 @@ def pull_model(
     force: bool = False,
     step: Callable[[str], None] | None = None,
 ) -> PullResult:
-    """Make a registered model available locally: from the hub, else built offline."""
+    """Make a registered model available locally: from the hub, checked against its
+    sha256, else (offline, or the hub unreachable) built from its offline source.
+
+    Args:
+        name: A registered model's name; None for the default model.
+        force: Download (or build) again even when the file is on disk and intact.
+        step: Called with a line saying each step (for progress output).
+    """
     registry = load_registry()
     spec = registry.get(name)
     if spec.local_path is not None:
@@ -432,7 +443,13 @@ _SLUG = re.compile(r"[^a-z0-9._-]+")
 def add_model(
     path: Path | str, name: str | None = None, max_tokens: int | None = None
 ) -> ModelSpec:
-    """Register a GGUF the user already has; it is checked and referenced, not copied."""
+    """Register a GGUF the user already has; it is checked and referenced, not copied.
+
+    Args:
+        path: The GGUF file of an embedding model.
+        name: The name to register it under (default: from the file name).
+        max_tokens: Its token limit (default: the context length in its header).
+    """
     path = Path(path).expanduser().resolve()
     info = read_gguf_info(path)
     check_embedding_model(info)

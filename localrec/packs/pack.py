@@ -28,7 +28,12 @@ __all__ = ["Pack", "open_pack", "require_pack_model"]
 
 
 def open_pack(path: Path | str) -> Pack:
-    """The pack at `path`, checked (format version, checksum) and read into memory."""
+    """The pack at `path`, checked (format version, checksum) and read into memory;
+    `Recommender(db, pack=...)` serves from it.
+
+    Raises:
+        PackError: The file is missing, damaged, not a pack, or of a newer format.
+    """
     return Pack(Path(path), read_pack(path))
 
 
@@ -47,7 +52,8 @@ def require_pack_model(pack: Pack) -> Path:
 
 
 class Pack:
-    """A pack file's content. Never written: the device's own data lives elsewhere."""
+    """A pack file's content (from `open_pack`). Never written: the device's own data lives
+    in its private database. Close it when done (or use it as a context manager)."""
 
     def __init__(self, path: Path, content: PackContent) -> None:
         self.path = path
@@ -67,6 +73,7 @@ class Pack:
 
     @property
     def model(self) -> str:
+        """The embedding model the pack was built with."""
         return str(self.meta["model"])
 
     @property
@@ -75,6 +82,7 @@ class Pack:
 
     @property
     def dim(self) -> int:
+        """Its vectors' dimension."""
         return int(self.meta["dim"])
 
     @property
@@ -82,6 +90,7 @@ class Pack:
         return dict(self.meta.get("templates", {}))
 
     def domain_names(self) -> list[str]:
+        """The domains of its catalogue."""
         return list(self._domain_names)
 
     def get_items(self, ids: Sequence[str]) -> dict[str, ItemRow]:
@@ -97,6 +106,7 @@ class Pack:
         }
 
     def close(self) -> None:
+        """Close the pack file."""
         with self._lock:
             self._conn.close()
 

@@ -24,8 +24,17 @@ OTHERS_TWO_STEPS = "others went on to it in two steps"
 
 @dataclass(frozen=True)
 class Explanation:
-    """A history item that pulled a recommendation up. `similarity` is the text cosine, or,
-    for the co-occurrence reasons, the item's share of the recommendation's CF score."""
+    """A history item that pulled a recommendation up.
+
+    Attributes:
+        item_id: The history item's id; None for free text of an ad-hoc history.
+        title: The history item's text, as it was embedded.
+        action: What the user did with it (purchase, rate, view, ...).
+        similarity: The text cosine with the recommendation, or, for the co-occurrence
+            reasons, the item's share of the recommendation's CF score.
+        reason: "similar text", "others went on to it" or "others went on to it in two
+            steps".
+    """
 
     item_id: str | None
     title: str
@@ -36,7 +45,16 @@ class Explanation:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended (or scored) item."""
+    """One recommended (or scored) item.
+
+    Attributes:
+        item_id: The item's id.
+        domain: The item's domain.
+        title: The item's title.
+        score: Its score: a cosine s(u, p) for zero-shot lists, `score` and `similar`; a
+            sum of standardised scores (not a cosine) for the tuned hybrid.
+        because: The history items behind it, strongest first (with `explain=True`).
+    """
 
     item_id: str
     domain: str
@@ -45,6 +63,7 @@ class Recommendation:
     because: tuple[Explanation, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The item as JSON-able data, as `localrec recommend --json` prints it."""
         return {
             "item_id": self.item_id,
             "domain": self.domain,
@@ -66,7 +85,19 @@ class Recommendation:
 
 @dataclass(frozen=True)
 class RecommendationList:
-    """A user's list for one domain; `fallback` says when it is not personal."""
+    """A user's list for one domain; iterate over it (or its `items`) for the items.
+
+    Attributes:
+        user: The stored user's id; None for an ad-hoc history.
+        domain: The domain whose items were ranked.
+        user_vector: What ranked them: "tuned-hybrid", "tuned", or a zero-shot user vector.
+        items: The recommendations, best first.
+        fallback: "popular" when the user had no usable history and the list is the
+            domain's most popular items; None for a personal list.
+        history_size: How many history items the user vector was built from.
+        notes: What the caller should know (a threshold served by zero-shot text, items
+            left out for missing or damaged vectors, a pack of another model).
+    """
 
     user: str | None
     domain: str

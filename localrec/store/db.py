@@ -65,15 +65,26 @@ class DeleteReport:
 
 
 class Store(VectorStore):
-    """One localrec database file. Safe to open from several processes at once."""
+    """One localrec database file. Safe to open from several processes at once.
+
+    Use it as a context manager (or call `close`). A database written by an older
+    localrec is copied to `*.bak-schemaN` and migrated; a newer one is refused untouched.
+
+    Args:
+        path: The database file.
+        create: Create the file if it does not exist; False raises `DatabaseError`.
+        readonly: Open it for reading only (it must exist).
+    """
 
     # -- config ----------------------------------------------------------------------------
 
     def config_get(self, key: str, default: str | None = None) -> str | None:
+        """The value of a configuration key (such as `template.books`), or `default`."""
         row = self._conn.execute("SELECT value FROM config WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
     def config_set(self, key: str, value: str) -> None:
+        """Set a configuration key, replacing its value."""
         with self.write() as conn:
             conn.execute(
                 "INSERT INTO config (key, value) VALUES (?, ?) "
@@ -82,10 +93,12 @@ class Store(VectorStore):
             )
 
     def config_unset(self, key: str) -> bool:
+        """Remove a configuration key; whether it was set."""
         with self.write() as conn:
             return conn.execute("DELETE FROM config WHERE key = ?", (key,)).rowcount > 0
 
     def config_items(self) -> dict[str, str]:
+        """Every configuration key and its value."""
         return dict(self._conn.execute("SELECT key, value FROM config ORDER BY key").fetchall())
 
     # -- items and events ------------------------------------------------------------------
@@ -188,6 +201,7 @@ class Store(VectorStore):
             last = rows[-1][0]
 
     def domains(self) -> list[str]:
+        """The domains of the stored items, sorted."""
         return [
             r[0] for r in self._conn.execute("SELECT DISTINCT domain FROM items ORDER BY domain")
         ]
@@ -258,6 +272,8 @@ class Store(VectorStore):
         return {row[0]: int(row[1]) for row in self._conn.execute(sql, params)}
 
     def stats(self) -> dict[str, Any]:
+        """Counts of items (per domain), events, users and vectors (per model), as
+        `localrec stats --json` prints them."""
         with self.snapshot() as conn:
             items = dict(
                 conn.execute(

@@ -51,10 +51,8 @@ def test_the_committed_slice_is_small_and_only_data() -> None:
 
 
 def test_the_slice_unpacks_to_its_checksums(shop: Path) -> None:
-    sums = dict(
-        reversed(line.split("  ", 1))
-        for line in (SHOP_SLICE / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
-    )
+    lines = (SHOP_SLICE / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
+    sums = {name: digest for digest, name in (line.split("  ", 1) for line in lines)}
     assert sorted(sums) == sorted(FILES)
     assert sorted(p.name for p in shop.iterdir()) == sorted(FILES)
     for name, digest in sums.items():
