@@ -153,7 +153,7 @@ def _cached_source(spec: ModelSpec, path: Path) -> str | None:
 
 def list_models(registry: Registry | None = None) -> list[CachedModel]:
     """Every registered model (of `registry`, default: `load_registry()`), each with its
-    file, size and source ("hub", "offline-build", "added", ...) where it is on disk."""
+    file, size and source ("hub", "offline-build" or "user") where it is on disk."""
     registry = registry or load_registry()
     rows = []
     for spec in registry:
@@ -448,7 +448,8 @@ def add_model(
     Args:
         path: The GGUF file of an embedding model.
         name: The name to register it under (default: from the file name).
-        max_tokens: Its token limit (default: the context length in its header).
+        max_tokens: Its token limit (default: the context length in its header, at most
+            512).
     """
     path = Path(path).expanduser().resolve()
     info = read_gguf_info(path)

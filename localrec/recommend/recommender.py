@@ -67,8 +67,10 @@ class Recommender:
         user_vector: How a user becomes scores when a call does not say: "hybrid" (the
             tuned hybrid where `tune` kept an adapter, zero-shot text elsewhere),
             "zero-shot", "history-text", "item-mean", "max-sim" or "tuned".
-        half_life: Recency half-life, in events, of max-sim and of history texts.
-        mean_half_life: Recency half-life, in events, of item-mean.
+        half_life: Recency half-life, in events, of the history written as text
+            (history-text).
+        mean_half_life: Recency half-life, in events, of item-mean (also inside zero-shot
+            and the tuned hybrid).
         lang: Language of history texts ("en" or "zh").
         verbose: Show llama.cpp's own log on stderr.
         adapter: Use a tuned adapter where there is one; False ranks with zero-shot text.
