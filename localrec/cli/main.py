@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from localrec import __version__
 from localrec.cli import data, evaluate, models, packs, recommend
 from localrec.cli.common import LocalrecGroup
 
@@ -17,7 +16,8 @@ __all__ = ["cli"]
 
 
 @click.group(cls=LocalrecGroup)
-@click.version_option(__version__, prog_name="localrec")
+# The version of the installed distribution (importlib.metadata), read only when asked.
+@click.version_option(package_name="localrec", prog_name="localrec")
 @click.option(
     "--db",
     "db_path",

@@ -17,7 +17,14 @@ __all__ = ["EmbedResult", "embed_texts", "save_npy"]
 
 @dataclass(frozen=True)
 class EmbedResult:
-    """Vectors in input order, with what the encoder had to cut."""
+    """Vectors in input order, with what the encoder had to cut.
+
+    Attributes:
+        model: The model's name.
+        vectors: An (n, dim) float32 array of unit vectors, one row per text.
+        truncated: How many texts were cut at the model's token limit.
+        max_tokens: That limit.
+    """
 
     model: str
     vectors: np.ndarray
@@ -26,6 +33,7 @@ class EmbedResult:
 
     @property
     def dim(self) -> int:
+        """The vectors' dimension."""
         return int(self.vectors.shape[1])
 
     def to_lists(self) -> list[list[float]]:
@@ -45,6 +53,15 @@ class EmbedResult:
 def embed_texts(
     texts: Sequence[str], model: str | None = None, *, query: bool = False, verbose: bool = False
 ) -> EmbedResult:
+    """Embed texts with a model loaded for this call, and close it again (an app that
+    embeds often keeps one `open_encoder()` instead).
+
+    Args:
+        texts: The texts, in order.
+        model: A model name; None for the default model.
+        query: Apply the model's query prefix (e5: `query: `) instead of the document one.
+        verbose: Show llama.cpp's own log on stderr.
+    """
     if isinstance(texts, str | bytes):
         raise EncoderError("embed_texts() takes a list of texts, not one string")
     with open_encoder(model, verbose=verbose) as encoder:

@@ -64,13 +64,22 @@ class _Context:
 @runtime_checkable
 class Encoder(Protocol):
     """Anything that turns texts into an (n, dim) float32 array of unit vectors: every
-    attribute and method localrec calls on an encoder."""
+    attribute and method localrec calls on an encoder (a `typing.Protocol`, checked at run
+    time when one is passed to `Recommender(encoder=...)`).
+
+    Attributes:
+        name: The model's name.
+        dim: The vectors' dimension.
+        spec: The model's `ModelSpec` (name, dim and prefixes), so vectors can be matched.
+        max_tokens: Texts longer than this, in tokens, are cut.
+        last_truncated: How many texts the last `encode` cut.
+    """
 
     name: str
     dim: int
-    spec: ModelSpec  # the model's name, dim and prefixes, so vectors can be matched
-    max_tokens: int  # texts longer than this are cut
-    last_truncated: int  # how many texts the last `encode` cut
+    spec: ModelSpec
+    max_tokens: int
+    last_truncated: int
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray: ...
 
@@ -129,7 +138,17 @@ class LlamaEncoder:
     24-26% more texts/s than one of two, benchmarks/bench_encode.py). By default a model of
     at most 384 dimensions gets one context per thread (at most 4), a wider one a single
     context. A single batch, such as one query, runs on the first context with all the
-    threads.
+    threads. `open_encoder` is the usual way to get one.
+
+    Args:
+        path: The GGUF file.
+        spec: The model's registry entry (its pooling, prefixes and token limit).
+        n_threads: Threads in all (default: the physical cores).
+        batch_tokens: Tokens per llama.cpp batch (default: the model's max tokens).
+        max_sequences: Texts packed into one batch at most.
+        flash_attention: Use llama.cpp's flash attention.
+        contexts: llama.cpp contexts run side by side (default: see above).
+        verbose: Show llama.cpp's own log on stderr.
     """
 
     def __init__(
@@ -239,6 +258,7 @@ class LlamaEncoder:
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Free the model and its contexts; a later `encode` raises `EncoderError`."""
         llama_cpp = self._llama
         with self._lock:
             while self._contexts:
@@ -311,7 +331,16 @@ class LlamaEncoder:
     # -- encoding --------------------------------------------------------------------------
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
-        """Embed `texts` (query or document prefix applied); rows are L2-normalised."""
+        """Embed `texts` (query or document prefix applied); rows are L2-normalised.
+
+        Args:
+            texts: The texts, in order; each is cut at `max_tokens` as sentence-transformers
+                cuts it (`last_truncated` says how many were).
+            query: Apply the model's query prefix instead of the document prefix.
+
+        Returns:
+            An (n, dim) float32 array, one unit row per text.
+        """
         if isinstance(texts, str | bytes):
             raise EncoderError("encode() takes a list of texts, not one string")
         prefix = self.spec.query_prefix if query else self.spec.document_prefix

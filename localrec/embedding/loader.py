@@ -18,7 +18,16 @@ def open_encoder(
     """Load a registered (or user-added) model by name; the default model when None.
 
     A Q8_0 model runs as its F16 twin where that was measured faster on this CPU (see
-    `localrec.embedding.f16_twin`); `exact_weights=True` loads the file as it is.
+    `localrec.embedding.f16_twin`). Use the encoder as a context manager (or `close` it).
+
+    Args:
+        name: A model name of `localrec models list`; None for the default model. It must
+            be on disk (`localrec models pull`).
+        exact_weights: Load the file as it is, never its F16 twin.
+        **options: Passed to `LlamaEncoder` (n_threads, contexts, verbose, ...).
+
+    Raises:
+        ModelError: An unknown model, one not pulled yet, or a damaged file.
     """
     spec, path = resolve_model(name)
     if not exact_weights:

@@ -62,13 +62,24 @@ class SliceRow:
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """NDCG@10 of `method` minus `baseline`'s on the same cases, with a bootstrap interval."""
+    """NDCG@10 of `method` minus `baseline`'s on the same cases, with a bootstrap interval.
+
+    Attributes:
+        method: The method compared.
+        baseline: The method it is compared with.
+        setting: "mixed" or "cross".
+        domain: The target domain.
+        difference: The mean per-case difference of NDCG@10, as a fraction.
+        low: The 95% interval's lower end.
+        high: Its upper end.
+        n: The number of cases.
+    """
 
     method: str
     baseline: str
     setting: str
     domain: str
-    difference: float  # fractions, like the metrics
+    difference: float
     low: float
     high: float
     n: int
@@ -79,6 +90,7 @@ class PairedDifference:
         return self.low > 0 or self.high < 0
 
     def as_dict(self) -> dict[str, object]:
+        """The comparison as JSON-able data, as `eval --json` gives it."""
         return {
             "method": self.method,
             "baseline": self.baseline,
@@ -93,24 +105,39 @@ class PairedDifference:
 
 @dataclass(frozen=True, eq=False)
 class EvalReport:
+    """What one `eval` run measured; metrics are fractions (0.3508 is 35.08%).
+
+    Attributes:
+        split: The split whose targets were ranked ("test" or "valid").
+        n_negatives: Negatives per target; None for full ranking.
+        seed: The seed of the negatives' draw.
+        rows: One `MetricRow` per method, setting and domain (`ndcg_10`, `hr_10`, `mrr`,
+            ..., and `n`, the number of cases).
+        cases: Each case's rank per (method, setting), for paired comparisons.
+        slices: NDCG@10 on the rare-target and cold-history slices.
+        domain_names: The names of the domain indices in `cases`.
+        comparisons: The paired differences from one method, when the run was asked for
+            them (`compare=`).
+    """
+
     split: str
-    n_negatives: int | None  # None for full ranking
+    n_negatives: int | None
     seed: int
     rows: list[MetricRow]
     cases: dict[tuple[str, str], CaseRanks] = field(default_factory=dict)
     slices: list[SliceRow] = field(default_factory=list)
-    # Names of the domain indices in `cases`.
     domain_names: tuple[str, ...] = ()
-    # Paired differences from one method, when the run was asked for them.
     comparisons: list[PairedDifference] = field(default_factory=list)
 
     def row(self, method: str, setting: str, domain: str) -> MetricRow:
+        """The row of one method, setting and domain (KeyError if the run has none)."""
         for r in self.rows:
             if (r.method, r.setting, r.domain) == (method, setting, domain):
                 return r
         raise KeyError((method, setting, domain))
 
     def slice_dicts(self) -> list[dict[str, Any]]:
+        """The slices' rows as plain dicts, as `eval --json` gives them under `slices`."""
         return [
             {
                 "slice": r.slice,

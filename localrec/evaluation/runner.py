@@ -195,8 +195,21 @@ def run_eval(
 
 def evaluate_dataset(path: Path | str, **options: Any) -> EvalReport:
     """`localrec eval DATASET_DIR`: every baseline and localrec method on a sequence dataset
-    in the Food-Kitchen layout. `options` are `run_eval`'s (models, settings, n_negatives,
-    seed, full, split, adapters, progress callbacks). Vectors are cached for later runs."""
+    in the Food-Kitchen layout. Vectors are cached for later runs.
+
+    Args:
+        path: The dataset directory (`items.jsonl`, `train_overlap.txt`, optionally
+            `train_A.txt`/`train_B.txt`, `valid.txt`, `test.txt`).
+        **options: Of the protocol run: `models` (names; default: every model on disk),
+            `settings` ("mixed", "cross"), `n_negatives` (999), `seed` (42), `full` (rank
+            the whole domain), `split` ("test" or "valid"), `adapters` (False leaves out
+            the tuned rows), `compare` (a method name: paired differences against it),
+            `pack` (an open `Pack` that serves every localrec row), and the progress
+            callbacks `encode_progress(done, total)`, `total(cases)`, `progress(done)`.
+
+    Returns:
+        The report: NDCG@10, hit rates and MRR per method, setting and domain.
+    """
     dataset, store, index = dataset_with_store(as_path(path, "the dataset directory"))
     with store:
         public = dataset_item_ids(dataset, index)
@@ -209,10 +222,15 @@ def evaluate_dataset(path: Path | str, **options: Any) -> EvalReport:
 
 
 def evaluate_database(store: Store, domain: str | None = None, **options: Any) -> EvalReport:
-    """`localrec --db X eval`: the database's own events, each user's last one held out
-    (only users whose last event is in `domain`, if given). Vectors missing for a model
-    on disk are encoded into the database. `options` as for `evaluate_dataset`, but the
-    split is always the held-out last events, and history-text vectors are not stored."""
+    """`localrec --db X eval`: the database's own events, each user's last one held out.
+    Vectors missing for a model on disk are encoded into the database.
+
+    Args:
+        store: The database.
+        domain: Only users whose last event is in this domain.
+        **options: As for `evaluate_dataset`, but the split is always the held-out last
+            events, and history-text vectors are not stored.
+    """
     require_store(store)
     if domain is not None:
         store.require_domain(domain)

@@ -152,8 +152,8 @@ def _cached_source(spec: ModelSpec, path: Path) -> str | None:
 
 
 def list_models(registry: Registry | None = None) -> list[CachedModel]:
-    """Every model of the registry (the packaged one and the user's), with its file when
-    it is on disk."""
+    """Every registered model (of `registry`, default: `load_registry()`), each with its
+    file, size and source ("hub", "offline-build" or "user") where it is on disk."""
     if registry is not None and not isinstance(registry, Registry):
         raise InputError(f"registry must be a localrec Registry, got {registry!r:.60}")
     registry = registry or load_registry()
@@ -175,7 +175,9 @@ def list_models(registry: Registry | None = None) -> list[CachedModel]:
 def resolve_model(
     name: str | None = None, registry: Registry | None = None
 ) -> tuple[ModelSpec, Path]:
-    """The spec and the verified local GGUF path of a model, or a clear error saying what to run."""
+    """The spec and the verified local GGUF path of a model (`name`, default: the default
+    model, in `registry`, default: `load_registry()`), or a clear error saying what to run.
+    """
     registry = registry or load_registry()
     spec = registry.get(name)
     path = cache_path(spec)
@@ -369,7 +371,14 @@ def pull_model(
     force: bool = False,
     step: Callable[[str], None] | None = None,
 ) -> PullResult:
-    """Make a registered model available locally: from the hub, else built offline."""
+    """Make a registered model available locally: from the hub, checked against its
+    sha256, else (offline, or the hub unreachable) built from its offline source.
+
+    Args:
+        name: A registered model's name; None for the default model.
+        force: Download (or build) again even when the file is on disk and intact.
+        step: Called with a line saying each step (for progress output).
+    """
     registry = load_registry()
     spec = registry.get(name)
     if spec.local_path is not None:
@@ -436,7 +445,14 @@ _SLUG = re.compile(r"[^a-z0-9._-]+")
 def add_model(
     path: Path | str, name: str | None = None, max_tokens: int | None = None
 ) -> ModelSpec:
-    """Register a GGUF the user already has; it is checked and referenced, not copied."""
+    """Register a GGUF the user already has; it is checked and referenced, not copied.
+
+    Args:
+        path: The GGUF file of an embedding model.
+        name: The name to register it under (default: from the file name).
+        max_tokens: Its token limit (default: the context length in its header, at most
+            512).
+    """
     path = as_path(path, "the GGUF file").expanduser().resolve()
     if name is not None and not isinstance(name, str):
         raise InputError(f"name must be text, got {name!r:.40}")

@@ -37,7 +37,26 @@ class OfflineSource:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One embedding model: where its GGUF comes from and how to use it."""
+    """One embedding model: where its GGUF comes from and how to use it.
+
+    Attributes:
+        name: The name commands and `open_encoder` take.
+        dim: The vectors' dimension.
+        pooling: How token vectors become one ("mean" or "cls").
+        max_tokens: Texts are cut at this many tokens.
+        repo: The model hub repository of the GGUF file.
+        filename: The file in that repository.
+        revision: The commit it is pinned to.
+        sha256: The file's pinned sha256.
+        size: The file's size in bytes.
+        query_prefix: Put before a query's text (e5: `query: `).
+        document_prefix: Put before a document's text.
+        languages: The languages it was trained for.
+        license: The model's license.
+        description: One line about it.
+        offline: Where the file can be built from without the hub, if anywhere.
+        local_path: The file of a model the user added (`localrec models add PATH`).
+    """
 
     name: str
     dim: int
@@ -54,14 +73,15 @@ class ModelSpec:
     license: str = ""
     description: str = ""
     offline: OfflineSource | None = None
-    # Set only for models the user added with `localrec models add PATH`.
     local_path: Path | None = None
 
     @property
     def is_user_model(self) -> bool:
+        """Whether the user added it (`localrec models add`) rather than the registry."""
         return self.local_path is not None
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-able data."""
         data = asdict(self)
         data["languages"] = list(self.languages)
         data["local_path"] = str(self.local_path) if self.local_path else None
@@ -163,7 +183,13 @@ def parse_model(entry: Mapping[str, Any], where: str) -> ModelSpec:
 
 @dataclass(frozen=True)
 class Registry:
-    """All known models, in registry order, and the default's name."""
+    """All known models, in registry order, and the default's name. Iterate over it for
+    the `ModelSpec`s; `name in registry` tells whether a model is known.
+
+    Attributes:
+        models: The models, in registry order.
+        default: The default model's name.
+    """
 
     models: tuple[ModelSpec, ...]
     default: str
@@ -241,7 +267,8 @@ def load_user_models() -> list[ModelSpec]:
 
 
 def load_registry(include_user: bool = True) -> Registry:
-    """The packaged registry plus, unless told otherwise, the models the user added."""
+    """The packaged registry (`models.toml`) plus, with `include_user`, the models the user
+    added with `localrec models add`."""
     models, default = parse_registry(packaged_registry_text())
     if include_user:
         models.extend(load_user_models())

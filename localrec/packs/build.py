@@ -50,7 +50,16 @@ Sequences = list[np.ndarray]
 
 @dataclass(frozen=True)
 class PackBuild:
-    """What `build_pack` wrote."""
+    """What `build_pack` wrote.
+
+    Attributes:
+        path: The pack file.
+        items: Items in its catalogue.
+        users: Users whose events the aggregates were computed from.
+        pairs: Item pairs kept (made by at least K users).
+        adapter_items: Items whose learned rows it keeps.
+        seconds: Build time.
+    """
 
     path: Path
     items: int
@@ -92,9 +101,24 @@ def build_pack(
     step: Callable[[str], None] | None = None,
 ) -> PackBuild:
     """Build a pack of one model from a dataset's training files (after `tune DATASET_DIR`)
-    or a database's events (after `encode` and `tune`). `min_users` is K, `neighbours` N
-    (0: all); `full_precision` keeps float32 vectors and float64 weights (`vector_dtype`,
-    int8 by default, and float32 otherwise)."""
+    or a database's events (after `encode` and `tune`): `localrec pack build`.
+
+    Args:
+        out: The pack file to write (replaced only when the build succeeds).
+        dataset_dir: A dataset directory to build from (or give `store`).
+        store: A database to build from (or give `dataset_dir`).
+        model: The embedding model (default: the default model).
+        min_users: K: an item pair (a before b), or an item's popularity, is kept only
+            when at least K distinct users made it.
+        neighbours: N: the N heaviest item-kNN neighbours kept per item; 0 keeps all.
+        full_precision: Keep float32 vectors and float64 weights (default: int8 vectors).
+        vector_dtype: "int8" or "float32" for the vectors, when `full_precision` is not
+            given.
+        step: Called with a line saying each step (for progress output).
+
+    Raises:
+        InputError: Bad settings, or both or neither of `dataset_dir` and `store`.
+    """
     if vector_dtype is not None and vector_dtype not in VECTOR_DTYPES:
         raise InputError(f"vector type {vector_dtype!r} is not one of {', '.join(VECTOR_DTYPES)}")
     dtype = "float32" if full_precision else vector_dtype or "int8"

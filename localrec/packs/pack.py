@@ -29,7 +29,12 @@ __all__ = ["Pack", "open_pack", "require_pack_model"]
 
 
 def open_pack(path: Path | str) -> Pack:
-    """The pack at `path`, checked (format version, checksum) and read into memory."""
+    """The pack at `path`, checked (format version, checksum) and read into memory;
+    `Recommender(db, pack=...)` serves from it.
+
+    Raises:
+        PackError: The file is missing, damaged, not a pack, or of a newer format.
+    """
     checked = as_path(path, "the pack")
     return Pack(checked, read_pack(checked))
 
@@ -49,7 +54,8 @@ def require_pack_model(pack: Pack) -> Path:
 
 
 class Pack:
-    """A pack file's content. Never written: the device's own data lives elsewhere."""
+    """A pack file's content (from `open_pack`). Never written: the device's own data lives
+    in its private database. Close it when done (or use it as a context manager)."""
 
     def __init__(self, path: Path, content: PackContent) -> None:
         self.path = path
@@ -69,6 +75,7 @@ class Pack:
 
     @property
     def model(self) -> str:
+        """The embedding model the pack was built with."""
         return str(self.meta["model"])
 
     @property
@@ -77,6 +84,7 @@ class Pack:
 
     @property
     def dim(self) -> int:
+        """Its vectors' dimension."""
         return int(self.meta["dim"])
 
     @property
@@ -84,6 +92,7 @@ class Pack:
         return dict(self.meta.get("templates", {}))
 
     def domain_names(self) -> list[str]:
+        """The domains of its catalogue."""
         return list(self._domain_names)
 
     def get_items(self, ids: Sequence[str]) -> dict[str, ItemRow]:
@@ -99,6 +108,7 @@ class Pack:
         }
 
     def close(self) -> None:
+        """Close the pack file."""
         with self._lock:
             self._conn.close()
 

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from localrec.embedding.llama_encoder import Encoder
 from localrec.errors import InputError, NotEncoded
 from localrec.models.registry import ModelSpec
 from localrec.packs.pack import Pack
 from localrec.recommend.tuned import TunedCatalogue
 from localrec.store.db import ItemMatrix, ItemRow, Store
-from localrec.store.item_vectors import database_stats, stale_count, templates
+from localrec.store.item_vectors import database_stats, encode_items, stale_count, templates
 from localrec.tuning.storage import load_adapter
 
-__all__ = ["Catalogue", "DatabaseCatalogue", "PackCatalogue"]
+__all__ = ["PACK_MODEL_KEY", "Catalogue", "DatabaseCatalogue", "PackCatalogue", "follow_pack"]
+
+# The private database's record of the model the last pack it served was built with.
+PACK_MODEL_KEY = "pack.model"
 
 
 class Catalogue(ABC):
@@ -265,3 +269,21 @@ class PackCatalogue(Catalogue):
             everything.index(), everything.matrix, everything.domains, mean_half_life
         )
         return None if model is None else TunedCatalogue(model, everything)
+
+
+def follow_pack(store: Store, pack: Pack, encoder: Callable[[], Encoder]) -> list[str]:
+    """When the pack's model differs from the one the private database last served,
+    re-embed what the device holds (its own items; history texts follow by their key)
+    and say so. `encoder` opens the encoder, only if something must be embedded."""
+    before = store.config_get(PACK_MODEL_KEY)
+    if before == pack.model:
+        return []
+    store.config_set(PACK_MODEL_KEY, pack.model)
+    if before is None:
+        return []
+    encoded = encode_items(store, encoder()).encoded if store.domains() else 0
+    return [
+        f"{pack.path} uses model {pack.model}, the one before used {before}: "
+        f"{encoded} item(s) of this device were embedded again, and stored users' history "
+        "texts are embedded again as they are used"
+    ]

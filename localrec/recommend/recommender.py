@@ -6,13 +6,11 @@ may read one database at once.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +20,13 @@ from localrec.errors import InputError
 from localrec.models.registry import ModelSpec, load_registry
 from localrec.packs.pack import Pack, open_pack, require_pack_model
 from localrec.recommend.candidates import candidate_pool
-from localrec.recommend.catalogue import Catalogue, DatabaseCatalogue, PackCatalogue
+from localrec.recommend.catalogue import (
+    PACK_MODEL_KEY,
+    Catalogue,
+    DatabaseCatalogue,
+    PackCatalogue,
+    follow_pack,
+)
 from localrec.recommend.history import (
     AdHoc,
     HistoryItem,
@@ -34,35 +38,19 @@ from localrec.recommend.history import (
 )
 from localrec.recommend.listing import listed, popular_items
 from localrec.recommend.notes import catalogue_notes, cold_start_note
-from localrec.recommend.reading import ad_hoc_history, stored_history
+from localrec.recommend.reading import ad_hoc_history, history_text_vector, stored_history
 from localrec.recommend.results import Recommendation, RecommendationList
 from localrec.recommend.tuned import TunedCatalogue
-from localrec.scoring.profiles import MEAN_HALF_LIFE, NEEDS_TEXT, USER_VECTORS
+from localrec.recommend.user_vectors import UserVector, check_user_vector, zero_shot_method
+from localrec.scoring.profiles import MEAN_HALF_LIFE, NEEDS_TEXT
 from localrec.scoring.select import cosine_scores, select, validate_k_threshold
 from localrec.store.config import action_weights
 from localrec.store.db import ItemMatrix, Store
 from localrec.store.ingest import add_events
-from localrec.store.item_vectors import encode_items, item_text
-from localrec.text import LANGUAGES, HistoryEvent, user_history_text
+from localrec.store.item_vectors import item_text
+from localrec.text import LANGUAGES
 
-__all__ = ["PACK_MODEL_KEY", "Recommender", "UserVector"]
-
-# The private database's record of the model the last pack it served was built with.
-PACK_MODEL_KEY = "pack.model"
-
-# How a user becomes scores: a zero-shot representation, or the tuned adapter alone.
-# "hybrid" (the default) is the tuned hybrid in a domain `tune` kept an adapter for, and
-# zero-shot text elsewhere; "tuned" the adapter alone; the rest are zero-shot (USER_VECTORS).
-UserVector = Literal["hybrid", "zero-shot", "history-text", "item-mean", "max-sim", "tuned"]
-_USER_VECTORS: tuple[str, ...] = get_args(UserVector)
-assert ("hybrid", *USER_VECTORS, "tuned") == _USER_VECTORS
-
-
-def _check_user_vector(method: str) -> None:
-    if method not in _USER_VECTORS:
-        raise InputError(
-            f"unknown user vector {method!r}; choose one of {', '.join(_USER_VECTORS)}"
-        )
+__all__ = ["PACK_MODEL_KEY", "Recommender", "UserVector", "zero_shot_method"]
 
 
 def _check_options(
@@ -80,17 +68,30 @@ def _check_options(
             raise InputError(f"{name} must be True or False, got {flag!r:.40}")
 
 
-def zero_shot_method(method: str) -> str:
-    """The zero-shot representation that scores for `method` where no adapter does: the
-    default "hybrid" falls back to "zero-shot"; the others are their own."""
-    return "zero-shot" if method == "hybrid" else method
-
-
 class Recommender:
     """Scores a local catalogue for a user, a described user, or an item.
 
-    `model` names the embedding model whose vectors are used (the default model when
-    None). The model itself is loaded only when text must be embedded.
+    Use it as a context manager (or call `close`). One Recommender may serve several
+    threads. The model itself is loaded only when text must be embedded.
+
+    Args:
+        db: The database file: the catalogue, events and vectors; beside a `pack`, the
+            device's private database of its own events (created if missing).
+        model: The embedding model whose vectors are used (the default model when None;
+            with a pack, the pack's model or None).
+        pack: A pack file (`localrec pack build`) or an open `Pack` to recommend from.
+        encoder: An open encoder to embed with instead of loading `model`; it stays open
+            when the Recommender closes.
+        user_vector: How a user becomes scores when a call does not say: "hybrid" (the
+            tuned hybrid where `tune` kept an adapter, zero-shot text elsewhere),
+            "zero-shot", "history-text", "item-mean", "max-sim" or "tuned".
+        half_life: Recency half-life, in events, of the history written as text
+            (history-text).
+        mean_half_life: Recency half-life, in events, of item-mean (also inside zero-shot
+            and the tuned hybrid).
+        lang: Language of history texts ("en" or "zh").
+        verbose: Show llama.cpp's own log on stderr.
+        adapter: Use a tuned adapter where there is one; False ranks with zero-shot text.
     """
 
     def __init__(
@@ -107,7 +108,7 @@ class Recommender:
         verbose: bool = False,
         adapter: bool = True,
     ) -> None:
-        _check_user_vector(user_vector)
+        check_user_vector(user_vector)
         for name, value in (("half_life", half_life), ("mean_half_life", mean_half_life)):
             if not isinstance(value, int | float) or not 0 < value < math.inf:
                 raise InputError(f"{name} must be a positive number of events, got {value!r}")
@@ -155,27 +156,12 @@ class Recommender:
         self._lock = threading.Lock()
         self.use_adapter = adapter
         # What every list of this Recommender should say (a pack of another model).
-        self.notices: list[str] = self._follow_pack() if opened is not None else []
-
-    def _follow_pack(self) -> list[str]:
-        """When the pack's model differs from the one the private database last served,
-        re-embed what the device holds (its own items; history texts follow by their key)
-        and say so."""
-        assert self.pack is not None
-        before = self.store.config_get(PACK_MODEL_KEY)
-        if before == self.pack.model:
-            return []
-        self.store.config_set(PACK_MODEL_KEY, self.pack.model)
-        if before is None:
-            return []
-        encoded = encode_items(self.store, self.encoder).encoded if self.store.domains() else 0
-        return [
-            f"{self.pack.path} uses model {self.pack.model}, the one before used {before}: "
-            f"{encoded} item(s) of this device were embedded again, and stored users' history "
-            "texts are embedded again as they are used"
-        ]
+        self.notices: list[str] = (
+            follow_pack(self.store, opened, lambda: self.encoder) if opened is not None else []
+        )
 
     def close(self) -> None:
+        """Close the database, and the pack and encoder this Recommender opened."""
         # An encoder the caller passed in is theirs to close; only the one opened here goes.
         if self._owns_encoder and self._encoder is not None:
             self._encoder.close()
@@ -235,45 +221,6 @@ class Recommender:
             vectors[missing] = encoded[[row[items[i].text] for i in missing]]
         return vectors
 
-    def _history_text_vector(
-        self, user: str | None, items: list[HistoryItem], weights: dict[str, float]
-    ) -> np.ndarray:
-        if user is None:  # ad-hoc users are never written down
-            text = self._history_text(items, weights)
-            vector: np.ndarray = self.encoder.encode([text], query=True)[0]
-            return vector
-        # Keyed on the events, not the text, so that a cache hit needs no model load.
-        key = json.dumps(
-            [
-                self.model,
-                self.spec.query_prefix,
-                self.lang,
-                self.half_life,
-                [(i.item_id, i.text, i.action, i.value) for i in items],
-                *([sorted(weights.items())] if weights else []),
-            ],
-            ensure_ascii=False,
-        )
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        cached = self.store.user_vector(user, self.model, digest)
-        if cached is not None:
-            return cached
-        vector = self.encoder.encode([self._history_text(items, weights)], query=True)[0]
-        self.store.put_user_vector(user, self.model, digest, vector)
-        return vector
-
-    def _history_text(self, items: list[HistoryItem], weights: dict[str, float]) -> str:
-        encoder = self.encoder
-        events = [HistoryEvent(i.text, i.action, i.value) for i in items]
-        return user_history_text(
-            events,
-            lang=self.lang,
-            max_tokens=encoder.max_tokens,
-            count_tokens=encoder.count_tokens,
-            half_life=self.half_life,
-            weights=weights,
-        )
-
     def profile(
         self,
         user: str | None = None,
@@ -283,7 +230,7 @@ class Recommender:
         user_vector: UserVector | None = None,
     ) -> UserProfile:
         method = user_vector or self.user_vector
-        _check_user_vector(method)
+        check_user_vector(method)
         from_domains = domain_list(from_domains)
         if user is None and history is None:
             raise InputError("give a stored user or an ad-hoc history")
@@ -306,7 +253,16 @@ class Recommender:
         vectors = self._history_vectors(items)
         profile = UserProfile.of(items, vectors, self.mean_half_life, weights)
         if method in NEEDS_TEXT:
-            profile.text_vector = self._history_text_vector(user, items, weights)
+            profile.text_vector = history_text_vector(
+                self.store,
+                self.spec,
+                lambda: self.encoder,
+                user,
+                items,
+                self.lang,
+                self.half_life,
+                weights,
+            )
         return profile
 
     # -- the API ---------------------------------------------------------------------------
@@ -339,6 +295,29 @@ class Recommender:
 
         The tuned hybrid standardises its parts over the items it ranks, so a list among
         `candidates` is ranked exactly as `localrec eval` ranks the same candidates.
+
+        Args:
+            user: A stored user's id; None with `history`.
+            domain: The domain whose items are ranked.
+            history: An ad-hoc user, stored nowhere: free text ("bought a phone; rated a
+                laptop 5/5"), a list of item ids or texts, or (item id or text, action)
+                pairs.
+            k: How many items to return; None with a `threshold` returns all of R(u).
+            threshold: Keep only items whose cosine s(u, p) is at least this.
+            from_domains: Build the user from these domains' history only.
+            user_vector: As in the constructor; None uses the Recommender's.
+            explain: Give each item the history items behind it (`because`).
+            include_seen: Keep the items the user already has.
+            fallback: Give a user without usable history the domain's most popular items
+                (flagged `fallback="popular"`); False gives an empty list instead.
+            candidates: Rank only these item ids of `domain` (say, what is in stock).
+
+        Returns:
+            The list, with how it was made (`user_vector`, `fallback`, `notes`).
+
+        Raises:
+            InputError: An unknown domain, user vector or candidate, or a k or threshold
+                out of range.
         """
         if not isinstance(domain, str) or not domain:
             raise InputError(
@@ -349,7 +328,7 @@ class Recommender:
         if k is None and threshold is None:
             k = 10
         method = user_vector or self.user_vector
-        _check_user_vector(method)
+        check_user_vector(method)
         from_domains = domain_list(from_domains)
         domain_matrix = self._matrix(domain)
         matrix = domain_matrix if candidates is None else candidate_pool(domain_matrix, candidates)
@@ -428,8 +407,15 @@ class Recommender:
         time: float | str | None = None,
     ) -> None:
         """Record one event of `user` in the database (the private one beside a pack); the
-        next `recommend` sees it. `time` is seconds since the epoch or an ISO 8601 date,
-        now when None. The item must be in the catalogue."""
+        next `recommend` sees it.
+
+        Args:
+            user: The user's id.
+            item: An item id of the catalogue (the pack's, or the database's).
+            action: What the user did: purchase, rate, review, listen, wishlist, view, ...
+            value: A rating (a `rate` on a 0-5 scale) or a weight; None for none.
+            time: Seconds since the epoch or an ISO 8601 date; now when None.
+        """
         record = {"user": user, "item": item, "action": action, "value": value, "time": time}
         known = self.pack.index if self.pack is not None else None
         add_events(self.store, [record], source="record()", known_items=known)
@@ -444,7 +430,16 @@ class Recommender:
         user_vector: UserVector | None = None,
     ) -> list[Recommendation]:
         """s(u, p) for the given items, in the order given: cosines of a zero-shot user vector
-        (the scale a threshold compares), also when `recommend` ranks with a tuned adapter."""
+        (the scale a threshold compares), also when `recommend` ranks with a tuned adapter.
+
+        Args:
+            user: A stored user's id; None with `history`.
+            item_ids: The items to score, of any domain.
+            history: An ad-hoc user, as in `recommend`.
+            from_domains: Build the user from these domains' history only.
+            user_vector: A zero-shot user vector (not "tuned"); None uses the
+                Recommender's ("hybrid" scores as "zero-shot").
+        """
         method = user_vector or self.user_vector
         if method == "tuned":
             raise InputError(
@@ -476,7 +471,8 @@ class Recommender:
     def similar(
         self, item_id: str | int, *, domain: str | None = None, k: int = 10
     ) -> list[Recommendation]:
-        """Items closest to `item_id` (in `domain`, else in the item's own domain)."""
+        """The `k` items whose text vectors are closest to `item_id`'s (cosines), in
+        `domain`, else in the item's own domain; the item itself is left out."""
         validate_k_threshold(k, None)
         wanted = as_item_id(item_id)
         source = self.catalogue.get_items([wanted]).get(wanted)

@@ -26,11 +26,17 @@ OTHERS_TWO_STEPS = "others went on to it in two steps"
 class Explanation:
     """A history item that pulled a recommendation up.
 
-    `title` is the item's title (for a free-text history entry, that text), `text` what
-    the model read of it (the item rendered with its domain's template), `action` and
-    `value` what the user did ("rate", 5.0). Text similarity gives `cosine`, the cosine of
-    the two items' vectors; collaborative filtering gives `cf_share`, the history item's
-    share of the recommendation's CF score (0-1). The other one is None.
+    Attributes:
+        item_id: The history item's id; None for free text of an ad-hoc history.
+        title: The item's title (for a free-text history entry, that text).
+        action: What the user did with it ("purchase", "rate", "view", ...).
+        reason: "similar text", "others went on to it" or "others went on to it in two
+            steps".
+        cosine: For text similarity, the cosine of the two items' vectors; else None.
+        cf_share: For collaborative filtering, the history item's share of the
+            recommendation's CF score (0-1); else None.
+        text: What the model read of the item (rendered with its domain's template).
+        value: The value of the action (5.0 for "rated 5/5"), if any.
     """
 
     item_id: str | None
@@ -64,7 +70,16 @@ class Explanation:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended (or scored) item."""
+    """One recommended (or scored) item.
+
+    Attributes:
+        item_id: The item's id.
+        domain: The item's domain.
+        title: The item's title.
+        score: Its score: a cosine s(u, p) for zero-shot lists, `score` and `similar`; a
+            sum of standardised scores (not a cosine) for the tuned hybrid.
+        because: The history items behind it, strongest first (with `explain=True`).
+    """
 
     item_id: str
     domain: str
@@ -73,6 +88,7 @@ class Recommendation:
     because: tuple[Explanation, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The item as JSON-able data, as `localrec recommend --json` prints it."""
         return {
             "item_id": self.item_id,
             "domain": self.domain,
@@ -85,7 +101,19 @@ class Recommendation:
 
 @dataclass(frozen=True)
 class RecommendationList:
-    """A user's list for one domain; `fallback` says when it is not personal."""
+    """A user's list for one domain; iterate over it (or its `items`) for the items.
+
+    Attributes:
+        user: The stored user's id; None for an ad-hoc history.
+        domain: The domain whose items were ranked.
+        user_vector: What ranked them: "tuned-hybrid", "tuned", or a zero-shot user vector.
+        items: The recommendations, best first.
+        fallback: "popular" when the user had no usable history and the list is the
+            domain's most popular items; None for a personal list.
+        history_size: How many history items the user vector was built from.
+        notes: What the caller should know (a threshold served by zero-shot text, items
+            left out for missing or damaged vectors, a pack of another model).
+    """
 
     user: str | None
     domain: str

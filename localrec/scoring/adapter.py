@@ -41,7 +41,31 @@ __all__ = [
 
 @dataclass(frozen=True)
 class AdapterConfig:
-    """Hyper-parameters; the defaults were chosen on the Food-Kitchen validation split."""
+    """Hyper-parameters of `tune`; the defaults were chosen on the Food-Kitchen validation
+    split.
+
+    Attributes:
+        dim: The dimension d the text vectors are projected to.
+        epochs: Epochs at most; the best on the validation split is kept.
+        batch_size: Training pairs per Adam step.
+        negatives: Uniform negatives of the target's domain per batch.
+        learning_rate: Adam's learning rate.
+        offset_decay: L2 decay of the learned item offsets and input vectors.
+        half_life: Recency half-life, in events, of the history means.
+        max_prefix: History events per training pair at most (the most recent).
+        max_pairs_per_epoch: An epoch is a random sample of at most this many pairs: big
+            domains (kitchen has ~280k) then cost no more per epoch than small ones, and
+            more epochs see more of them.
+        same_dropout: Share of training pairs whose same-domain history is hidden, so that
+            the other-domain projection learns to carry a user who is new to the domain.
+        patience: Stop after this many epochs without a better validation score.
+        popularity_bias: Start item biases at log(1 + popularity) (True) or at zero.
+        id_inputs: Learn an input vector per history item (True) or use the text means
+            alone.
+        min_pairs: A domain with fewer training pairs ending in it gets no adapter.
+        seed: The seed of initialisation and sampling: the same data, seed and BLAS thread
+            count give the same bytes.
+    """
 
     dim: int = 64
     epochs: int = 10
@@ -51,17 +75,10 @@ class AdapterConfig:
     offset_decay: float = 1e-4
     half_life: float = 5.0
     max_prefix: int = 50
-    # An epoch is a random sample of at most this many pairs: big domains (kitchen has
-    # ~280k) then cost no more per epoch than small ones, and more epochs see more of them.
     max_pairs_per_epoch: int = 150_000
-    # Share of training pairs whose same-domain history is hidden, so that the
-    # other-domain projection learns to carry a user who is new to the domain.
     same_dropout: float = 0.5
-    # Stop after this many epochs without a better validation score.
     patience: int = 2
-    # Start item biases at log(1 + popularity) (True) or at zero.
     popularity_bias: bool = True
-    # Learn an input vector per history item (True) or use the text means alone.
     id_inputs: bool = True
     min_pairs: int = 300
     seed: int = 0
@@ -208,7 +225,22 @@ def normalised(
 
 @dataclass
 class TrainedAdapter:
-    """One `DomainAdapter` per target domain, and what is needed to use and store them."""
+    """One `DomainAdapter` per target domain, and what is needed to use and store them:
+    what `tune_dataset` and `tune_database` return (and store).
+
+    Attributes:
+        model: The embedding model whose vectors it was trained on.
+        config: The hyper-parameters it was trained with.
+        domains: The adapter of each target domain kept, by domain number.
+        domain_names: The domains' names, by number.
+        item_ids: The catalogue's item ids, in the adapter's row order.
+        seen: Whether each item occurs in the training data.
+        train_pairs: The number of prefix -> next training pairs.
+        seconds: Training time.
+        dropped: Domains without an adapter, and why: zero-shot text serves them.
+        counts: How often each item occurs in the training data (None: stored by an
+            earlier version).
+    """
 
     model: str
     config: AdapterConfig
@@ -218,9 +250,7 @@ class TrainedAdapter:
     seen: np.ndarray
     train_pairs: int
     seconds: float
-    # Domains without an adapter, and why: zero-shot serves them.
     dropped: dict[str, str] = field(default_factory=dict)
-    # How often each item occurs in the training data (None: stored by an earlier version).
     counts: np.ndarray | None = None
 
     def domain_numbers(self, names: Sequence[str]) -> np.ndarray:

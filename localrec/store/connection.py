@@ -147,6 +147,7 @@ class StoreFile:
     # -- lifecycle and schema --------------------------------------------------------------
 
     def close(self) -> None:
+        """Close the connection; a later use raises `DatabaseError`. Closing twice is fine."""
         if isinstance(self._conn, _ClosedConnection):
             return
         self._conn.close()

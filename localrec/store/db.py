@@ -73,9 +73,14 @@ class DeleteReport:
 class Store(VectorStore):
     """One localrec database file. Safe to open from several processes at once.
 
-    `path` is the file; `create` makes it when it is missing (else a missing file is an
-    error), `readonly` opens it without writing (a database needing an upgrade is then
-    refused)."""
+    Use it as a context manager (or call `close`). A database written by an older
+    localrec is copied to `*.bak-schemaN` and migrated; a newer one is refused untouched.
+
+    Args:
+        path: The database file.
+        create: Create the file if it does not exist; False raises `DatabaseError`.
+        readonly: Open it for reading only (it must exist).
+    """
 
     def __init__(self, path: Path | str, *, create: bool = True, readonly: bool = False) -> None:
         checked = as_path(path, "the database")
@@ -87,11 +92,13 @@ class Store(VectorStore):
     # -- config ----------------------------------------------------------------------------
 
     def config_get(self, key: str, default: str | None = None) -> str | None:
+        """The value of a configuration key (such as `template.books`), or `default`."""
         row = self._conn.execute("SELECT value FROM config WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
     def config_set(self, key: str, value: str) -> None:
-        """Store a key as it is (`localrec.store.config.set_config` checks it first)."""
+        """Set a configuration key, replacing its value, as it is
+        (`localrec.store.config.set_config` checks it first)."""
         if not isinstance(key, str) or not isinstance(value, str):
             raise InputError(
                 f"a configuration key and value are text, got {key!r:.40}={value!r:.40}"
@@ -104,10 +111,12 @@ class Store(VectorStore):
             )
 
     def config_unset(self, key: str) -> bool:
+        """Remove a configuration key; whether it was set."""
         with self.write() as conn:
             return conn.execute("DELETE FROM config WHERE key = ?", (key,)).rowcount > 0
 
     def config_items(self) -> dict[str, str]:
+        """Every configuration key and its value."""
         return dict(self._conn.execute("SELECT key, value FROM config ORDER BY key").fetchall())
 
     # -- counts kept for one vectors generation ---------------------------------------------
@@ -261,6 +270,7 @@ class Store(VectorStore):
             last = rows[-1][0]
 
     def domains(self) -> list[str]:
+        """The domains of the stored items, sorted."""
         return [
             r[0] for r in self._conn.execute("SELECT DISTINCT domain FROM items ORDER BY domain")
         ]
@@ -333,8 +343,9 @@ class Store(VectorStore):
         return {row[0]: int(row[1]) for row in self._conn.execute(sql, params)}
 
     def stats(self) -> dict[str, Any]:
-        """Counts of items, users, events and vectors, after SQLite's quick check of the
-        whole file (a damaged file raises `DatabaseCorrupt`)."""
+        """Counts of items (per domain), events, users and vectors (per model), as
+        `localrec stats --json` prints them, after SQLite's quick check of the whole file
+        (a damaged file raises `DatabaseCorrupt`)."""
         self.quick_check()
         with self.snapshot() as conn:
             items = dict(

@@ -54,10 +54,17 @@ _Row = TypeVar("_Row", ItemRow, EventRow)
 
 @dataclass(frozen=True)
 class ItemColumns:
-    """Which record fields hold the item's id (`id`), its domain (`domain`, or one domain
-    for every item: `set_domain`) and its text (`text`: column names, the first is the
-    title; the others are embedded after it as "Key: value"). Other columns are stored as
-    the item's attributes, which a domain's template may name."""
+    """Which record fields hold the item's id, domain and text (the first text is the title).
+
+    Attributes:
+        id: The field with the item's id.
+        domain: The field with the item's domain (None with `set_domain`).
+        set_domain: Put every item in this domain instead of reading a field.
+        text: The fields embedded, in order: the first is the title, the others are
+            written `Key: value` after it (unless the domain has a template).
+
+    Other columns are stored as the item's attributes, which a domain's template may name.
+    """
 
     id: str = "id"
     domain: str | None = "domain"
@@ -81,6 +88,15 @@ class EventColumns:
 
     An event without a time (no time column, or an empty value) gets the time it is
     stored at: it comes after the user's earlier events, in the order of its file.
+
+    Attributes:
+        user: The field with the user's id.
+        item: The field with the item's id.
+        action: The field with the action (purchase, rate, review, view, ...).
+        set_action: Give every event this action instead of reading a field.
+        value: The field with a rating (a `rate` on a 0-5 scale) or a weight.
+        time: The field with the time: Unix seconds or ISO 8601.
+        review: The field with a review's text.
     """
 
     user: str = "user"
@@ -99,8 +115,14 @@ class EventColumns:
 @dataclass
 class IngestReport:
     """What one ingest stored, the rows it skipped (with --skip-invalid), and notes on
-    what was stored but may not do what was meant (columns not embedded, action words
-    localrec does not know)."""
+    what was stored but may not do what was meant.
+
+    Attributes:
+        source: The file (or the name given as `source`) the rows came from.
+        stored: How many rows were stored.
+        skipped: (line, reason) of each row skipped.
+        notes: Columns stored but not embedded, action words localrec has no weight for.
+    """
 
     source: str
     stored: int = 0
@@ -307,9 +329,22 @@ def add_items(
 ) -> IngestReport:
     """Insert or update items from dicts (or (line, dict) pairs), in one transaction.
 
-    `taken` holds ids that belong to someone else (a pack's catalogue, beside which a
-    device adds items of its own): an item with one of them is refused. The report's
-    notes name the columns that were stored but are not part of the embedded text."""
+    Args:
+        store: The database to write to.
+        records: The items: dicts, or (line number, dict) pairs for messages that name
+            the line.
+        columns: Which fields hold what (default: `id`, `domain`, `title`).
+        source: The name the messages give the records (a file name).
+        skip_invalid: Store the good rows and list the bad ones in the report; by default
+            a bad row stores nothing.
+        taken: Ids that belong to someone else (a pack's catalogue, beside which a device
+            adds items of its own): an item with one of them is refused.
+
+    The report's notes name the columns that were stored but are not embedded.
+
+    Raises:
+        InputError: A bad row (without `skip_invalid`), naming its line and the fix.
+    """
     check_call(store, records, columns, ItemColumns, taken)
     cols = columns or ItemColumns()
     if cols.set_domain is not None:
@@ -363,11 +398,23 @@ def add_events(
     """Append events from dicts (or (line, dict) pairs), in one transaction.
 
     An event without a time gets the time of this call, the same for all of them, so
-    they keep their order (by id) and come after every earlier event. Every event's
-    item must be in the catalogue or in `known_items` (the ids of items kept outside
-    this database, such as a pack's catalogue). A column named other than by default
-    (`EventColumns(time="when")`, `--time when`) must be in the records. The report's
-    notes name the action words that localrec has no weight for.
+    they keep their order (by id) and come after every earlier event.
+
+    Args:
+        store: The database to write to.
+        records: The events: dicts, or (line number, dict) pairs.
+        columns: Which fields hold what (default: `user`, `item`, `action`, `value`,
+            `time`, `review`).
+        source: The name the messages give the records (a file name).
+        skip_invalid: Store the good rows and list the bad ones in the report.
+        known_items: Ids of items kept outside this database (a pack's catalogue); every
+            event's item must be in the catalogue or here.
+
+    A column named other than by default (`EventColumns(time="when")`, `--time when`) must
+    be in the records. The report's notes name the action words localrec has no weight for.
+
+    Raises:
+        InputError: A bad row (without `skip_invalid`), naming its line and the fix.
     """
     check_call(store, records, columns, EventColumns, known_items)
     cols = columns or EventColumns()

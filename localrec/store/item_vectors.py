@@ -40,7 +40,16 @@ TEMPLATE_KEY = "template.{domain}"
 
 @dataclass
 class EncodeReport:
-    """What one `encode_items` run did."""
+    """What one `encode_items` run did.
+
+    Attributes:
+        model: The model whose vectors were written.
+        encoded: How many items were embedded.
+        skipped: How many items already had a vector of their current text.
+        truncated: How many texts were cut at the model's token limit.
+        chunks: How many chunks were committed.
+        seconds: Wall time of the run.
+    """
 
     model: str
     encoded: int = 0
@@ -51,6 +60,7 @@ class EncodeReport:
 
     @property
     def items_per_second(self) -> float:
+        """Items embedded per second of the run."""
         return self.encoded / self.seconds if self.seconds > 0 else 0.0
 
 
@@ -91,9 +101,17 @@ def encode_items(
     domain: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EncodeReport:
-    """Embed every item whose text changed since it was last encoded with `encoder`'s
-    model (all of them with `force`, only those of `domain` when given), committing every
-    `chunk_size` items; `progress(done, total)` is called after every chunk."""
+    """Embed the items whose text changed for the encoder's model, committing each chunk,
+    so a killed run resumes where it stopped.
+
+    Args:
+        store: The database whose items are embedded.
+        encoder: The encoder (`open_encoder()`); its model's vectors are written.
+        chunk_size: Items embedded and committed together.
+        force: Embed every item again, changed or not.
+        domain: Only the items of this domain.
+        progress: Called as `progress(done, total)` after every chunk.
+    """
     require_store(store)
     require_encoder(encoder)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:

@@ -53,7 +53,25 @@ def tune_dataset(
     on_batch: BatchCallback | None = None,
     encode_progress: Callable[[int, int], None] | None = None,
 ) -> TrainedAdapter:
-    """Train on the dataset's training files; the adapter is kept with its cached vectors."""
+    """`localrec tune DATASET_DIR`: train on the dataset's training files, choose the epoch
+    and the hybrid's weights on its validation split, and keep the adapter with the
+    dataset's cached vectors (under `$LOCALREC_HOME/datasets`), where `eval` and
+    `pack build` find it.
+
+    Args:
+        path: The dataset directory (the Food-Kitchen layout, as for `evaluate_dataset`).
+        model: The embedding model (default: the default model); its vectors are
+            encoded first where missing.
+        config: The hyper-parameters (default: `AdapterConfig()`).
+        on_epoch: Called as `on_epoch(domain, epoch, mean_ndcg, ndcg_by_setting)` after
+            each epoch, with validation NDCG@10.
+        on_batch: Called as `on_batch(step, steps)` after each training step.
+        encode_progress: Called as `encode_progress(done, total)` while items are encoded.
+
+    Raises:
+        TrainingError: No domain could be kept (the reasons are in the message); nothing
+            is stored then.
+    """
     dataset, store, index = dataset_with_store(as_path(path, "the dataset directory"))
     with store:
         return _tune(
@@ -77,10 +95,19 @@ def tune_database(
     on_batch: BatchCallback | None = None,
     encode_progress: Callable[[int, int], None] | None = None,
 ) -> TrainedAdapter:
-    """Train on a database's events: each user's second-to-last event chooses the epoch.
+    """`localrec --db X tune`: train on a database's events, and store the adapter in it;
+    each user's second-to-last event chooses the epoch and the weights.
 
     The last events are left out of training and choice alike, so that `eval` on them
     afterwards measures the adapter honestly.
+
+    Args:
+        store: The database.
+        model: The embedding model (default: the default model).
+        config: The hyper-parameters (default: `AdapterConfig()`).
+        on_epoch: As for `tune_dataset`.
+        on_batch: As for `tune_dataset`.
+        encode_progress: As for `tune_dataset`.
     """
     dataset, index = db_as_dataset(require_store(store), hold_out=2)
     dataset = replace(dataset, valid=dataset.test, test=[])
