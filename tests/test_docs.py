@@ -215,7 +215,7 @@ def test_the_cli_quickstart_runs(model_home: Path, tmp_path: Path) -> None:
     ranked = [line.split()[1] for line in ann.splitlines() if re.match(r"\d+\s", line)]
     assert ranked == ["f1", "f3"]  # Interstellar and Arrival: Ann read science fiction
     assert "because" in ann and "Dune" in ann
-    ben = json.loads(outputs[5][1])
+    ben = json.loads(outputs[5][1])["items"]
     assert [r["item_id"] for r in ben] == ["f2", "f4"]  # the romances
     assert all(-1.0 <= r["score"] <= 1.0 for r in ben)
 

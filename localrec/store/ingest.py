@@ -6,14 +6,11 @@ A bad row stops the whole source and leaves the database exactly as it was, unle
 
 from __future__ import annotations
 
-import math
-import re
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -32,7 +29,15 @@ from localrec.store.ingest_checks import (
     value_name,
 )
 from localrec.store.item_vectors import templates
-from localrec.text import SURROGATE, clean_text
+from localrec.store.values import (
+    RowError,
+    check_unicode,
+    identifier,
+    parse_time,
+    parse_value,
+    text_value,
+)
+from localrec.text import clean_text
 from localrec.weighting import ACTION_WORD
 
 __all__ = [
@@ -46,8 +51,6 @@ __all__ = [
 ]
 
 _CHUNK = 2000
-_MAX_ID = 512
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_REPORTED = 20
 _Row = TypeVar("_Row", ItemRow, EventRow)
 
@@ -134,133 +137,34 @@ class IngestReport:
         return len(self.skipped)
 
 
-class RowError(ValueError):
-    """One record is invalid; the message says why."""
-
-
-def _identifier(record: dict[str, Any], column: str, what: str, flag: str) -> str:
-    if column not in record:
-        present = ", ".join(map(str, record)) or "none"
-        raise RowError(
-            f"missing required column {column!r} (columns: {present}); "
-            f"name the {what} column with {flag}"
-        )
-    value = record[column]
-    if value is None or isinstance(value, dict | list | bool | float | bytes):
-        # A float id would not match the same id written as an integer or a string.
-        raise RowError(f"{what} must be a string or an integer, got {value!r:.40}")
-    text = str(value).strip()
-    if not text:
-        raise RowError(f"empty {what}")
-    if len(text) > _MAX_ID:
-        raise RowError(f"{what} is longer than {_MAX_ID} characters")
-    if _CONTROL.search(text):
-        raise RowError(f"{what} {text[:40]!r} contains control characters")
-    return text
-
-
-def _check_unicode(record: dict[str, Any]) -> None:
-    """Refuse lone surrogates anywhere in a record (keys, values, nested), iteratively."""
-    stack: list[Any] = [record]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if SURROGATE.search(value):
-                raise RowError(
-                    f"{value[:40]!r} is not valid Unicode (an unpaired surrogate, such as a "
-                    "JSON \\ud800 escape)"
-                )
-        elif isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-
-
 def item_from_record(record: dict[str, Any], columns: ItemColumns) -> ItemRow:
-    item_id = _identifier(record, columns.id, "item id", "--id")
+    item_id = identifier(record, columns.id, "item id", "--id")
     if columns.set_domain is not None:
         domain = columns.set_domain
     else:
         assert columns.domain is not None
-        domain = _identifier(record, columns.domain, "domain", "--domain or --set-domain")
+        domain = identifier(record, columns.domain, "domain", "--domain or --set-domain")
     title_column = columns.text[0]
     if title_column not in record:
         raise RowError(
             f"missing required column {title_column!r} "
             f"(columns: {', '.join(map(str, record))}); name the text column with --text"
         )
-    title = clean_text(_text_value(record, title_column))
+    title = clean_text(text_value(record, title_column))
     if not title:
         raise RowError(f"empty title (column {title_column!r})")
-    fields = {c: text for c in columns.text[1:] if (text := clean_text(_text_value(record, c)))}
+    fields = {c: text for c in columns.text[1:] if (text := clean_text(text_value(record, c)))}
     used = {columns.id, columns.domain, *columns.text}
     attributes = {k: v for k, v in record.items() if k not in used and v not in (None, "")}
     return ItemRow(id=item_id, domain=domain, title=title, fields=fields, attributes=attributes)
-
-
-def _text_value(record: dict[str, Any], column: str) -> Any:
-    """A text column's value: text or a finite number (a list or a NaN is a mistake)."""
-    value = record.get(column)
-    if isinstance(value, dict | list | bool | bytes):
-        raise RowError(f"column {column!r} must be text, got {value!r:.40}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise RowError(f"column {column!r} must be text, got {value!r}")
-    return value
-
-
-def _parse_time(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise RowError(f"time must be a number or an ISO 8601 date, got {value!r}")
-    if isinstance(value, int | float):
-        number = float(value)
-    else:
-        text = str(value).strip()
-        try:
-            number = float(text)
-        except ValueError:
-            try:
-                number = _iso_seconds(text)
-            except (ValueError, OverflowError, OSError):
-                raise RowError(
-                    f"time {text[:40]!r} is neither a number nor an ISO 8601 date"
-                ) from None
-    if not math.isfinite(number):
-        raise RowError(f"time {value!r} is not finite")
-    return number
-
-
-def _iso_seconds(text: str) -> float:
-    """An ISO 8601 date as Unix seconds; one without a time zone is UTC, so that a date
-    means the same on every machine, with or without its `Z`."""
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
-
-
-def _parse_value(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise RowError(f"value must be a number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise RowError(f"value {str(value)[:40]!r} is not a number") from None
-    if not math.isfinite(number):
-        raise RowError(f"value {value!r} is not finite")
-    return number
 
 
 def event_from_record(
     record: dict[str, Any], columns: EventColumns, now: float | None = None
 ) -> EventRow:
     """One event from one record; `now` is the time of an event that gives none."""
-    user = _identifier(record, columns.user, "user", "--user")
-    item = _identifier(record, columns.item, "item", "--item")
+    user = identifier(record, columns.user, "user", "--user")
+    item = identifier(record, columns.item, "item", "--item")
     if columns.set_action is not None:
         action = columns.set_action.strip().lower()
     elif columns.action is not None and record.get(columns.action) not in (None, ""):
@@ -269,8 +173,8 @@ def event_from_record(
         action = "purchase"
     if not ACTION_WORD.match(action):
         raise RowError(f"action {action[:40]!r} must be a short lowercase word such as purchase")
-    value = _parse_value(record.get(columns.value)) if columns.value else None
-    ts = _parse_time(record.get(columns.time)) if columns.time else None
+    value = parse_value(record.get(columns.value)) if columns.value else None
+    ts = parse_time(record.get(columns.time)) if columns.time else None
     if ts is None:
         ts = now
     review = clean_text(record.get(columns.review)) if columns.review else ""
@@ -299,7 +203,7 @@ def _valid_rows(
                 raise RowError(record.reason)
             if not isinstance(record, dict):
                 raise RowError(f"expected an object, got {type(record).__name__}")
-            _check_unicode(record)
+            check_unicode(record)
             row = convert(record, line)
         except RowError as exc:
             _reject(report, skip_invalid, line, str(exc))
@@ -349,7 +253,7 @@ def add_items(
     cols = columns or ItemColumns()
     if cols.set_domain is not None:
         try:
-            _identifier({"domain": cols.set_domain}, "domain", "domain", "--set-domain")
+            identifier({"domain": cols.set_domain}, "domain", "domain", "--set-domain")
         except RowError as exc:
             raise InputError(f"--set-domain {cols.set_domain!r}: {exc}") from None
     report = IngestReport(source)
