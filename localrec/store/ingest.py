@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from localrec.errors import InputError
+from localrec.errors import InputError, RowRejected
 from localrec.store.db import EventRow, ItemRow, Store
 from localrec.store.formats import BadLine, read_records
 from localrec.text import SURROGATE, clean_text
@@ -215,8 +215,11 @@ def event_from_record(
 def _reject(report: IngestReport, skip_invalid: bool, line: int, reason: str) -> None:
     """Record a bad row with --skip-invalid; otherwise abort the whole source."""
     if not skip_invalid:
-        raise InputError(
-            f"{report.source}:{line}: {reason}; nothing from {report.source} was stored"
+        raise RowRejected(
+            f"{report.source}:{line}: {reason}; nothing from {report.source} was stored",
+            source=report.source,
+            line=line,
+            reason=reason,
         )
     report.skipped.append((line, reason))
 
