@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from localrec.errors import EncoderError, InputError, LocalrecError, RowRejected
+from localrec.serve.schemas import FIELD_NAMES
 
 __all__ = ["ApiError", "blame", "error_response", "install_handlers"]
 
@@ -65,19 +66,16 @@ def blame(field: str) -> Iterator[None]:
         raise ApiError(422, str(exc), field) from None
 
 
-def _field(loc: Sequence[int | str]) -> str:
-    """("body", "events", 2, "item") -> "events[2].item"; the body itself -> "body"."""
-    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path") else loc)
+def _field(loc: Sequence[int | str], unknown: bool = False) -> str:
+    """("body", "events", 2, "item") -> "events[2].item"; the body itself -> "body".
+    With `unknown`, the last part is a field the caller sent that no model has."""
     out = ""
-    for part in parts:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("str", "int", "list", "HistoryPair", "function-after"):
-            continue  # pydantic's names of the branches of a union, not fields
-        elif part.startswith(("constrained-str", "list[", "union[", "json-or-python")):
-            continue
-        else:
-            out += f".{part}" if out else str(part)
+        elif part in FIELD_NAMES or (unknown and i == len(loc) - 1):
+            # not "body", nor the branch of a union pydantic tried (such as "float")
+            out += f".{part}" if out else part
     return out or "body"
 
 
@@ -85,7 +83,7 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = []
     for error in exc.errors():
-        field = _field(error.get("loc", ()))
+        field = _field(error.get("loc", ()), error.get("type") == "extra_forbidden")
         message = str(error.get("msg", "invalid"))
         if error.get("type") == "json_invalid":
             return error_response(400, f"the body is not valid JSON ({message})", "body")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from localrec.recommend.recommender import UserVector
 
 __all__ = [
+    "FIELD_NAMES",
     "MAX_BODY_BYTES",
     "MAX_CANDIDATES",
     "MAX_EVENTS",
@@ -46,7 +47,8 @@ MAX_EVENTS = 1_000  # events recorded in one request (one transaction)
 MAX_FROM = 50  # domains in from
 MAX_ID = 512  # an id, as `localrec add` allows
 
-_ID_PATTERN = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"  # no control characters, not blank
+# No control characters, and not blank.
+_ID_PATTERN = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
 Identifier = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID, pattern=_ID_PATTERN)]
 ItemId = Annotated[
     StrictStr | StrictInt,
@@ -198,6 +200,27 @@ class UserOut(BaseModel):
 
 class UsersOut(BaseModel):
     users: list[UserOut]
+
+
+def _field_names(*models: type[BaseModel]) -> frozenset[str]:
+    names: set[str] = set()
+    for model in models:
+        for name, info in model.model_fields.items():
+            names.add(info.alias or name)
+    return frozenset(names)
+
+
+# What a 422 may name: the request models' fields (pydantic's locations also name the
+# branches of a union it tried, such as "float" or "constrained-str").
+FIELD_NAMES = _field_names(
+    RecommendRequest,
+    ScoreRequest,
+    SimilarRequest,
+    RecordRequest,
+    EventIn,
+    ForgetRequest,
+    HistoryPair,
+) | {"limit"}
 
 
 class HealthOut(BaseModel):
