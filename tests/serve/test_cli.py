@@ -33,9 +33,10 @@ def test_without_the_extra_it_says_what_to_install(
 
 
 def test_the_rest_of_the_cli_does_not_import_it(tmp_path: Path) -> None:
+    extra = ("fastapi", "uvicorn", "pydantic", "starlette")
     code = (
         "import sys; from localrec.cli.main import cli; "
-        "print(sorted(m for m in ('fastapi', 'uvicorn', 'pydantic', 'starlette') if m in sys.modules))"
+        f"print(sorted(m for m in {extra!r} if m in sys.modules))"
     )
     shown = subprocess.run(
         [sys.executable, "-c", code],
@@ -79,9 +80,9 @@ def test_db_given_twice(tmp_path: Path) -> None:
 def test_an_address_of_another_machine(tmp_path: Path) -> None:
     """In a child process: here, every address but 127.0.0.1 is refused before a bind."""
     home = tmp_path / "home"
+    args = ["--db", str(tmp_path / "me.db"), "serve", "--host", "192.0.2.1"]
     shown = subprocess.run(
-        [sys.executable, "-m", "localrec", "--db", str(tmp_path / "me.db"), "serve"]
-        + ["--host", "192.0.2.1"],
+        [sys.executable, "-m", "localrec", *args],
         env=subprocess_env(home),
         capture_output=True,
         text=True,

@@ -22,9 +22,9 @@ BATCH = 5  # events per request: one transaction, stored whole or not at all
 
 
 def start(device: Device, home: Path, db: Path) -> tuple[subprocess.Popen[str], str]:
+    args = ["serve", "--pack", str(device.pack), "--db", str(db), "--port", "0"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "localrec", "serve", "--pack", str(device.pack), "--db", str(db)]
-        + ["--port", "0"],
+        [sys.executable, "-m", "localrec", *args],
         env=subprocess_env(home, OPENBLAS_NUM_THREADS="1"),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
