@@ -5,7 +5,6 @@ lone caller gets."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from tests.helpers import catalogue_items, count
 from tests.serve.conftest import Device, Running
@@ -45,13 +44,13 @@ def test_eight_clients_at_once_lose_nothing(server: Running, device: Device) -> 
                         problems.append(f"{user} saw {answer.json()['history_size']} of {recorded}")
                 elif kind == 2:
                     history = HISTORIES[(c + j) % 2]
-                    body = {"history": history, "domain": "books", "k": 5}
-                    answer = client.post("/v1/recommend", json=body)
+                    ask = {"history": history, "domain": "books", "k": 5}
+                    answer = client.post("/v1/recommend", json=ask)
                     if answer.status_code == 200 and answer.json() != alone[history]:
                         problems.append(f"{history!r} listed {answer.json()['items']}")
                 else:
-                    body: dict[str, Any] = {"user": user, "items": ["k000", "b011"]}
-                    answer = client.post("/v1/score", json=body)
+                    scored = {"user": user, "items": ["k000", "b011"]}
+                    answer = client.post("/v1/score", json=scored)
                 if answer.status_code != 200:
                     problems.append(f"{answer.status_code}: {answer.text[:200]}")
         if recorded != REQUESTS // 4:
