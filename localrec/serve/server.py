@@ -48,7 +48,7 @@ class ServeSettings:
     token: str | None = None
     cors: tuple[str, ...] = field(default_factory=tuple)
     verbose: bool = False
-    version: str = ""  # localrec's, said by /v1/health and the schema
+    version: str = "unknown"  # localrec's (the CLI gives it): /v1/health and the schema say it
 
 
 def _check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:

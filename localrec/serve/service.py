@@ -34,7 +34,7 @@ class Service:
     """One opened `Recommender` (the model and pack loaded once) and the lock around it."""
 
     def __init__(
-        self, recommender: Recommender, *, token_for: str = "writes", version: str = ""
+        self, recommender: Recommender, *, token_for: str = "writes", version: str = "unknown"
     ) -> None:
         self.rec = recommender
         self.version = version
