@@ -65,7 +65,7 @@ Text = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TEXT)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class HistoryPair(Strict):

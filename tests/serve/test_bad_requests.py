@@ -46,6 +46,7 @@ def assert_refusal(answer: httpx.Response, status: int, field: str | None) -> No
         ("/v1/recommend", {**OK, "from": "books"}, "from"),
         ("/v1/recommend", {**OK, "explain": "yes"}, "explain"),
         ("/v1/recommend", {**OK, "kk": 5}, "kk"),
+        ("/v1/recommend", {**OK, "from_": ["books"]}, "from_"),
         ("/v1/recommend", {**OK, "history": ""}, "history"),
         ("/v1/recommend", {**OK, "history": " ; ;"}, "history"),
         ("/v1/recommend", {**OK, "history": []}, "history"),
