@@ -16,7 +16,11 @@ ad-hoc text history (embedded by the model on each call).
 
 1. serial: one caller, one request at a time: p50 and p99, HTTP against in-process;
 2. concurrent: --clients callers at once (HTTP: processes; in-process: threads sharing
-   one Recommender): p50 and p99 over all their requests.
+   one Recommender): p50 and p99 over all their requests;
+3. `GET /v1/health`, one caller: what HTTP, uvicorn and FastAPI cost around any call.
+
+It prints the load average before and after: on a machine shared with other CPU-heavy
+jobs every figure grows, the in-process baseline too.
 
 Goals (the serve issue): HTTP p50 <= 15 ms serial, p99 <= 50 ms with 8 clients. Exits 1
 when one is missed.
@@ -163,6 +167,7 @@ def main() -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     histories = test_histories(args.dataset, args.users)
+    load_before = os.getloadavg()[0]
     process, url = start_server(args.pack, db)
     try:
         token = (home_dir() / "serve" / "token").read_text().strip()
@@ -193,6 +198,14 @@ def main() -> int:
         figures["HTTP, serial"] = summary(http_clients(url, stored, 1))
         figures["HTTP, text history"] = summary(http_clients(url, text, 1))
         figures[f"HTTP, {args.clients} clients"] = summary(http_clients(url, stored, args.clients))
+        with httpx.Client(base_url=url) as client:
+            health = []
+            for n in range(args.requests + 10):
+                began = time.perf_counter()
+                client.get("/v1/health").raise_for_status()
+                if n >= 10:
+                    health.append(time.perf_counter() - began)
+        figures["HTTP, GET /v1/health"] = summary(health)
     finally:
         process.terminate()
         process.wait(60)
@@ -200,6 +213,7 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     print(f"{args.pack.name}: {len(histories)} users, {args.requests} requests per figure")
+    print(f"load average (1 min): {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     print(f"{'':<28} {'p50 ms':>8} {'p99 ms':>8}")
     for name, (p50, p99) in figures.items():
         print(f"{name:<28} {p50:>8.2f} {p99:>8.2f}")
