@@ -97,6 +97,7 @@ class Device:
     pack: Path
     db: Path
     home: Path
+    vendor: Path  # the database the pack was built from: items, vectors, adapter, events
 
 
 @pytest.fixture(scope="session")
@@ -104,8 +105,8 @@ def device(tmp_path_factory: pytest.TempPathFactory, pulled_home: Path) -> Devic
     root = tmp_path_factory.mktemp("serve")
     home = link_models(pulled_home, root / "home")
     with _Home(home):
-        _, pack = vendor_and_pack(tmp_path_factory, pulled_home, root)
-    return Device(pack, root / "me.db", home)
+        vendor, pack = vendor_and_pack(tmp_path_factory, pulled_home, root)
+    return Device(pack, root / "me.db", home, vendor)
 
 
 class Running:

@@ -4,6 +4,7 @@ stores, forgets what `forget` deletes."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from localrec.recommend.recommender import Recommender
+from localrec.serve.server import Server, ServeSettings
 from tests.conftest import NetworkBlocked
 from tests.helpers import count
 from tests.serve.conftest import Device, Running
@@ -179,3 +181,24 @@ def test_the_private_database_holds_only_recorded_events(server: Running, device
     refused = post(server, "/v1/events", body, headers=server.auth)
     assert refused.status_code == 422 and refused.json()["field"] == "events[1]"
     assert count(device.db, "events", "WHERE user_id = ?", (user,)) == 0  # all or none
+
+
+def test_a_database_without_a_pack(device: Device, model_home: Path, tmp_path: Path) -> None:
+    """`localrec serve --db app.db`: the database's own items, vectors, adapter and events."""
+    db = shutil.copy(device.vendor, tmp_path / "app.db")
+    served = Server(ServeSettings(db=Path(db), port=0))
+    running = Running(served, served.url, served.token)
+    try:
+        with running.client(headers=running.auth) as client:
+            health = client.get("/v1/health").json()
+            ask = {"user": "user-zq81-5", "domain": "kitchen", "k": 3}
+            listed = client.post("/v1/recommend", json=ask)
+            refused = client.post("/v1/events", json={"events": [{"user": "x", "item": "nope"}]})
+    finally:
+        running.stop()
+    assert health["pack"] is None and health["domains"] == ["books", "kitchen"]
+    assert listed.status_code == 200 and listed.json()["user_vector"] == "tuned-hybrid"
+    with Recommender(Path(db)) as rec:
+        assert listed.json() == rec.recommend("user-zq81-5", domain="kitchen", k=3).to_dict()
+    assert refused.status_code == 422 and refused.json()["field"] == "events[0]"
+    assert "add it with `localrec add items` first" in refused.json()["error"]
