@@ -20,7 +20,9 @@ __all__ = [
     "NotEncoded",
     "PackError",
     "RegistryError",
+    "RowRejected",
     "SchemaError",
+    "ServeError",
     "TrainingError",
     "UnknownModel",
 ]
@@ -66,6 +68,16 @@ class InputError(LocalrecError):
     """A user-supplied file, row or value is invalid."""
 
 
+class RowRejected(InputError):
+    """One row of a source is invalid, so nothing from that source was stored."""
+
+    def __init__(self, message: str, *, source: str, line: int, reason: str) -> None:
+        super().__init__(message)
+        self.source = source
+        self.line = line
+        self.reason = reason
+
+
 class DatabaseError(LocalrecError):
     """The database cannot be opened or used as asked."""
 
@@ -104,3 +116,7 @@ class TrainingError(LocalrecError):
 
 class PackError(LocalrecError):
     """A pack file is missing, damaged, not a pack, or of a newer format than this localrec."""
+
+
+class ServeError(LocalrecError):
+    """The local HTTP server cannot start as asked (a missing extra, a port, a token)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from localrec.cli import data, evaluate, models, packs, recommend
+from localrec.cli import data, evaluate, models, packs, recommend, serve
 from localrec.cli.common import LocalrecGroup
 
 __all__ = ["cli"]
@@ -61,5 +61,6 @@ for command in (
     evaluate.eval_cmd,
     evaluate.tune,
     packs.pack,
+    serve.serve,
 ):
     cli.add_command(command)

@@ -316,6 +316,17 @@ class Store(VectorStore):
         sql += " ORDER BY coalesce(e.ts, 0), e.id"
         return [(EventRow(*row[:6]), row[6]) for row in self._conn.execute(sql, params)]
 
+    def users(self, limit: int) -> list[tuple[str, int]]:
+        """Up to `limit` users with their number of events, the most recently active first."""
+        return [
+            (str(user), int(n))
+            for user, n in self._conn.execute(
+                "SELECT user_id, count(*) FROM events GROUP BY user_id "
+                "ORDER BY max(coalesce(ts, 0)) DESC, user_id LIMIT ?",
+                (limit,),
+            )
+        ]
+
     def user_sequences(self) -> dict[str, list[tuple[str, str, float | None]]]:
         """Every user's events as (item, action, value), oldest first."""
         out: dict[str, list[tuple[str, str, float | None]]] = {}

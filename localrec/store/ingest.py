@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from localrec.errors import InputError
+from localrec.errors import InputError, RowRejected
 from localrec.paths import as_path
 from localrec.store.config import action_weights
 from localrec.store.db import EventRow, ItemRow, Store
@@ -184,8 +184,11 @@ def event_from_record(
 def _reject(report: IngestReport, skip_invalid: bool, line: int, reason: str) -> None:
     """Record a bad row with --skip-invalid; otherwise abort the whole source."""
     if not skip_invalid:
-        raise InputError(
-            f"{report.source}:{line}: {reason}; nothing from {report.source} was stored"
+        raise RowRejected(
+            f"{report.source}:{line}: {reason}; nothing from {report.source} was stored",
+            source=report.source,
+            line=line,
+            reason=reason,
         )
     report.skipped.append((line, reason))
 

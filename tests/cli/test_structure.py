@@ -28,6 +28,7 @@ COMMANDS = [
     "pack",
     "recommend",
     "score",
+    "serve",
     "similar",
     "stats",
     "threshold",

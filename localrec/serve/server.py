@@ -1,0 +1,168 @@
+"""Starting and stopping `localrec serve`: settings checked, the port bound, the
+`Recommender` opened and warmed once, then uvicorn until SIGINT or SIGTERM.
+
+On a signal the server stops accepting connections, lets the requests in flight finish
+(each write is one SQLite transaction: stored whole or not at all), then closes the
+database once no request holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from localrec.errors import ServeError
+from localrec.serve.auth import check_token, is_loopback, load_or_create_token
+
+__all__ = ["DEFAULT_PORT", "ServeSettings", "Server", "require_extra"]
+
+DEFAULT_PORT = 8765
+GRACE_SECONDS = 10  # how long requests in flight may take after a signal
+_ORIGIN = re.compile(r"https?://[^/\s?#@]+")
+
+
+def require_extra() -> None:
+    """FastAPI and uvicorn are the optional extra `localrec[serve]`."""
+    missing = [name for name in ("fastapi", "uvicorn") if find_spec(name) is None]
+    if missing:
+        raise ServeError(
+            f"`localrec serve` needs {' and '.join(missing)}: pip install 'localrec[serve]'"
+        )
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What `localrec serve` was asked for."""
+
+    db: Path
+    pack: Path | None = None
+    model: str | None = None
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    token: str | None = None
+    cors: tuple[str, ...] = field(default_factory=tuple)
+    verbose: bool = False
+    version: str = "unknown"  # localrec's (the CLI gives it): /v1/health and the schema say it
+
+
+def _check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    for origin in origins:
+        if origin in ("*", "null") or not _ORIGIN.fullmatch(origin):
+            raise ServeError(
+                f"--cors {origin!r}: give one web origin such as http://localhost:3000 "
+                "(scheme, host and port; no path, no '*', no 'null')"
+            )
+    return origins
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    if not 0 <= port <= 65535:
+        raise ServeError(f"--port {port} is not a port number (0 to 65535)")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServeError(f"--host {host!r} is not an address of this machine ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ServeError(
+            f"cannot listen on {host} port {port} ({exc.strerror or exc}); another process "
+            "may use it: choose another with --port"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+class Server:
+    """A bound, loaded server; `run()` serves until a signal or `stop()`."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        require_extra()
+        import uvicorn
+
+        from localrec.recommend.recommender import Recommender
+        from localrec.serve.app import create_app
+        from localrec.serve.guard import Policy
+        from localrec.serve.service import Service
+
+        self.settings = settings
+        self.loopback = is_loopback(settings.host)
+        cors = _check_origins(settings.cors)
+        if settings.token is not None:
+            self.token, self.token_file = check_token(settings.token), None
+        else:
+            token, path = load_or_create_token()
+            self.token, self.token_file = token, path
+        self.socket = _bind(settings.host, settings.port)
+        try:
+            recommender = Recommender(
+                settings.db, settings.model, pack=settings.pack, verbose=settings.verbose
+            )
+        except BaseException:
+            self.socket.close()
+            raise
+        self.service = Service(
+            recommender,
+            token_for="writes" if self.loopback else "everything",
+            version=settings.version,
+        )
+        try:
+            self.service.warm_up()
+        except BaseException:
+            self.close()
+            raise
+        policy = Policy(self.token, self.loopback, settings.host)
+        app = create_app(self.service, policy, cors)
+        app.router.lifespan_context = self._lifespan
+        config = uvicorn.Config(
+            app,
+            log_level="info" if settings.verbose else "warning",
+            access_log=settings.verbose,
+            timeout_graceful_shutdown=GRACE_SECONDS,
+            server_header=False,
+        )
+        self._uvicorn = uvicorn.Server(config)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _: Any) -> AsyncIterator[None]:
+        yield
+        self.close()  # after the requests in flight: uvicorn waited for them
+
+    @property
+    def port(self) -> int:
+        return int(self.socket.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        host = self.settings.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
+
+    def run(self) -> None:
+        """Serve until SIGINT/SIGTERM (in the main thread) or `stop()`."""
+        try:
+            self._uvicorn.run(sockets=[self.socket])
+        finally:
+            self.close()
+
+    @property
+    def started(self) -> bool:
+        return bool(self._uvicorn.started)
+
+    def stop(self) -> None:
+        self._uvicorn.should_exit = True
+
+    def close(self) -> None:
+        """Close the database and the model once no request holds them (idempotent)."""
+        self.service.close()
+        self.socket.close()

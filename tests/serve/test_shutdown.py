@@ -1,0 +1,95 @@
+"""`localrec serve` as a process: SIGTERM while clients are recording stops it gracefully,
+with every acknowledged event stored and no request's events stored in part."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import link_models
+from tests.helpers import subprocess_env
+from tests.serve.conftest import Device
+
+CLIENTS = 4
+BATCH = 5  # events per request: one transaction, stored whole or not at all
+
+
+def start(device: Device, home: Path, db: Path) -> tuple[subprocess.Popen[str], str]:
+    args = ["serve", "--pack", str(device.pack), "--db", str(db), "--port", "0"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localrec", *args],
+        env=subprocess_env(home, OPENBLAS_NUM_THREADS="1"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    first = process.stderr.readline()  # printed once the server is bound and loaded
+    assert first.startswith("localrec serve: http://127.0.0.1:"), first + process.stderr.read()
+    return process, first.split()[2].rstrip("/")
+
+
+def test_sigterm_finishes_the_requests_in_flight_and_closes(
+    device: Device, pulled_home: Path, tmp_path: Path
+) -> None:
+    home = link_models(pulled_home, tmp_path / "home")
+    db = tmp_path / "me.db"
+    process, url = start(device, home, db)
+    token = (home / "serve" / "token").read_text().strip()
+    acknowledged: set[tuple[str, int]] = set()
+    lock = threading.Lock()
+
+    def record(c: int) -> None:
+        user = f"term-{c}"
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+            for batch in range(10_000):
+                events = [
+                    {"user": user, "item": f"k{j % 12:02d}{j % 5}", "value": batch}
+                    for j in range(BATCH)
+                ]
+                try:
+                    answer = client.post("/v1/events", json={"events": events}, timeout=30)
+                except httpx.HTTPError:
+                    return  # the server has gone
+                if answer.status_code != 200:
+                    return
+                with lock:
+                    acknowledged.add((user, batch))
+
+    clients = [threading.Thread(target=record, args=(c,)) for c in range(CLIENTS)]
+    for client in clients:
+        client.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    for client in clients:
+        client.join(60)
+
+    assert process.returncode in (0, -signal.SIGTERM), err
+    assert "Traceback" not in err
+    assert len(acknowledged) >= 40
+    assert not Path(f"{db}-wal").exists()  # the database was closed, not abandoned
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        stored = {
+            (user, int(value)): n
+            for user, value, n in conn.execute(
+                "SELECT user_id, value, count(*) FROM events GROUP BY user_id, value"
+            )
+        }
+    finally:
+        conn.close()
+    assert set(stored.values()) == {BATCH}  # no request stored in part
+    assert acknowledged <= set(stored)  # nothing acknowledged was lost
+    assert len(stored) <= len(acknowledged) + CLIENTS  # at most the one in flight per client
