@@ -151,11 +151,18 @@ class ForgetRequest(Strict):
 
 
 class ExplanationOut(BaseModel):
+    """`Explanation.to_dict()`: `cosine` for similar text, `cf_share` for collaborative
+    filtering (the other is null); `similarity` is whichever of the two this reason has."""
+
     item_id: str | None
     title: str
+    text: str
     action: str
-    similarity: float
+    value: float | None
     reason: str
+    cosine: float | None
+    cf_share: float | None
+    similarity: float
 
 
 class RecommendationOut(BaseModel):
