@@ -65,3 +65,19 @@ def test_an_upward_import_or_a_cycle_breaks_the_check(
         v for v in verdicts if v.startswith(broken)
     ], verdicts
     assert len([v for v in verdicts if v.endswith("BROKEN")]) == len(broken)
+
+
+def test_serving_never_imports_what_only_evaluation_needs() -> None:
+    # scikit-learn and matplotlib are the [eval] extra's: the CLI, the Python API and the
+    # server must import without them (a lean install has neither).
+    code = (
+        "import sys\n"
+        "sys.modules['sklearn'] = None\n"
+        "sys.modules['matplotlib'] = None\n"
+        "import localrec, localrec.cli, localrec.recommend, localrec.packs, localrec.serve\n"
+        "print('imported')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "imported"

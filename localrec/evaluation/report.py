@@ -102,7 +102,7 @@ def _pyplot() -> object:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputError("--report needs matplotlib: pip install 'localrec[plot]'") from None
+        raise InputError("--report needs matplotlib: pip install 'localrec[eval]'") from None
     return plt
 
 

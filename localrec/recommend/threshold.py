@@ -149,7 +149,7 @@ def plot_curve(report: ThresholdReport, path: Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputError("--plot needs matplotlib: pip install 'localrec[plot]'") from None
+        raise InputError("--plot needs matplotlib: pip install 'localrec[eval]'") from None
     thetas = [p.theta for p in report.points]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(thetas, [p.recall for p in report.points], label="recall")

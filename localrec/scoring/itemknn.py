@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from localrec.errors import InputError
 from localrec.weighting import ages, per_event_decay
 
 __all__ = [
@@ -224,8 +225,15 @@ class TfidfScorer:
         min_df: int = 1,
         name: str = "tfidf",
     ) -> None:
-        # Imported here: scikit-learn is heavy and only this scorer needs it.
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        # Imported here: scikit-learn is heavy, only this scorer needs it, and it comes with
+        # the [eval] extra, not with `pip install localrec`.
+        try:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+        except ImportError:
+            raise InputError(
+                "the TF-IDF baseline (run by `localrec eval`) needs scikit-learn: "
+                "pip install 'localrec[eval]'"
+            ) from None
 
         if not 0.0 < recency_decay <= 1.0:
             raise ValueError(f"recency_decay must be in (0, 1], got {recency_decay}")

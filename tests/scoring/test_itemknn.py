@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from tests.conftest import require_data
 pytest.importorskip("scipy")
 
 from localrec.data.dataset import load_dataset
+from localrec.errors import InputError
 from localrec.evaluation.protocol import evaluate
 from localrec.scoring.itemknn import (
     CooccurrenceScorer,
@@ -246,3 +248,11 @@ def test_contributions_split_a_score_over_the_history() -> None:
     two = knn.contributions(history, 2, two_hop=True)
     np.testing.assert_allclose(two, [0.5 * 2 / 3, 0.0])  # 0 -> 1 -> 2; from 1, two steps end
     assert two.sum() == pytest.approx(knn.two_hop([history], np.array([[2]]))[0, 0])
+
+
+def test_tfidf_without_scikit_learn_names_the_eval_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A lean install (`pip install localrec`) has no scikit-learn: it comes with [eval].
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.feature_extraction.text", None)
+    with pytest.raises(InputError, match=r"needs scikit-learn: pip install 'localrec\[eval\]'"):
+        TfidfScorer(TEXTS)
