@@ -48,8 +48,11 @@ __all__ = [
 PART_PREFIX = "part:"
 # Items per piece of the checksum's JSON.
 _ITEM_BATCH = 4096
-# The pack format this localrec writes and the newest it reads.
-PACK_FORMAT = 1
+# The pack format this localrec writes and the newest it reads. Format 2: the adapter's
+# hybrid may blend order-blind collaborative parts (`part:NAME` blobs), popularity and a
+# share of its item bias; a localrec that reads only format 1 would serve such an
+# adapter as item-kNN alone, so it refuses the pack instead.
+PACK_FORMAT = 2
 # What a pack says about people, in one sentence (`pack info` and the README).
 PACK_REVEALS = (
     "A pack reveals the catalogue, its item vectors, the adapter's weights, and counts and "
