@@ -1,10 +1,11 @@
 """Benchmark the collaborative and text baselines on the Food-Kitchen protocol.
 
 Runs `localrec.evaluation.protocol.evaluate` (seed 42, 999 sampled negatives from the target's
-domain, or every domain item with --full) in both settings for: random, popularity, plain
-co-occurrence CF, sequence-aware item-kNN, and TF-IDF (mean of history, and
-recency-weighted). Prints one row per method, setting and target domain, metrics in %,
-then how long each method took to build and to evaluate. From the repository root::
+domain, or every domain item with --full) in both settings for: random, popularity,
+co-occurrence CF (plain, and with item-kNN's recency weights), RP3beta, sequence-aware
+item-kNN, and TF-IDF (mean of history, and recency-weighted). Prints one row per method,
+setting and target domain, metrics in %, then how long each method took to build and to
+evaluate. From the repository root::
 
     .venv/bin/python benchmarks/bench_baselines.py            # test split
     .venv/bin/python benchmarks/bench_baselines.py --split valid
@@ -30,12 +31,13 @@ from localrec.data.protocol import METRICS, SETTINGS, Scorer
 from localrec.errors import LocalrecError
 from localrec.evaluation.protocol import evaluate
 from localrec.evaluation.results import MetricRow
+from localrec.scoring.item_models import rp3beta_scorer
 from localrec.scoring.itemknn import (
-    CooccurrenceScorer,
     ItemKNNScorer,
     PopularityScorer,
     RandomScorer,
     TfidfScorer,
+    cooccurrence_scorer,
 )
 from scripts.food_kitchen import food_kitchen_dir
 
@@ -47,7 +49,14 @@ def builders(ds: SequenceDataset) -> list[tuple[str, Callable[[], Scorer]]]:
     return [
         ("random", lambda: RandomScorer(seed=0)),
         ("popularity", lambda: PopularityScorer(ds.train, ds.n_items)),
-        ("cooccurrence", lambda: CooccurrenceScorer(ds.train, ds.n_items)),
+        (
+            "cooccurrence-plain",
+            lambda: cooccurrence_scorer(
+                ds.train, ds.n_items, recency_decay=1.0, name="cooccurrence-plain"
+            ),
+        ),
+        ("cooccurrence", lambda: cooccurrence_scorer(ds.train, ds.n_items)),
+        ("rp3beta", lambda: rp3beta_scorer(ds.train, ds.n_items)),
         ("itemknn", lambda: ItemKNNScorer(ds.train, ds.n_items)),
         ("tfidf", lambda: TfidfScorer(ds.item_texts())),
         (

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 def main() -> None:
     sys.path.insert(0, str(REPO))
     from localrec.data.dataset import load_dataset
-    from localrec.scoring.hybrid import cf_scores
+    from localrec.scoring.hybrid import combine_parts
     from localrec.scoring.itemknn import ItemKNNScorer
     from scripts.food_kitchen import food_kitchen_dir
 
@@ -51,7 +51,10 @@ def main() -> None:
         history = [np.asarray(sequence[:-1])]
         for weight, times in ((0.0, alone), (1.0, walked)):
             start = time.perf_counter()
-            cf_scores(knn, history, items, domain, weight)
+            parts = {"itemknn": knn.score(history, items, domain)}
+            if weight:
+                parts["walk"] = knn.two_hop(history, items)
+            combine_parts(parts, {"itemknn": 1.0, "walk": weight})
             times.append(time.perf_counter() - start)
     one, two = 1000 * statistics.median(alone), 1000 * statistics.median(walked)
     print(

@@ -13,7 +13,7 @@ rank against exactly the same negatives.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -31,18 +31,23 @@ __all__ = [
     "coverage_at_k",
     "draw_candidates",
     "full_candidates",
+    "held_out_from_training",
+    "hub_share",
     "make_cases",
     "metrics_from_ranks",
     "ndcg_per_case",
     "rank_of_target",
     "slice_masks",
     "tie_break",
+    "top_k_items",
     "training_counts",
 ]
 
 Setting = Literal["mixed", "cross"]
 SETTINGS: tuple[Setting, ...] = ("mixed", "cross")
-METRICS = ("ndcg@5", "ndcg@10", "hr@1", "hr@5", "hr@10", "mrr", "coverage@10")
+METRICS = ("ndcg@5", "ndcg@10", "hr@1", "hr@5", "hr@10", "mrr", "coverage@10", "hub@10")
+# Metrics of the lists as a whole, not averaged over each case's rank.
+LIST_METRICS = ("coverage@10", "hub@10")
 # Scores of order 1 differ from their tie-broken value in the 9th decimal, far below any
 # difference a scorer means; yet every tie gets a fixed, target-blind order.
 TIE_BREAK_SCALE = 1e-9
@@ -172,7 +177,7 @@ def metrics_from_ranks(ranks: npt.ArrayLike) -> dict[str, float]:
     """NDCG@5/10, HR@1/5/10 and MRR as fractions, averaged over cases (one relevant item)."""
     r = np.asarray(ranks, dtype=np.float64)
     if r.size == 0:
-        return {m: 0.0 for m in METRICS if m != "coverage@10"}
+        return {m: 0.0 for m in METRICS if m not in LIST_METRICS}
     return {
         "ndcg@5": float(ndcg_per_case(r, 5).mean()),
         "ndcg@10": float(ndcg_per_case(r, 10).mean()),
@@ -184,16 +189,32 @@ def metrics_from_ranks(ranks: npt.ArrayLike) -> dict[str, float]:
 
 
 def top_k_items(scores: FloatArray, candidates: IntArray, k: int) -> IntArray:
-    """The candidates in each row's top k (unordered), flattened."""
+    """The candidates in each row's top k (unordered): one row per case."""
     if candidates.shape[1] <= k:
-        return candidates.ravel()
+        return candidates
     cols = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    return np.take_along_axis(candidates, cols, axis=1).ravel()
+    return np.take_along_axis(candidates, cols, axis=1)
 
 
 def coverage_at_k(top_items: IntArray, domain_size: int) -> float:
     """Distinct items recommended in any top k, over the size of the catalogue."""
     return len(np.unique(top_items)) / domain_size if domain_size else 0.0
+
+
+def hub_share(tops: IntArray, candidates: IntArray | None) -> float:
+    """The share of cases whose top k (`tops`, one row per case) holds the domain's most
+    recommended item (the one in most of the top k lists), among the cases that could
+    get it: those whose `candidates` row holds it (None: every case ranks every item).
+    One item first for every user gives 1.0; a hub-free method a few per cent."""
+    if not tops.size:
+        return 0.0
+    items, counts = np.unique(tops, return_counts=True)
+    hub = items[np.argmax(counts)]
+    has_hub = (tops == hub).any(axis=1)
+    if candidates is None:
+        return float(has_hub.mean())
+    could = (candidates == hub).any(axis=1)
+    return float(has_hub[could].mean())
 
 
 # A target seen at most this often in training is "rare": item-kNN knows little about it.
@@ -221,3 +242,24 @@ def slice_masks(cases: Cases, train_counts: IntArray) -> dict[str, npt.NDArray[n
             dtype=bool,
         ),
     }
+
+
+def held_out_from_training(dataset: SequenceDataset) -> tuple[SequenceDataset, int]:
+    """The dataset as `tune` chooses on it, and how many validation cases it gained.
+
+    Each training user's last training item is held out: their sequence becomes a
+    validation case (first, before the dataset's own validation cases), and their training
+    sequence loses that item, so nothing fitted on the returned training sequences has
+    seen it. That gives thousands of cases per domain instead of a valid split's hundreds.
+
+    The users are those whose training sequence spans more than one domain, the kind of
+    user the held-out splits of a cross-domain dataset hold (Food-Kitchen's valid and test
+    users have both domains); with no such user (one domain), every sequence of two or
+    more items.
+    """
+    spans = [len(s) >= 2 and len(np.unique(dataset.domains[s])) > 1 for s in dataset.train]
+    if not any(spans):
+        spans = [len(s) >= 2 for s in dataset.train]
+    cut = [s for s, chosen in zip(dataset.train, spans, strict=True) if chosen]
+    train = [s[:-1] if chosen else s for s, chosen in zip(dataset.train, spans, strict=True)]
+    return replace(dataset, train=train, valid=[*cut, *dataset.valid]), len(cut)

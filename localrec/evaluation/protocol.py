@@ -16,6 +16,7 @@ from localrec.data.protocol import (
     coverage_at_k,
     draw_candidates,
     full_candidates,
+    hub_share,
     make_cases,
     metrics_from_ranks,
     rank_of_target,
@@ -101,7 +102,11 @@ def evaluate(
                         hr_10=m["hr@10"],
                         mrr=m["mrr"],
                         coverage_10=coverage_at_k(
-                            np.concatenate(tops), len(dataset.items_of_domain(d))
+                            np.concatenate(tops).ravel(), len(dataset.items_of_domain(d))
+                        ),
+                        hub_10=hub_share(
+                            np.concatenate(tops),
+                            None if candidates is None else candidates[domain_cases],
                         ),
                         n=len(domain_cases),
                     )

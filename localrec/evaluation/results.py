@@ -29,6 +29,9 @@ class MetricRow:
     hr_10: float
     mrr: float
     coverage_10: float
+    # The share of cases whose top 10 holds the domain's most recommended item (of those
+    # whose candidates hold it): 1.0 when one item is first for everyone.
+    hub_10: float
     n: int
 
     def metric(self, name: str) -> float:

@@ -38,12 +38,15 @@ from localrec.models.cache import list_models
 from localrec.models.registry import ModelSpec, load_registry
 from localrec.packs.pack import Pack
 from localrec.paths import as_path
+from localrec.scoring.item_models import rp3beta_scorer
 from localrec.scoring.itemknn import (
+    ItemItemScorer,
     ItemKNNScorer,
     PopularityScorer,
     RandomScorer,
     TfidfScorer,
     TwoHopScorer,
+    cooccurrence_scorer,
 )
 from localrec.store.db import Store, require_store
 from localrec.store.item_vectors import encode_items
@@ -78,12 +81,17 @@ def models_on_disk(names: Sequence[str] | None) -> list[ModelSpec]:
 
 
 def baseline_scorers(dataset: SequenceDataset) -> list[Scorer]:
+    """The baselines of every run: random, popularity, item-kNN and its walk, plain
+    co-occurrence, RP3beta and TF-IDF. (EASE is not among them: its dense items x items
+    inverse does not fit this kind of machine for a 27,637-item domain; docs/quality.md.)"""
     knn = ItemKNNScorer(dataset.train, dataset.n_items)
     return [
         RandomScorer(seed=0),
         PopularityScorer(dataset.train, dataset.n_items),
         knn,
         TwoHopScorer(knn),
+        cooccurrence_scorer(dataset.train, dataset.n_items),
+        rp3beta_scorer(dataset.train, dataset.n_items),
         TfidfScorer(dataset.item_texts()),
     ]
 
@@ -134,8 +142,10 @@ def run_eval(
                     f"{size - 1} or fewer, or --full"
                 )
     scorers: list[Scorer] = baseline_scorers(dataset)
-    # The baseline row's item-kNN (and its walk, once built) serves the hybrid rows too.
+    # The baseline rows' item-kNN (and its walk, once built), co-occurrence and RP3beta
+    # serve the hybrid rows too.
     knn = next(s for s in scorers if isinstance(s, ItemKNNScorer))
+    others = {s.name: s for s in scorers if isinstance(s, ItemItemScorer)}
     if pack is not None and models and list(models) != [pack.model]:
         raise InputError(f"{pack.path} was built with model {pack.model!r}; --model must name it")
     specs = models_on_disk([pack.model] if pack is not None else models)
@@ -149,7 +159,7 @@ def run_eval(
             encode_items(store, encoder, progress=encode_progress)
             vectors = aligned_matrix(store, spec.name, item_index, spec.dim)
             tuned = (
-                adapter_scorers(store, spec, vectors, dataset, item_index, suffix, knn)
+                adapter_scorers(store, spec, vectors, dataset, item_index, suffix, knn, others)
                 if adapters
                 else []
             )

@@ -3,7 +3,7 @@ core, so that what `eval` measures is what `recommend` serves."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from localrec.packs.pack import Pack
 from localrec.scoring.adapter import aligned
 from localrec.scoring.history import histories_of_rows
 from localrec.scoring.hybrid import HybridModel
-from localrec.scoring.itemknn import ItemKNNScorer
+from localrec.scoring.itemknn import ItemItemScorer, ItemKNNScorer
 from localrec.scoring.profiles import MEAN_HALF_LIFE, zero_shot_scores
 from localrec.store.db import Store
 from localrec.store.item_vectors import content_hash
@@ -157,11 +157,12 @@ def adapter_scorers(
     item_index: dict[str, int],
     suffix: str,
     knn: ItemKNNScorer | None = None,
+    others: Mapping[str, ItemItemScorer] | None = None,
 ) -> list[Scorer]:
     """`localrec:tuned` and `localrec:hybrid` rows, when `localrec tune` has stored an
-    adapter: the tuned hybrid over the dataset's catalogue, with item-kNN (and its walk)
-    over its training sequences (`knn` if the run has built it)."""
-    model = hybrid_model(store, spec, vectors, dataset, item_index, knn)
+    adapter: the tuned hybrid over the dataset's catalogue, with its collaborative parts
+    over its training sequences (`knn` and `others` if the run has built them)."""
+    model = hybrid_model(store, spec, vectors, dataset, item_index, knn, others)
     if model is None:
         return []
     return [
@@ -177,14 +178,16 @@ def hybrid_model(
     dataset: SequenceDataset,
     item_index: dict[str, int],
     knn: ItemKNNScorer | None = None,
+    others: Mapping[str, ItemItemScorer] | None = None,
 ) -> HybridModel | None:
     """The stored adapter as a `HybridModel` over the dataset, or None if there is none."""
     adapter = load_adapter(store, spec.name)
     if adapter is None:
         return None
     adapter = aligned(adapter, item_index, vectors)
-    knn = knn or ItemKNNScorer(dataset.train, dataset.n_items)
-    return HybridModel(adapter, vectors, dataset.domains, knn)
+    return HybridModel.over_sequences(
+        adapter, vectors, dataset.domains, dataset.train, knn=knn, others=others
+    )
 
 
 def pack_vectors(pack: Pack, item_index: dict[str, int]) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 From the training sequences, a pack keeps item-kNN's forward weights sim(a, b) only for the
 pairs (a before b) that K or more distinct users made, at most N per item (the heaviest);
+the weights of the hybrid's order-blind parts (co-occurrence, RP3beta) it uses only for
+the pairs that K or more distinct users both had, at most N per item;
 item popularity only for items K or more users had (else 0); and the adapter's learned
 rows (offset, input vector, bias) only for such items. An item below K is served as a new
 item is: from its text.
@@ -18,6 +20,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from localrec.scoring.adapter import TrainedAdapter, predict_unseen_bias
+from localrec.scoring.item_models import keep_heaviest
 
 __all__ = [
     "DEFAULT_MIN_USERS",
@@ -72,7 +75,8 @@ def private_similarity(
     similarity: sp.spmatrix, users: sp.csr_matrix, min_users: int, neighbours: int
 ) -> sp.csr_matrix:
     """sim(a, b) where at least `min_users` users made the pair, the heaviest `neighbours`
-    per item a (0: all of them)."""
+    per item a (0: all of them). Also for the hybrid's order-blind parts (co-occurrence,
+    RP3beta), with `users` the users who had both items (`cooccurrence_counts`)."""
     sim = sp.csr_matrix(similarity, dtype=np.float64)
     sim.sort_indices()
     allowed = sp.csr_matrix(users >= min_users, dtype=np.float64)
@@ -80,21 +84,7 @@ def private_similarity(
     kept.eliminate_zeros()
     if neighbours <= 0:
         return kept
-    rows, cols, data = [], [], []
-    for a in range(kept.shape[0]):
-        lo, hi = kept.indptr[a], kept.indptr[a + 1]
-        if hi == lo:
-            continue
-        weights = kept.data[lo:hi]
-        top = np.argsort(-weights, kind="stable")[:neighbours]
-        rows.append(np.full(len(top), a, np.int64))
-        cols.append(kept.indices[lo:hi][top])
-        data.append(weights[top])
-    if not rows:
-        return sp.csr_matrix(kept.shape, dtype=np.float64)
-    return sp.csr_matrix(
-        (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=kept.shape
-    )
+    return keep_heaviest(kept, neighbours)
 
 
 def private_popularity(counts: np.ndarray, users: np.ndarray, min_users: int) -> np.ndarray:

@@ -38,7 +38,9 @@ from localrec.packs.aggregates import (
 from localrec.packs.format import VECTOR_DTYPES, PackItem, write_pack
 from localrec.paths import as_path
 from localrec.scoring.adapter import aligned
-from localrec.scoring.itemknn import ItemKNNScorer, item_counts
+from localrec.scoring.hybrid import used_parts
+from localrec.scoring.item_models import item_item_part
+from localrec.scoring.itemknn import ItemKNNScorer, cooccurrence_counts, item_counts
 from localrec.store.db import Store, require_store
 from localrec.store.item_vectors import templates
 from localrec.tuning.storage import adapter_bytes, adapter_meta, load_adapter
@@ -189,6 +191,15 @@ def _build(
     similarity = private_similarity(knn.similarity, pair_users(sequences, n), min_users, neighbours)
     popularity = private_popularity(item_counts(sequences, n), users_per_item, min_users)
     stored = load_adapter(store, spec.name)
+    parts = {}
+    if stored is not None and used_parts(stored):
+        both = cooccurrence_counts(sequences, n)  # the users who had both items
+        parts = {
+            name: private_similarity(
+                item_item_part(name, sequences, n).similarity, both, min_users, neighbours
+            )
+            for name in used_parts(stored)
+        }
     payload, settings, adapter_items = None, None, 0
     if stored is not None:
         adapter = aligned(stored, index, vectors)
@@ -234,6 +245,7 @@ def _build(
         similarity,
         payload,
         vector_dtype=dtype,
+        parts=parts,
     )
     return PackBuild(
         out, n, len(sequences), int(similarity.nnz), adapter_items, time.perf_counter() - start

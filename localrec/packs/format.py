@@ -7,7 +7,9 @@ Tables:
 - `items(row, id, domain, title, fields, attributes)`: the catalogue, in matrix order;
 - `blobs(name, data)`: `vectors` (rows x dim: int8 with one float32 scale per row in
   `vector_scales`, or float16, or float32; little-endian),
-  `popularity` and `neighbours` (.npy / .npz bytes), and `adapter` (its .npz payload).
+  `popularity` and `neighbours` (.npy / .npz bytes), `part:NAME` for each order-blind
+  collaborative part the hybrid uses (.npz, like `neighbours`), and `adapter` (its .npz
+  payload).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +44,15 @@ __all__ = [
     "write_pack",
 ]
 
+# Blob name prefix of a collaborative part's weights ("part:cooccurrence").
+PART_PREFIX = "part:"
 # Items per piece of the checksum's JSON.
 _ITEM_BATCH = 4096
-# The pack format this localrec writes and the newest it reads.
-PACK_FORMAT = 1
+# The pack format this localrec writes and the newest it reads. Format 2: the adapter's
+# hybrid may blend order-blind collaborative parts (`part:NAME` blobs), popularity and a
+# share of its item bias; a localrec that reads only format 1 would serve such an
+# adapter as item-kNN alone, so it refuses the pack instead.
+PACK_FORMAT = 2
 # What a pack says about people, in one sentence (`pack info` and the README).
 PACK_REVEALS = (
     "A pack reveals the catalogue, its item vectors, the adapter's weights, and counts and "
@@ -84,6 +91,8 @@ class PackContent:
     similarity: sp.csr_matrix  # (rows, rows) forward weights sim(a, b)
     adapter: bytes | None  # the adapter's .npz payload; its settings are meta["adapter"]
     sizes: dict[str, int]  # bytes per part
+    # The hybrid's order-blind collaborative parts' weights (rows, rows), by name.
+    parts: dict[str, sp.csr_matrix] = field(default_factory=dict)
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -149,6 +158,24 @@ def _vector_blobs(vectors: np.ndarray, dtype: str) -> dict[str, bytes]:
     return {"vectors": vectors.astype("<f2" if dtype == "float16" else "<f4").tobytes()}
 
 
+def _sparse_blob(matrix: sp.spmatrix, dtype: Any) -> bytes:
+    sim = sp.csr_matrix(matrix)
+    return _npz(
+        indptr=sim.indptr.astype("<i8"),
+        indices=sim.indices.astype("<i4"),
+        data=sim.data.astype(dtype),
+        shape=np.asarray(sim.shape, dtype="<i8"),
+    )
+
+
+def _sparse_of(blob: bytes) -> sp.csr_matrix:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as parts:
+        shape = tuple(int(x) for x in parts["shape"])
+        return sp.csr_matrix(
+            (parts["data"].astype(np.float64), parts["indices"], parts["indptr"]), shape=shape
+        )
+
+
 def _vectors_of(blobs: dict[str, Any], dtype: str, rows: int, dim: int) -> np.ndarray:
     if dtype == "int8":
         quantised = np.frombuffer(blobs["vectors"], dtype=np.int8).reshape(rows, dim)
@@ -170,19 +197,16 @@ def write_pack(
     adapter: bytes | None,
     *,
     vector_dtype: str = "int8",
+    parts: Mapping[str, sp.spmatrix] | None = None,
 ) -> None:
-    """Write the pack to `path` at once: built beside it, then renamed over it."""
-    sim = sp.csr_matrix(similarity)
+    """Write the pack to `path` at once: built beside it, then renamed over it. `parts` are
+    the weights of the hybrid's order-blind collaborative parts, by name."""
     weight_dtype = np.float64 if vector_dtype == "float32" else np.float32
     blobs = {
         **_vector_blobs(np.asarray(vectors, dtype=np.float32), vector_dtype),
         "popularity": _npy(np.asarray(popularity, dtype="<i8")),
-        "neighbours": _npz(
-            indptr=sim.indptr.astype("<i8"),
-            indices=sim.indices.astype("<i4"),
-            data=sim.data.astype(weight_dtype),
-            shape=np.asarray(sim.shape, dtype="<i8"),
-        ),
+        "neighbours": _sparse_blob(similarity, weight_dtype),
+        **{f"{PART_PREFIX}{n}": _sparse_blob(m, weight_dtype) for n, m in (parts or {}).items()},
     }
     if adapter is not None:
         blobs["adapter"] = adapter
@@ -331,11 +355,12 @@ def _content(
         dim = int(meta["dim"])
         vectors = _vectors_of(blobs, meta["vector_dtype"], len(ids), dim)
         popularity = np.load(io.BytesIO(blobs["popularity"]), allow_pickle=False)
-        with np.load(io.BytesIO(blobs["neighbours"]), allow_pickle=False) as parts:
-            shape = tuple(int(x) for x in parts["shape"])
-            similarity = sp.csr_matrix(
-                (parts["data"].astype(np.float64), parts["indices"], parts["indptr"]), shape=shape
-            )
+        similarity = _sparse_of(blobs["neighbours"])
+        parts = {
+            name[len(PART_PREFIX) :]: _sparse_of(data)
+            for name, data in blobs.items()
+            if name.startswith(PART_PREFIX)
+        }
     except (KeyError, ValueError, OSError) as exc:
         raise PackError(
             f"{path}: the pack's content is malformed ({exc}); build it again"
@@ -349,5 +374,6 @@ def _content(
         popularity=popularity.astype(np.int64),
         similarity=similarity,
         adapter=blobs.get("adapter"),
+        parts=parts,
         sizes={name: len(data) for name, data in blobs.items()},
     )

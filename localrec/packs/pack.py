@@ -19,6 +19,7 @@ from localrec.packs.format import PACK_REVEALS, PackContent, item_rows, pack_err
 from localrec.paths import as_path
 from localrec.scoring.adapter import TrainedAdapter, aligned
 from localrec.scoring.hybrid import HybridModel
+from localrec.scoring.item_models import part_from_weights
 from localrec.scoring.itemknn import ItemKNNScorer
 from localrec.scoring.profiles import MEAN_HALF_LIFE
 from localrec.store.db import ItemRow
@@ -71,6 +72,7 @@ class Pack:
         self.vectors = content.vectors
         self.popularity = content.popularity
         self.similarity = content.similarity
+        self.parts = content.parts
         self._adapter_payload = content.adapter
 
     @property
@@ -146,14 +148,21 @@ class Pack:
         adapter = aligned(adapter, index, vectors)
         n = len(vectors)
         moved = np.array([index.get(i, -1) for i in self.ids], dtype=np.int64)
-        coo = self.similarity.tocoo()
-        rows, cols = moved[coo.row], moved[coo.col]
-        keep = (rows >= 0) & (cols >= 0)
-        similarity = sp.csr_matrix((coo.data[keep], (rows[keep], cols[keep])), shape=(n, n))
+
+        def renumbered(matrix: sp.spmatrix) -> sp.csr_matrix:
+            coo = sp.coo_matrix(matrix)
+            rows, cols = moved[coo.row], moved[coo.col]
+            keep = (rows >= 0) & (cols >= 0)
+            return sp.csr_matrix((coo.data[keep], (rows[keep], cols[keep])), shape=(n, n))
+
         knn = ItemKNNScorer.from_similarity(
-            similarity, recency_decay=float(self.meta.get("knn", {}).get("recency_decay", 0.8))
+            renumbered(self.similarity),
+            recency_decay=float(self.meta.get("knn", {}).get("recency_decay", 0.8)),
         )
-        return HybridModel(adapter, vectors, adapter.domain_numbers(domains), knn, mean_half_life)
+        others = {name: part_from_weights(name, renumbered(m)) for name, m in self.parts.items()}
+        return HybridModel(
+            adapter, vectors, adapter.domain_numbers(domains), knn, mean_half_life, others
+        )
 
     def info(self) -> dict[str, Any]:
         """What `localrec pack info` shows: provenance, privacy settings, counts and sizes."""

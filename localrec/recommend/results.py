@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "OTHERS_HAD_BOTH",
     "OTHERS_NEXT",
     "OTHERS_TWO_STEPS",
     "SIMILAR_TEXT",
@@ -16,10 +17,11 @@ __all__ = [
 ]
 
 # Why a history item explains a recommendation: its text is similar, or other users went
-# on from it to the recommended item (directly, or in the walk's two steps).
+# on from it to the recommended item (directly, or in the walk's two steps), or had both.
 SIMILAR_TEXT = "similar text"
 OTHERS_NEXT = "others went on to it"
 OTHERS_TWO_STEPS = "others went on to it in two steps"
+OTHERS_HAD_BOTH = "others had both"
 
 
 @dataclass(frozen=True)

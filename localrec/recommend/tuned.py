@@ -10,10 +10,9 @@ import numpy as np
 
 from localrec.data.loading import store_sequences
 from localrec.recommend.history import HistoryItem, UserProfile
-from localrec.recommend.results import OTHERS_NEXT, OTHERS_TWO_STEPS, Explanation
+from localrec.recommend.results import OTHERS_HAD_BOTH, OTHERS_NEXT, OTHERS_TWO_STEPS, Explanation
 from localrec.scoring.adapter import DomainAdapter, TrainedAdapter, aligned
 from localrec.scoring.hybrid import HybridModel
-from localrec.scoring.itemknn import ItemKNNScorer
 from localrec.store.db import ItemMatrix, Store
 
 __all__ = ["MIN_REASON_SHARE", "TunedCatalogue"]
@@ -53,6 +52,15 @@ def served(adapter: TrainedAdapter) -> TrainedAdapter:
     )
 
 
+# The reason each collaborative part gives.
+REASONS = {
+    "itemknn": OTHERS_NEXT,
+    "walk": OTHERS_TWO_STEPS,
+    "cooccurrence": OTHERS_HAD_BOTH,
+    "rp3beta": OTHERS_HAD_BOTH,
+}
+
+
 class TunedCatalogue:
     """A `HybridModel` over a catalogue's items (`everything`, in the model's row order)."""
 
@@ -72,11 +80,15 @@ class TunedCatalogue:
         everything = store.item_matrix(model, None, dim=dim)
         index = everything.index()
         adapter = aligned(adapter, index, everything.matrix)
-        knn = ItemKNNScorer(store_sequences(store, index), len(everything.ids))
         domains = adapter.domain_numbers(everything.domains)
-        return cls(
-            HybridModel(adapter, everything.matrix, domains, knn, mean_half_life), everything
+        hybrid = HybridModel.over_sequences(
+            adapter,
+            everything.matrix,
+            domains,
+            store_sequences(store, index),
+            mean_half_life=mean_half_life,
         )
+        return cls(hybrid, everything)
 
     def knows(self, domain: str) -> bool:
         return self.domain_index.get(domain, -1) in self.adapter.domains
@@ -109,21 +121,23 @@ class TunedCatalogue:
     ) -> Callable[[int], tuple[Explanation, ...]] | None:
         """For a row of `matrix`, the one to three history items whose co-occurrences put it
         up in the hybrid, by their share of its CF score: direct follow-ups (item-kNN)
-        first, else the walk's two steps where the hybrid uses it; () where CF played no
-        part. None when CF plays no part in this user's hybrid at all."""
-        parts = self.model.cf_parts(profile.history(self.index), self.domain_index[domain])
-        if parts is None:
+        first, else the first other collaborative part the hybrid uses that reaches it (the
+        walk's two steps, then items others had together); () where CF played no part.
+        None when CF plays no part in this user's hybrid at all."""
+        found = self.model.cf_parts(profile.history(self.index), self.domain_index[domain])
+        if found is None:
             return None
-        history, walk = parts
+        history, used = found
         known = [i for i in profile.items if i.item_id is not None and i.item_id in self.index]
-        knn = self.model.knn
+        order = ["itemknn", *(name for name in used if name != "itemknn")]
 
         def reasons(row: int) -> tuple[Explanation, ...]:
             target = self.index[matrix.ids[row]]
-            parts, reason = knn.contributions(history, target), OTHERS_NEXT
-            if parts.sum() <= 0 and walk:
-                parts = knn.contributions(history, target, two_hop=True)
-                reason = OTHERS_TWO_STEPS
+            for name in order:
+                parts = self.model.contributions(name, history, target)
+                if parts.sum() > 0:
+                    break
+            reason = REASONS[name]
             total = float(parts.sum())
             if total <= 0:
                 return ()

@@ -105,12 +105,21 @@ class DomainAdapter:
     # The collaborative weight for candidates seen 1 to RARE_TARGET_MAX times in training
     # (None: the setting's weight, as for every other candidate).
     rare_weight: float | None = None
-    # Per setting, the weight of item-kNN's two-step walk in the collaborative score
-    # (missing: 0, item-kNN alone, as adapters stored before it had).
-    two_hop_weight: dict[str, float] = field(default_factory=dict)
+    # Per setting, the collaborative parts of the hybrid and their weights, e.g.
+    # {"itemknn": 1.0, "walk": 0.5} (`localrec.scoring.hybrid.CF_PARTS`; missing:
+    # item-kNN alone).
+    cf_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     # Per setting, the weight of zero-shot text in a cold user's hybrid (missing: 0, the
     # adapter alone, as adapters stored before it had).
     cold_weight: dict[str, float] = field(default_factory=dict)
+    # Per setting, the weight of standardised log(1 + popularity) in the hybrid (negative:
+    # a popular item is pushed down, a guard against hubs; missing: 0).
+    popularity_weight: dict[str, float] = field(default_factory=dict)
+    # Per setting, how much of the learned item bias the hybrid's adapter part leaves out
+    # (0: all of it is kept; 1: none; missing: 0). The bias carries popularity.
+    bias_shrink: dict[str, float] = field(default_factory=dict)
+    # Per setting, how the validation cases chose (`localrec.tuning.search.Choice.notes`).
+    choices: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def item_reps(self, vectors: np.ndarray, items: np.ndarray) -> np.ndarray:
         reps: np.ndarray = take_rows(vectors, items) @ self.proj.T + self.offsets[items]

@@ -1,45 +1,59 @@
 """The tuned hybrid: the one rule that ranks for `recommend`, `eval` and `tune`.
 
-    s(u, i) = z(adapter) + w * z(cf),   cf = z(item-kNN) + u * z(its two-step walk)
+    s(u, i) = z(adapter - shrink * bias) + w * z(cf) + p * z(log(1 + popularity))
+    cf      = sum over the chosen parts k of v_k * z(part_k)
 
-z standardises each history's scores over its candidates; w and u are chosen per domain
-and setting on the validation split. The setting is `mixed` when any catalogue item of the
-history is of the target domain, else `cross`. Candidates seen 1 to RARE_TARGET_MAX times
-in training may get a CF weight of their own. A cold user (no history item seen in
-training) gets nothing from CF or the learned input vectors: their hybrid is
-z(adapter) + c * z(zero-shot text) instead. A domain without an adapter is ranked by
-zero-shot text alone.
+z standardises each history's scores over its candidates. The collaborative parts are
+item-kNN, its two-step walk, plain co-occurrence and RP3beta (`CF_PARTS`); which of them
+and their weights v, the adapter's weight against them (w), how much of its learned
+item bias the adapter part keeps, and the weight of popularity (p, negative to push
+hubs down) are chosen per domain and setting on validation (`localrec.tuning`). The
+setting is `mixed` when any catalogue item of the history is of the target domain, else
+`cross`. Candidates seen 1 to RARE_TARGET_MAX times in training may get a CF weight of
+their own. A cold user (no history item seen in training) gets nothing from CF or the
+learned input vectors: their hybrid is z(adapter) + c * z(zero-shot text) instead. A
+domain without an adapter is ranked by zero-shot text alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from localrec.data.protocol import SETTINGS, Setting
-from localrec.scoring.adapter import TrainedAdapter
+from localrec.scoring.adapter import DomainAdapter, TrainedAdapter
 from localrec.scoring.history import History
-from localrec.scoring.itemknn import ItemKNNScorer
+from localrec.scoring.item_models import item_item_part
+from localrec.scoring.itemknn import ItemItemScorer, ItemKNNScorer
 from localrec.scoring.profiles import MEAN_HALF_LIFE, zero_shot_scores
 
 __all__ = [
+    "CF_PARTS",
+    "ITEM_ITEM_PARTS",
     "SETTINGS",
     "HybridModel",
     "Setting",
-    "cf_scores",
-    "combine_cf",
+    "cf_weights",
+    "combine_parts",
     "hybrid_scores",
+    "popularity_part",
     "setting_of",
     "standardise",
+    "used_parts",
 ]
 
 ItemArray = npt.NDArray[np.integer[Any]]
 # The zero-shot user representation that stands in where the adapter has no say.
 ZERO_SHOT = "zero-shot"
+# The collaborative parts the hybrid may blend, simplest first: item-kNN's forward
+# weights, their two-step walk, then the order-blind item-to-item models.
+CF_PARTS = ("itemknn", "walk", "cooccurrence", "rp3beta")
+# The parts that are an `ItemItemScorer` of their own (not item-kNN or its walk).
+ITEM_ITEM_PARTS = ("cooccurrence", "rp3beta")
 
 
 def setting_of(history: History, item_domains: np.ndarray, domain: int) -> Setting:
@@ -76,26 +90,30 @@ def hybrid_scores(
     return out
 
 
-def cf_scores(
-    knn: ItemKNNScorer,
-    histories: Sequence[ItemArray],
-    candidates: np.ndarray,
-    target_domain: int,
-    two_hop_weight: float,
-) -> np.ndarray:
-    """The collaborative score of the hybrid: z(item-kNN) + two_hop_weight * z(its two-step
-    walk), or item-kNN alone at weight 0 (the walk is then not computed)."""
-    one_hop = np.asarray(knn.score(histories, candidates, target_domain), np.float64)
-    if two_hop_weight == 0:
-        return one_hop
-    two_hop = np.asarray(knn.two_hop(histories, candidates), np.float64)
-    return combine_cf(one_hop, two_hop, two_hop_weight)
+def combine_parts(parts: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    """sum of weight * z(part) over the weighted parts (in CF_PARTS order)."""
+    total: np.ndarray | None = None
+    for name in CF_PARTS:
+        weight = weights.get(name, 0.0)
+        if weight:
+            term = weight * standardise(parts[name])
+            total = term if total is None else total + term
+    if total is None:
+        raise ValueError(f"no collaborative part has a weight: {dict(weights)}")
+    return total
 
 
-def combine_cf(one_hop: np.ndarray, two_hop: np.ndarray, weight: float) -> np.ndarray:
-    if weight == 0:
-        return one_hop
-    out: np.ndarray = standardise(one_hop) + weight * standardise(two_hop)
+def cf_weights(model: DomainAdapter, setting: str) -> dict[str, float]:
+    """The setting's collaborative parts and their weights (item-kNN alone if none)."""
+    weights = {k: v for k, v in model.cf_weights.get(setting, {}).items() if v}
+    return weights or {"itemknn": 1.0}
+
+
+def popularity_part(counts: np.ndarray | None, candidates: np.ndarray) -> np.ndarray:
+    """log(1 + training count) of each candidate (zeros without counts)."""
+    if counts is None:
+        return np.zeros(candidates.shape)
+    out: np.ndarray = np.log1p(np.asarray(counts, np.float64)[candidates])
     return out
 
 
@@ -105,6 +123,8 @@ class HybridModel:
 
     `vectors` are the catalogue's unit item vectors, `domains` its items' domains in the
     adapter's numbering (`adapter.domain_names`); the adapter is aligned to that order.
+    `others` holds the order-blind collaborative parts (ITEM_ITEM_PARTS) the adapter's
+    weights use, over the same rows.
     """
 
     adapter: TrainedAdapter
@@ -112,6 +132,35 @@ class HybridModel:
     domains: np.ndarray
     knn: ItemKNNScorer
     mean_half_life: float = MEAN_HALF_LIFE
+    others: dict[str, ItemItemScorer] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [name for name in used_parts(self.adapter) if name not in self.others]
+        if missing:
+            raise ValueError(f"the adapter's hybrid uses {', '.join(missing)}: pass it in `others`")
+
+    @classmethod
+    def over_sequences(
+        cls,
+        adapter: TrainedAdapter,
+        vectors: np.ndarray,
+        domains: np.ndarray,
+        sequences: Sequence[ItemArray],
+        *,
+        knn: ItemKNNScorer | None = None,
+        others: Mapping[str, ItemItemScorer] | None = None,
+        mean_half_life: float = MEAN_HALF_LIFE,
+    ) -> HybridModel:
+        """The hybrid with its collaborative parts fitted on `sequences` (catalogue rows),
+        but those already built (`knn`, `others`)."""
+        n = len(vectors)
+        built = dict(others or {})
+        parts = {
+            name: built.get(name) or item_item_part(name, sequences, n)
+            for name in used_parts(adapter)
+        }
+        knn = knn or ItemKNNScorer(sequences, n)
+        return cls(adapter, vectors, domains, knn, mean_half_life, parts)
 
     def knows(self, domain: int) -> bool:
         return domain in self.adapter.domains
@@ -130,6 +179,18 @@ class HybridModel:
             return self.zero_shot(histories, candidates)
         return self.adapter.scores(histories, candidates, domain, self.vectors, self.domains)
 
+    def part(
+        self, name: str, histories: Sequence[ItemArray], candidates: np.ndarray, domain: int
+    ) -> np.ndarray:
+        """One collaborative part's raw scores of each history's row of candidates."""
+        if name == "itemknn":
+            scores = self.knn.score(histories, candidates, domain)
+        elif name == "walk":
+            scores = self.knn.two_hop(histories, candidates)
+        else:
+            scores = self.others[name].score(histories, candidates, domain)
+        return np.asarray(scores, np.float64)
+
     def score(
         self, histories: Sequence[History], candidates: np.ndarray, domain: int
     ) -> np.ndarray:
@@ -143,19 +204,22 @@ class HybridModel:
         cold = [self.adapter.cold(k) for k in known]
         warm = [i for i, c in enumerate(cold) if not c]
         cf: dict[int, np.ndarray] = {}
-        for setting in SETTINGS:  # each setting's warm rows, with its walk weight
+        for setting in SETTINGS:  # each setting's warm rows, with its parts and weights
             rows = [i for i in warm if settings[i] == setting]
             if rows:
-                walk = model.two_hop_weight.get(setting, 0.0)
-                scored = cf_scores(
-                    self.knn, [known[i] for i in rows], candidates[rows], domain, walk
-                )
+                weights = cf_weights(model, setting)
+                parts = {
+                    name: self.part(name, [known[i] for i in rows], candidates[rows], domain)
+                    for name in weights
+                }
+                scored = combine_parts(parts, weights)
                 cf.update((i, scored[n : n + 1]) for n, i in enumerate(rows))
         cold_rows = [i for i, c in enumerate(cold) if c and model.cold_weight.get(settings[i], 0.0)]
         text: dict[int, np.ndarray] = {}
         if cold_rows:
             scored = self.zero_shot([histories[i] for i in cold_rows], candidates[cold_rows])
             text = dict(zip(cold_rows, np.asarray(scored, np.float64), strict=True))
+        popularity = popularity_part(self.adapter.counts, candidates)
         out = np.empty_like(tuned)
         for i in range(len(histories)):
             setting = settings[i]
@@ -166,15 +230,21 @@ class HybridModel:
                 else:  # no text weight: the adapter alone, on the hybrid's scale
                     out[i] = standardise(tuned[i : i + 1])[0]
                 continue
+            shrink = model.bias_shrink.get(setting, 0.0)
+            own = tuned[i : i + 1] - shrink * model.bias[candidates[i : i + 1]]
             rare = self.adapter.rare(candidates[i : i + 1])
             out[i] = hybrid_scores(
-                tuned[i : i + 1], cf[i], model.hybrid_weight[setting], rare, model.rare_weight
+                own, cf[i], model.hybrid_weight[setting], rare, model.rare_weight
             )[0]
+            pop = model.popularity_weight.get(setting, 0.0)
+            if pop:
+                out[i] += pop * standardise(popularity[i : i + 1])[0]
         return out
 
-    def cf_parts(self, history: History, domain: int) -> tuple[np.ndarray, bool] | None:
-        """The history's catalogue rows CF goes through, and whether the walk has a weight;
-        None when CF plays no part in this history's hybrid (for explanations)."""
+    def cf_parts(self, history: History, domain: int) -> tuple[np.ndarray, tuple[str, ...]] | None:
+        """The history's catalogue rows CF goes through, and the collaborative parts with a
+        weight (in CF_PARTS order); None when CF plays no part in this history's hybrid
+        (for explanations)."""
         if not self.knows(domain):
             return None
         model = self.adapter.domains[domain]
@@ -184,4 +254,23 @@ class HybridModel:
             return None
         if self.adapter.cold(known):
             return None  # a cold user's hybrid has no CF part
-        return known, bool(model.two_hop_weight.get(setting, 0.0))
+        weights = cf_weights(model, setting)
+        return known, tuple(name for name in CF_PARTS if name in weights)
+
+    def contributions(self, name: str, history: np.ndarray, target: int) -> np.ndarray:
+        """Each history item's part in `target`'s score under one collaborative part."""
+        if name in ("itemknn", "walk"):
+            return self.knn.contributions(history, target, two_hop=name == "walk")
+        return self.others[name].contributions(history, target)
+
+
+def used_parts(adapter: TrainedAdapter) -> tuple[str, ...]:
+    """The order-blind parts (ITEM_ITEM_PARTS) some domain and setting of `adapter` weighs."""
+    used = {
+        name
+        for model in adapter.domains.values()
+        for weights in model.cf_weights.values()
+        for name, weight in weights.items()
+        if weight
+    }
+    return tuple(name for name in ITEM_ITEM_PARTS if name in used)

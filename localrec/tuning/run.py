@@ -15,6 +15,7 @@ from localrec.paths import as_path
 from localrec.scoring.adapter import AdapterConfig, TrainedAdapter
 from localrec.store.db import Store, require_store
 from localrec.store.item_vectors import encode_items
+from localrec.tuning.selection import Validation
 from localrec.tuning.storage import store_adapter
 from localrec.tuning.train import train_adapter
 
@@ -29,17 +30,31 @@ def _tune(
     store: Store,
     item_index: dict[str, int],
     model: str | None,
-    config: AdapterConfig,
-    on_epoch: EpochCallback | None,
-    on_batch: BatchCallback | None,
-    encode_progress: Callable[[int, int], None] | None,
+    config: AdapterConfig | None,
+    callbacks: tuple[EpochCallback | None, BatchCallback | None, Callable[[int, int], None] | None],
+    held_out: bool,
 ) -> TrainedAdapter:
+    """Train and store the adapter; with `held_out`, choose on the dataset's validation
+    split plus a case cut from each training user's sequence (a database's validation
+    cases already are: every user's second-to-last event)."""
+    on_epoch, on_batch, encode_progress = callbacks
+    config = config or AdapterConfig()
     spec, _ = resolve_model(model)
     with open_encoder(spec.name) as encoder:
         encode_items(store, encoder, progress=encode_progress)
     vectors = aligned_matrix(store, spec.name, item_index, spec.dim)
     ids = sorted(item_index, key=item_index.__getitem__)
-    adapter = train_adapter(dataset, vectors, spec.name, ids, config, on_epoch, on_batch)
+    validation = Validation.held_out_from(dataset, vectors, config) if held_out else None
+    adapter = train_adapter(
+        validation.dataset if validation else dataset,
+        vectors,
+        spec.name,
+        ids,
+        config,
+        on_epoch,
+        on_batch,
+        validation=validation,
+    )
     store_adapter(store, adapter)
     return adapter
 
@@ -74,16 +89,8 @@ def tune_dataset(
     """
     dataset, store, index = dataset_with_store(as_path(path, "the dataset directory"))
     with store:
-        return _tune(
-            dataset,
-            store,
-            index,
-            model,
-            config or AdapterConfig(),
-            on_epoch,
-            on_batch,
-            encode_progress,
-        )
+        callbacks = (on_epoch, on_batch, encode_progress)
+        return _tune(dataset, store, index, model, config, callbacks, held_out=True)
 
 
 def tune_database(
@@ -111,31 +118,48 @@ def tune_database(
     """
     dataset, index = db_as_dataset(require_store(store), hold_out=2)
     dataset = replace(dataset, valid=dataset.test, test=[])
-    return _tune(
-        dataset, store, index, model, config or AdapterConfig(), on_epoch, on_batch, encode_progress
-    )
+    callbacks = (on_epoch, on_batch, encode_progress)
+    return _tune(dataset, store, index, model, config, callbacks, held_out=False)
 
 
 def tune_summary(adapter: TrainedAdapter) -> list[str]:
-    """What a `tune` run chose, one line per domain and a last line on the training: the
-    epoch, the validation NDCG@10 and the blend weights of the hybrid (what `localrec
-    tune` prints)."""
+    """What a `tune` run chose (what `localrec tune` prints): per domain its epoch and
+    rare weight, then per setting the collaborative parts and weights, the adapter's
+    weight, the share of its item bias left out, popularity's weight, the cold users' text
+    weight, and the validation figures they were chosen on; a last line on the training."""
     lines = []
     for d, a in adapter.domains.items():
-        weights = _per_setting(a.hybrid_weight)
-        if a.rare_weight is not None:
-            weights += f", items seen 1-{RARE_TARGET_MAX} times {a.rare_weight:g}"
-        hybrid = ", ".join(
-            f"{k} {100 * v:.2f}% (zero-shot {100 * a.zero_shot_ndcg[k]:.2f}%)"
-            for k, v in a.hybrid_ndcg.items()
-        )
+        name = adapter.domain_names[d]
+        rare = "none" if a.rare_weight is None else f"{a.rare_weight:g}"
         lines.append(
-            f"{adapter.domain_names[d]}: epoch {a.epoch}, valid NDCG@10 "
+            f"{name}: epoch {a.epoch}, valid NDCG@10 of the adapter alone "
             + ", ".join(f"{k} {100 * v:.2f}%" for k, v in a.valid_ndcg.items())
-            + f"; collaborative weight {weights}; two-hop weight "
-            + f"{_per_setting(a.two_hop_weight)}; cold users' text weight "
-            + f"{_per_setting(a.cold_weight)}; hybrid {hybrid}"
+            + f"; collaborative weight for items seen 1-{RARE_TARGET_MAX} times {rare}"
         )
+        for setting, ndcg in a.hybrid_ndcg.items():
+            parts = " + ".join(f"{w:g} {part}" for part, w in a.cf_weights.get(setting, {}).items())
+            notes = a.choices.get(setting, {})
+            components = ", ".join(
+                f"{key[5:]} {100 * value:.2f}%"
+                for key, value in notes.items()
+                if key.startswith("ndcg ")
+            )
+            line = (
+                f"  {setting}: CF = {parts or '1 itemknn'}; CF weight "
+                f"{a.hybrid_weight.get(setting, 0.0):g}, bias left out "
+                f"{a.bias_shrink.get(setting, 0.0):g}, popularity weight "
+                f"{a.popularity_weight.get(setting, 0.0):g}, cold users' text weight "
+                f"{a.cold_weight.get(setting, 0.0):g}; hybrid {100 * ndcg:.2f}% (zero-shot "
+                f"{100 * a.zero_shot_ndcg.get(setting, 0.0):.2f}%"
+            )
+            if notes:
+                line += (
+                    f"; alone: {components}; coverage@10 {100 * notes['coverage@10']:.1f}% "
+                    f"(itemknn {100 * notes['itemknn coverage@10']:.1f}%), hub@10 "
+                    f"{100 * notes['hub@10']:.1f}% (itemknn {100 * notes['itemknn hub@10']:.1f}%); "
+                    f"{int(notes['cases'])} cases; {_GUARDS[int(notes['guards'])]}"
+                )
+            lines.append(line + ")")
     lines += [
         f"{name}: no adapter kept, zero-shot serves it: {why}"
         for name, why in adapter.dropped.items()
@@ -146,5 +170,8 @@ def tune_summary(adapter: TrainedAdapter) -> list[str]:
     return lines
 
 
-def _per_setting(weights: dict[str, float]) -> str:
-    return ", ".join(f"{setting} {weight:g}" for setting, weight in weights.items())
+_GUARDS = (
+    "no blend is above every component alone: the best served",
+    "coverage guard not met by any blend above every component alone",
+    "above every component alone, coverage not below item-kNN's",
+)

@@ -1,17 +1,22 @@
-"""Choosing the hybrid's weights on the validation split, and whether to keep the adapter.
+"""Choosing the hybrid's weights on validation, and whether to keep the adapter.
 
-Every choice scores the validation cases with the protocol's candidates and tie-break, and
-through the scoring core's own functions (`localrec.scoring.hybrid`). Per domain and
-setting, in this order: the walk's weight in the collaborative score (on CF alone), the
-learned model's weight against it, the zero-shot weight of a cold user, then one rare
-weight per domain. The adapter is kept only if the hybrid, scored by the served rule
-(`HybridModel.score`), beats zero-shot text by more than a standard error.
+`tune` on a dataset chooses on its validation split plus a case cut from each training
+user's sequence (`localrec.data.protocol.held_out_from_training`): thousands of cases
+per domain and setting, scored with the protocol's candidates and tie-break, by the
+collaborative models fitted on the training sequences without the held-out items.
+
+Per domain and setting (`localrec.tuning.search`): the collaborative parts, the
+adapter's weight against them, how much of its item bias it keeps and popularity's
+weight, under two guards (never below any component alone, coverage@10 not below
+item-kNN's); then per domain a weight for rarely seen candidates, per setting the
+zero-shot weight of a cold user. Between scores that the validation cases cannot tell
+apart (a paired difference within one standard error) the simpler one wins. The adapter
+is kept only if the hybrid, scored by the served rule (`HybridModel.score`), beats
+zero-shot text by more than a standard error.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -21,90 +26,69 @@ from localrec.data.protocol import (
     SETTINGS,
     Cases,
     draw_candidates,
+    held_out_from_training,
     make_cases,
     metrics_from_ranks,
     ndcg_per_case,
     rank_of_target,
     tie_break,
+    training_counts,
 )
 from localrec.scoring.adapter import AdapterConfig, DomainAdapter, TrainedAdapter, rarely_seen
 from localrec.scoring.history import histories_of_rows
-from localrec.scoring.hybrid import HybridModel, combine_cf, hybrid_scores
-from localrec.scoring.itemknn import ItemKNNScorer
+from localrec.scoring.hybrid import CF_PARTS, ITEM_ITEM_PARTS, HybridModel, hybrid_scores
+from localrec.scoring.item_models import item_item_part
+from localrec.scoring.itemknn import ItemItemScorer, ItemKNNScorer
 from localrec.scoring.profiles import zero_shot_scores
+from localrec.tuning.rules import best_weight, paired_error
+from localrec.tuning.search import HYBRID_WEIGHTS, Cell, choose_cell
 
-__all__ = ["HYBRID_WEIGHTS", "TWO_HOP_WEIGHTS", "Validation", "choose_weights"]
+__all__ = ["Validation", "choose_weights"]
 
-HYBRID_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 1e6)
-TWO_HOP_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+# Rows of validation cases the adapter scores at once (cases x candidates x dim floats).
+_ROWS = 512
 
 
-def choose_weights(
-    adapter: DomainAdapter,
-    valid: Validation,
-    knn: ItemKNNScorer,
-    seen: np.ndarray,
-    counts: np.ndarray,
-) -> str | None:
-    """Set the adapter's hybrid, walk, cold and rare weights; why it is not worth keeping
-    (its validation cases do not show it helps), or None."""
+def choose_weights(adapter: DomainAdapter, valid: Validation) -> str | None:
+    """Set the adapter's hybrid, collaborative, popularity, cold and rare weights; why it
+    is not worth keeping (its validation cases do not show it helps), or None."""
     name = valid.dataset.domain_names[adapter.domain]
-    blends: dict[str, _Blend] = {}
+    cells: dict[str, Cell] = {}
     zero_shot_cases: dict[str, np.ndarray] = {}
     for s in SETTINGS:
-        blend = valid.blend(adapter, knn, s, counts)
+        cell = valid.cell(adapter, s)
         zero_shot = valid.zero_shot_scores(s, adapter.domain)
-        if blend is None or zero_shot is None:
+        if cell is None or zero_shot is None:
             adapter.hybrid_weight[s] = 1.0  # no validation case to choose by
             continue
-        blends[s] = blend
-        zero_shot_cases[s] = valid.case_ndcg(zero_shot, blend.cands)
-        adapter.two_hop_weight[s] = blend.choose_two_hop(valid)
-        adapter.hybrid_weight[s], adapter.hybrid_ndcg[s] = _best_hybrid_weight(blend, valid)
+        cells[s] = cell
+        zero_shot_cases[s] = valid.case_ndcg(zero_shot, cell.cands)
+        choice = choose_cell(cell, valid.ties)
+        adapter.cf_weights[s] = choice.cf_weights
+        adapter.hybrid_weight[s] = choice.weight
+        adapter.bias_shrink[s] = choice.shrink
+        adapter.popularity_weight[s] = choice.popularity
+        adapter.choices[s] = choice.notes
+        adapter.hybrid_ndcg[s] = choice.ndcg
         adapter.zero_shot_ndcg[s] = float(zero_shot_cases[s].mean())
         adapter.cold_weight[s] = _best_cold_weight(adapter, s, zero_shot, valid)
-    adapter.rare_weight = _best_rare_weight(blends, adapter.hybrid_weight, valid)
-    if not blends:
+    adapter.rare_weight = _best_rare_weight(cells, adapter, valid)
+    if not cells:
         return f"no validation case ends in {name!r}, so nothing shows it would help"
-    served = valid.served(adapter, knn, seen, counts)
-    hybrid_cases = {s: valid.case_ndcg(served[s], blends[s].cands) for s in blends}
+    served = valid.served(adapter)
+    hybrid_cases = {s: valid.case_ndcg(served[s], cells[s].cands) for s in cells}
     for setting, cases in hybrid_cases.items():  # as served: rare and cold weights too
         adapter.hybrid_ndcg[setting] = float(cases.mean())
-    gains = np.concatenate([hybrid_cases[s] - zero_shot_cases[s] for s in blends])
+    gains = np.concatenate([hybrid_cases[s] - zero_shot_cases[s] for s in cells])
     return _not_better(gains, adapter)
 
 
 @dataclass
-class _Blend:
-    """One setting's validation cases of a domain, scored by the adapter, by item-kNN and by
-    its two-step walk; `cf` is the collaborative score with the chosen two-hop weight."""
-
-    tuned: np.ndarray
-    knn: np.ndarray
-    two_hop: np.ndarray
-    cands: np.ndarray
-    rare: np.ndarray  # candidates seen 1 to RARE_TARGET_MAX times in training
-    rare_target: np.ndarray  # cases whose target is such an item
-    cf: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.cf = self.knn
-
-    def choose_two_hop(self, valid: Validation) -> float:
-        """The two-step walk's weight with the best validation NDCG@10 of collaborative
-        filtering alone (the first best, so 0 unless the walk helps); sets `cf`."""
-        best_weight, _ = _first_best(
-            TWO_HOP_WEIGHTS,
-            lambda w: valid.ndcg(combine_cf(self.knn, self.two_hop, w), self.cands),
-        )
-        self.cf = combine_cf(self.knn, self.two_hop, best_weight)
-        return best_weight
-
-
-@dataclass
 class Validation:
-    """The validation split as `tune` scores it: cases and the protocol's candidates per
-    setting, tie-broken as `evaluate` breaks them."""
+    """The validation cases as `tune` scores them: per setting, the cases and the protocol's
+    candidates, tie-broken as `evaluate` breaks them, and the collaborative models fitted
+    on the training sequences. The parts' scores are computed once per setting and domain
+    and kept, so that several seeds' adapters are chosen on the same ones."""
 
     dataset: SequenceDataset
     vectors: np.ndarray
@@ -112,16 +96,49 @@ class Validation:
     cases: dict[str, Cases]
     cands: dict[str, np.ndarray]
     ties: np.ndarray
+    held_out: int = 0  # how many cases were cut from the training sequences (they come first)
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _knn: ItemKNNScorer | None = None
+    _others: dict[str, ItemItemScorer] = field(default_factory=dict)
+    _parts: dict[tuple[str, int], dict[str, np.ndarray]] = field(default_factory=dict)
 
     @classmethod
     def build(
-        cls, dataset: SequenceDataset, vectors: np.ndarray, config: AdapterConfig
+        cls,
+        dataset: SequenceDataset,
+        vectors: np.ndarray,
+        config: AdapterConfig,
+        held_out: int = 0,
     ) -> Validation:
         cases: dict[str, Cases] = {s: make_cases(dataset.valid, dataset, s) for s in SETTINGS}
         # The evaluation protocol's draw; small catalogues get as many negatives as they have.
         n_neg = min(999, min(len(dataset.items_of_domain(d)) for d in range(dataset.n_domains)) - 1)
         cands = {s: draw_candidates(c, dataset, n_neg, 42) for s, c in cases.items()}
-        return cls(dataset, vectors, config, cases, cands, tie_break(dataset.n_items))
+        ties = tie_break(dataset.n_items)
+        counts = training_counts(dataset)
+        return cls(dataset, vectors, config, cases, cands, ties, held_out, counts)
+
+    @classmethod
+    def held_out_from(
+        cls, dataset: SequenceDataset, vectors: np.ndarray, config: AdapterConfig
+    ) -> Validation:
+        """The validation `tune` chooses on for a dataset: its valid split plus each training
+        user's last training item (`held_out_from_training`). Train on `.dataset`, whose
+        training sequences lack those items."""
+        fit, held_out = held_out_from_training(dataset)
+        return cls.build(fit, vectors, config, held_out)
+
+    @property
+    def knn(self) -> ItemKNNScorer:
+        """Item-kNN (and its walk) over the training sequences, built on first use."""
+        if self._knn is None:
+            self._knn = ItemKNNScorer(self.dataset.train, self.dataset.n_items)
+        return self._knn
+
+    def other(self, name: str) -> ItemItemScorer:
+        if name not in self._others:
+            self._others[name] = item_item_part(name, self.dataset.train, self.dataset.n_items)
+        return self._others[name]
 
     def rows(self, setting: str, d: int) -> np.ndarray:
         rows: np.ndarray = np.flatnonzero(self.cases[setting].domains == d)
@@ -135,13 +152,24 @@ class Validation:
         ranks = rank_of_target(scores + self.ties[cands])
         return metrics_from_ranks(ranks if cases is None else ranks[cases])["ndcg@10"]
 
+    def case_ndcg(self, scores: np.ndarray, cands: np.ndarray) -> np.ndarray:
+        """Each case's NDCG@10, ranks as `ndcg` gives them."""
+        return ndcg_per_case(rank_of_target(scores + self.ties[cands]), 10)
+
     def tuned_scores(self, adapter: DomainAdapter, setting: str, rows: np.ndarray) -> np.ndarray:
-        histories, cands = self.histories(setting, rows), self.cands[setting][rows]
-        scores = adapter.scores(
-            histories_of_rows(histories), cands, self.vectors, self.dataset.domains, self.config
-        )
-        as_float64: np.ndarray = scores.astype(np.float64)
-        return as_float64
+        """The adapter's scores of the cases `rows`, a block of rows at a time."""
+        out = np.empty((len(rows), self.cands[setting].shape[1]), np.float64)
+        for start in range(0, len(rows), _ROWS):
+            part = rows[start : start + _ROWS]
+            histories = histories_of_rows(self.histories(setting, part))
+            out[start : start + len(part)] = adapter.scores(
+                histories,
+                self.cands[setting][part],
+                self.vectors,
+                self.dataset.domains,
+                self.config,
+            )
+        return out
 
     def tuned_ndcg(self, adapter: DomainAdapter, setting: str) -> float:
         rows = self.rows(setting, adapter.domain)
@@ -150,28 +178,38 @@ class Validation:
         scores = self.tuned_scores(adapter, setting, rows)
         return self.ndcg(scores, self.cands[setting][rows])
 
-    def blend(
-        self, adapter: DomainAdapter, knn: ItemKNNScorer, setting: str, counts: np.ndarray
-    ) -> _Blend | None:
+    def parts(self, setting: str, d: int) -> dict[str, np.ndarray]:
+        """Every collaborative part's raw scores of the setting's cases ending in `d`."""
+        key = (setting, d)
+        if key not in self._parts:
+            rows = self.rows(setting, d)
+            histories, cands = self.histories(setting, rows), self.cands[setting][rows]
+            parts = {
+                "itemknn": self.knn.score(histories, cands, d),
+                "walk": self.knn.two_hop(histories, cands),
+                **{n: self.other(n).score(histories, cands, d) for n in ITEM_ITEM_PARTS},
+            }
+            self._parts[key] = {n: np.asarray(parts[n], np.float64) for n in CF_PARTS}
+        return self._parts[key]
+
+    def cell(self, adapter: DomainAdapter, setting: str) -> Cell | None:
+        """One setting's validation cases of the adapter's domain, with every score the
+        hybrid may blend."""
         rows = self.rows(setting, adapter.domain)
         if not len(rows):
             return None
         cands = self.cands[setting][rows]
-        histories = self.histories(setting, rows)
-        knn_scores = knn.score(histories, cands, adapter.domain)
-        rare = rarely_seen(counts[cands])
-        return _Blend(
-            self.tuned_scores(adapter, setting, rows),
-            np.asarray(knn_scores, np.float64),
-            np.asarray(knn.two_hop(histories, cands), np.float64),
-            cands,
-            rare,
-            rare[:, 0],
+        rare = rarely_seen(self.counts[cands])
+        return Cell(
+            tuned=self.tuned_scores(adapter, setting, rows),
+            bias=adapter.bias[cands].astype(np.float64),
+            parts=self.parts(setting, adapter.domain),
+            popularity=np.log1p(self.counts[cands].astype(np.float64)),
+            cands=cands,
+            rare=rare,
+            rare_target=rare[:, 0],
+            domain_size=len(self.dataset.items_of_domain(adapter.domain)),
         )
-
-    def case_ndcg(self, scores: np.ndarray, cands: np.ndarray) -> np.ndarray:
-        """Each case's NDCG@10, ranks as `ndcg` gives them."""
-        return ndcg_per_case(rank_of_target(scores + self.ties[cands]), 10)
 
     def zero_shot_scores(self, setting: str, d: int) -> np.ndarray | None:
         """Scores of the zero-shot default (the text max-sim + mean blend)."""
@@ -182,9 +220,7 @@ class Validation:
         scores = zero_shot_scores("zero-shot", histories, self.cands[setting][rows], self.vectors)
         return np.asarray(scores, np.float64)
 
-    def served(
-        self, adapter: DomainAdapter, knn: ItemKNNScorer, seen: np.ndarray, counts: np.ndarray
-    ) -> dict[str, np.ndarray]:
+    def served(self, adapter: DomainAdapter) -> dict[str, np.ndarray]:
         """Per setting, the validation cases of the adapter's domain as the hybrid serves
         them (`HybridModel.score`, the rule `recommend` and `eval` rank by)."""
         trained = TrainedAdapter(
@@ -193,18 +229,25 @@ class Validation:
             {adapter.domain: adapter},
             self.dataset.domain_names,
             [],
-            seen,
+            self.counts > 0,
             0,
             0.0,
-            counts=counts,
+            counts=self.counts,
         )
-        model = HybridModel(trained, self.vectors, self.dataset.domains, knn)
+        others = {n: self.other(n) for n in ITEM_ITEM_PARTS}
+        model = HybridModel(trained, self.vectors, self.dataset.domains, self.knn, others=others)
         out: dict[str, np.ndarray] = {}
         for s in SETTINGS:
             rows = self.rows(s, adapter.domain)
+            scores = np.empty((len(rows), self.cands[s].shape[1]), np.float64)
+            for start in range(0, len(rows), _ROWS):
+                part = rows[start : start + _ROWS]
+                histories = histories_of_rows(self.histories(s, part))
+                scores[start : start + len(part)] = model.score(
+                    histories, self.cands[s][part], adapter.domain
+                )
             if len(rows):
-                histories = histories_of_rows(self.histories(s, rows))
-                out[s] = model.score(histories, self.cands[s][rows], adapter.domain)
+                out[s] = scores
         return out
 
 
@@ -218,8 +261,8 @@ def _best_cold_weight(
     rows = valid.rows(setting, adapter.domain)
     cands = valid.cands[setting][rows]
     tuned = valid.tuned_scores(cold, setting, rows)
-    weight, _ = _first_best(
-        HYBRID_WEIGHTS, lambda w: valid.ndcg(hybrid_scores(tuned, zero_shot, w), cands)
+    weight, _ = best_weight(
+        HYBRID_WEIGHTS, lambda w: valid.case_ndcg(hybrid_scores(tuned, zero_shot, w), cands)
     )
     return weight
 
@@ -236,7 +279,7 @@ def _not_better(gains: np.ndarray, adapter: DomainAdapter) -> str | None:
     )
     if learned <= zero_shot or gains.mean() <= 0:
         return f"{scored}; it would make results worse"
-    error = float(gains.std(ddof=1) / math.sqrt(len(gains))) if len(gains) > 1 else math.inf
+    error = paired_error(gains)
     if gains.mean() < error:
         return (
             f"{scored}, a lead within noise on {len(gains)} validation cases (one standard "
@@ -245,25 +288,8 @@ def _not_better(gains: np.ndarray, adapter: DomainAdapter) -> str | None:
     return None
 
 
-def _best_hybrid_weight(blend: _Blend, valid: Validation) -> tuple[float, float]:
-    """The collaborative weight with the best validation NDCG@10, and that NDCG."""
-    return _first_best(
-        HYBRID_WEIGHTS, lambda w: valid.ndcg(hybrid_scores(blend.tuned, blend.cf, w), blend.cands)
-    )
-
-
-def _first_best(weights: Sequence[float], ndcg_of: Callable[[float], float]) -> tuple[float, float]:
-    """The weight with the highest `ndcg_of(weight)`, the earliest of equals, and that value."""
-    best_weight, best_ndcg = weights[0], -math.inf
-    for weight in weights:
-        ndcg = ndcg_of(weight)
-        if ndcg > best_ndcg:
-            best_weight, best_ndcg = weight, ndcg
-    return best_weight, best_ndcg
-
-
 def _best_rare_weight(
-    blends: dict[str, _Blend], weights: dict[str, float], valid: Validation
+    cells: dict[str, Cell], adapter: DomainAdapter, valid: Validation
 ) -> float | None:
     """The collaborative weight for rarely seen candidates, or None to keep the setting's.
 
@@ -274,22 +300,35 @@ def _best_rare_weight(
     must score at least item-kNN's NDCG@10; among the weights that do, the best NDCG@10 on
     all validation targets wins. If none does, or there is no such target, none is set.
     """
-    if not any(blend.rare_target.any() for blend in blends.values()):
+    if not any(cell.rare_target.any() for cell in cells.values()):
         return None
-    rare_cases = np.concatenate([blend.rare_target for blend in blends.values()])
+    rare_cases = np.concatenate([cell.rare_target for cell in cells.values()])
 
-    def case_gains(score: Callable[[str, _Blend], np.ndarray]) -> np.ndarray:
+    def pooled(rare_weight: float | None) -> np.ndarray:
         """Per-case NDCG@10 of every validation case, the settings one after another."""
-        return np.concatenate([valid.case_ndcg(score(s, b), b.cands) for s, b in blends.items()])
+        return np.concatenate(
+            [
+                valid.case_ndcg(
+                    cell.hybrid(
+                        cell.cf(adapter.cf_weights[s]),
+                        adapter.hybrid_weight[s],
+                        adapter.bias_shrink[s],
+                        adapter.popularity_weight[s],
+                        rare_weight,
+                    ),
+                    cell.cands,
+                )
+                for s, cell in cells.items()
+            ]
+        )
 
-    knn_rare = case_gains(lambda s, b: b.knn)[rare_cases].mean()
+    knn_cases = np.concatenate(
+        [valid.case_ndcg(cell.parts["itemknn"], cell.cands) for cell in cells.values()]
+    )
+    knn_rare = knn_cases[rare_cases].mean()
     best: tuple[float, float | None] | None = None
     for rare_weight in (None, *HYBRID_WEIGHTS[:-1]):
-
-        def hybrid(setting: str, b: _Blend, w: float | None = rare_weight) -> np.ndarray:
-            return hybrid_scores(b.tuned, b.cf, weights[setting], b.rare, w)
-
-        gains = case_gains(hybrid)
+        gains = pooled(rare_weight)
         if gains[rare_cases].mean() < knn_rare:
             continue
         overall = float(gains.mean())

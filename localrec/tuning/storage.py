@@ -66,8 +66,11 @@ def adapter_meta(adapter: TrainedAdapter) -> dict[str, Any]:
                 "valid_ndcg@10": a.valid_ndcg,
                 "hybrid_weight": a.hybrid_weight,
                 "rare_weight": a.rare_weight,
-                "two_hop_weight": a.two_hop_weight,
+                "cf_weights": a.cf_weights,
                 "cold_weight": a.cold_weight,
+                "popularity_weight": a.popularity_weight,
+                "bias_shrink": a.bias_shrink,
+                "choices": a.choices,
                 "hybrid_valid_ndcg@10": a.hybrid_ndcg,
                 "zero_shot_valid_ndcg@10": a.zero_shot_ndcg,
                 "seconds": round(a.seconds, 1),
@@ -103,8 +106,11 @@ def adapter_from_stored(meta: dict[str, Any], payload: bytes) -> TrainedAdapter:
             hybrid_ndcg=info.get("hybrid_valid_ndcg@10", {}),
             zero_shot_ndcg=info.get("zero_shot_valid_ndcg@10", {}),
             rare_weight=info.get("rare_weight"),
-            two_hop_weight=info.get("two_hop_weight", {}),
+            cf_weights=info.get("cf_weights") or _legacy_cf(info.get("two_hop_weight", {})),
             cold_weight=info.get("cold_weight", {}),
+            popularity_weight=info.get("popularity_weight", {}),
+            bias_shrink=info.get("bias_shrink", {}),
+            choices=info.get("choices", {}),
         )
     return TrainedAdapter(
         model=meta["model"],
@@ -118,6 +124,13 @@ def adapter_from_stored(meta: dict[str, Any], payload: bytes) -> TrainedAdapter:
         dropped=dict(meta.get("dropped", {})),
         counts=arrays["counts"].astype(np.int64) if "counts" in arrays.files else None,
     )
+
+
+def _legacy_cf(two_hop_weight: dict[str, float]) -> dict[str, dict[str, float]]:
+    """An adapter stored before the parts were chosen: item-kNN plus its walk's weight."""
+    return {
+        s: {"itemknn": 1.0, "walk": w} if w else {"itemknn": 1.0} for s, w in two_hop_weight.items()
+    }
 
 
 def _put_rows(arrays: dict[str, np.ndarray], name: str, matrix: np.ndarray) -> None:

@@ -28,7 +28,6 @@ from localrec.scoring.adapter import (
     normalised,
     predict_unseen_bias,
 )
-from localrec.scoring.itemknn import ItemKNNScorer
 from localrec.tuning.selection import Validation, choose_weights
 from localrec.weighting import ages, recency
 
@@ -194,8 +193,11 @@ def train_adapter(
     on_epoch: Callable[[str, int, float, dict[str, float]], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     only_domains: Sequence[int] | None = None,
+    validation: Validation | None = None,
 ) -> TrainedAdapter:
-    """Train one adapter per target domain on `dataset.train`, choose epochs on `valid`."""
+    """Train one adapter per target domain on `dataset.train`, choose epochs and the
+    hybrid's weights on `dataset.valid` (or on `validation`, built over `dataset` and
+    kept, so that several seeds share its collaborative scores)."""
     config = config or AdapterConfig()
     start = time.perf_counter()
     n_items, dim = vectors.shape
@@ -203,12 +205,11 @@ def train_adapter(
     seen = counts > 0
     if not dataset.valid:
         raise TrainingError(f"{dataset.root}: tuning needs a validation split to choose the epoch")
-    knn = ItemKNNScorer(dataset.train, n_items)
     trained: dict[int, DomainAdapter] = {}
     dropped: dict[str, str] = {}
     total_pairs = 0
     rng = np.random.default_rng(config.seed)
-    valid = Validation.build(dataset, vectors, config)
+    valid = validation or Validation.build(dataset, vectors, config)
     for d in range(dataset.n_domains):
         if only_domains is not None and d not in only_domains:
             continue
@@ -277,7 +278,7 @@ def train_adapter(
         assert best is not None
         adapter = _domain_adapter(d, best[2], vectors, seen, domain_items)
         adapter.epoch, adapter.valid_ndcg = best[1], best[3]
-        why_not = choose_weights(adapter, valid, knn, seen, counts)
+        why_not = choose_weights(adapter, valid)
         adapter.seconds = time.perf_counter() - domain_start
         if why_not:
             dropped[name] = why_not

@@ -41,7 +41,7 @@ def test_build_then_info(vendor_db: Path, tmp_path: Path, model_home: Path) -> N
     gguf = (model_home / "models" / "all-minilm-l6-v2.gguf").resolve()
     sha = hashlib.sha256(gguf.read_bytes()).hexdigest()
     for line in (
-        "format      1 (localrec ",
+        "format      2 (localrec ",
         "model       all-minilm-l6-v2 (dim 384, int8)",
         f"  gguf sha256 {sha}",
         "privacy     K = 2, N = 100",
@@ -55,14 +55,16 @@ def test_build_then_info(vendor_db: Path, tmp_path: Path, model_home: Path) -> N
     info = invoke("pack", "info", str(out), "--json")
     assert_clean(info, 0)
     data = json.loads(info.stdout)
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
     assert (data["model"], data["model_sha256"]) == ("all-minilm-l6-v2", sha)
     assert (data["min_users"], data["neighbours"]) == (2, 100)
     assert len(data["checksum"]) == 64 and data["checksum"] in shown.stdout
     assert data["items"] == {"kitchen": 60, "books": 60}
-    assert set(data["part_bytes"]) == {
+    parts = {name for name in data["part_bytes"] if name.startswith("part:")}
+    assert set(data["part_bytes"]) - parts == {
         *("adapter", "neighbours", "popularity", "vector_scales", "vectors", "items")
     }
+    assert parts <= {"part:cooccurrence", "part:rp3beta"}
     assert data["part_bytes"]["vectors"] == 120 * 384  # int8
     assert data["neighbour_pairs"] == summary["neighbour_pairs"]
     assert "K = 2" in data["reveals"] and "no user ids" in data["reveals"]

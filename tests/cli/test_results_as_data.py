@@ -46,7 +46,7 @@ def test_threshold_report_to_dict() -> None:
 
 
 def _row(method: str, ndcg: float) -> MetricRow:
-    return MetricRow(method, "mixed", "food", ndcg, ndcg, 0.1, 0.2, 0.3, 0.4, 0.5, 7)
+    return MetricRow(method, "mixed", "food", ndcg, ndcg, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 7)
 
 
 @pytest.mark.parametrize("negatives", [99, None], ids=["sampled", "full"])
@@ -97,8 +97,22 @@ def _domain(domain: int, rare: float | None) -> DomainAdapter:
         hybrid_ndcg={"mixed": 0.15, "cross": 0.06},
         zero_shot_ndcg={"mixed": 0.1, "cross": 0.04},
         rare_weight=rare,
-        two_hop_weight={"mixed": 0.25, "cross": 0.0},
+        cf_weights={"mixed": {"itemknn": 1.0, "walk": 0.25}, "cross": {"walk": 1.0}},
         cold_weight={"mixed": 1.0, "cross": 0.5},
+        popularity_weight={"mixed": -0.25, "cross": 0.0},
+        bias_shrink={"mixed": 0.5, "cross": 0.0},
+        choices={
+            "mixed": {
+                "cases": 3043.0,
+                "coverage@10": 0.6,
+                "hub@10": 0.3,
+                "itemknn coverage@10": 0.55,
+                "itemknn hub@10": 0.4,
+                "guards": 2.0,
+                "ndcg adapter": 0.12,
+                "ndcg itemknn": 0.13,
+            }
+        },
     )
 
 
@@ -114,13 +128,25 @@ def test_tune_summary_is_the_lines_tune_prints() -> None:
         seconds=56.4,
         dropped={"books": "it did not beat zero-shot text"},
     )
-    weights = "two-hop weight mixed 0.25, cross 0; cold users' text weight mixed 1, cross 0.5"
-    hybrid = "hybrid mixed 15.00% (zero-shot 10.00%), cross 6.00% (zero-shot 4.00%)"
+    mixed = (
+        "  mixed: CF = 1 itemknn + 0.25 walk; CF weight 0.7, bias left out 0.5, popularity "
+        "weight -0.25, cold users' text weight 1; hybrid 15.00% (zero-shot 10.00%; alone: "
+        "adapter 12.00%, itemknn 13.00%; coverage@10 60.0% (itemknn 55.0%), hub@10 30.0% "
+        "(itemknn 40.0%); 3043 cases; above every component alone, coverage not below "
+        "item-kNN's)"
+    )
+    cross = (
+        "  cross: CF = 1 walk; CF weight 0.5, bias left out 0, popularity weight 0, cold "
+        "users' text weight 0.5; hybrid 6.00% (zero-shot 4.00%)"
+    )
+    head = "epoch 3, valid NDCG@10 of the adapter alone mixed 12.34%, cross 5.00%"
     assert tune_summary(adapter) == [
-        "food: epoch 3, valid NDCG@10 mixed 12.34%, cross 5.00%; collaborative weight mixed "
-        f"0.7, cross 0.5, items seen 1-3 times 0.3; {weights}; {hybrid}",
-        "kitchen: epoch 3, valid NDCG@10 mixed 12.34%, cross 5.00%; collaborative weight "
-        f"mixed 0.7, cross 0.5; {weights}; {hybrid}",
+        f"food: {head}; collaborative weight for items seen 1-3 times 0.3",
+        mixed,
+        cross,
+        f"kitchen: {head}; collaborative weight for items seen 1-3 times none",
+        mixed,
+        cross,
         "books: no adapter kept, zero-shot serves it: it did not beat zero-shot text",
         "trained on 1234 pairs in 56 s (model all-minilm-l6-v2)",
     ]

@@ -26,7 +26,7 @@ def report_of(ranks: dict[str, list[int]], domains: list[int]) -> EvalReport:
         for method, r in ranks.items()
     }
     rows = [
-        MetricRow(method, "mixed", domain, 0, 0, 0, 0, 0, 0, 0, 1)
+        MetricRow(method, "mixed", domain, 0, 0, 0, 0, 0, 0, 0, 0, 1)
         for method in ranks
         for domain in ("food", "kitchen")
     ]

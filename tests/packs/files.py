@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from localrec.packs.format import PackItem, write_pack
+from localrec.packs.format import PACK_FORMAT, PackItem, write_pack
 
 ROWS, DIM = 300, 384
 
@@ -39,6 +39,7 @@ def content(seed: int = 0) -> dict[str, object]:
         popularity=rng.integers(0, 50, ROWS),
         similarity=similarity,
         adapter=b"not really an adapter, but bytes all the same",
+        parts={"cooccurrence": sp.random(ROWS, ROWS, density=0.01, random_state=seed + 1)},
     )
 
 
@@ -91,10 +92,10 @@ def edited(path: Path, sql: str) -> None:
 
 
 def newer(good: Path, bad: Path) -> None:
-    """The format version set to 2 and nothing else changed: the checksum no longer
-    matches either, but the version must be what is said."""
+    """The format version set one past this localrec's and nothing else changed: the
+    checksum no longer matches either, but the version must be what is said."""
     bad.write_bytes(good.read_bytes())
-    edited(bad, "UPDATE pack_meta SET value = '2' WHERE key = 'format_version'")
+    edited(bad, f"UPDATE pack_meta SET value = '{PACK_FORMAT + 1}' WHERE key = 'format_version'")
 
 
 def missing(good: Path, bad: Path) -> None:

@@ -52,6 +52,13 @@ def test_a_round_trip_keeps_everything(tmp_path: Path, dtype: str) -> None:
     assert got.meta["dim"] == DIM and got.meta["min_users"] == 2
     assert got.adapter == parts["adapter"]
     np.testing.assert_array_equal(got.popularity, parts["popularity"])
+    assert set(got.parts) == {"cooccurrence"} and got.sizes["part:cooccurrence"] > 0
+    written = parts["parts"]
+    assert isinstance(written, dict)
+    exact = 0.0 if dtype == "float32" else 1e-6  # weights as float32 but for full precision
+    np.testing.assert_allclose(
+        got.parts["cooccurrence"].toarray(), written["cooccurrence"].toarray(), rtol=exact
+    )
     original = parts["vectors"]
     assert isinstance(original, np.ndarray)
     assert got.vectors.shape == (ROWS, DIM) and got.vectors.dtype == np.float32

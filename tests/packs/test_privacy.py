@@ -14,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from localrec.models.cache import resolve_model
 from localrec.packs.build import PackBuild, build_pack
 from localrec.packs.pack import Pack, open_pack
+from localrec.scoring.hybrid import used_parts
 from localrec.store.db import Store
+from localrec.tuning.storage import load_adapter, store_adapter
 from tests.packs.corpus import (
     DUO_PAIR,
     REVIEW_MARK,
@@ -109,7 +112,12 @@ def test_a_pack_is_three_tables_of_known_content(corpus: Path, tmp_path: Path) -
     ]
     assert {kind for kind, _ in objects} <= {"table", "index"}  # indexes: of the keys only
     assert all(name.startswith("sqlite_autoindex_") for kind, name in objects if kind == "index")
-    assert blobs == {"adapter", "neighbours", "popularity", "vector_scales", "vectors"}
+    parts = {b for b in blobs if b.startswith("part:")}
+    assert blobs - parts == {"adapter", "neighbours", "popularity", "vector_scales", "vectors"}
+    with Store(corpus) as store:
+        adapter = load_adapter(store, resolve_model(None)[0].name)
+    assert adapter is not None
+    assert parts == {f"part:{name}" for name in used_parts(adapter)}
     assert columns == ["row", "id", "domain", "title", "fields", "attributes"]
     assert meta == {
         *("adapter", "built_at", "checksum", "dim", "format_version", "knn"),
@@ -144,6 +152,27 @@ def test_a_pair_needs_k_users_in_a_built_pack(corpus: Path, tmp_path: Path) -> N
     assert everyone.adapter.seen[first] and not private.adapter.seen[first]
     assert private.adapter.counts is not None and private.adapter.counts[first] == 0
     assert private.info()["reveals"].count("K = 2") == 1
+
+
+def test_an_order_blind_part_needs_k_users_who_had_both_items(corpus: Path, tmp_path: Path) -> None:
+    """With the hybrid using co-occurrence and RP3beta, the pack carries their weights only
+    for pairs that K users both had: SOLO_PAIR's items have none at K = 2, DUO_PAIR has."""
+    with Store(corpus) as store:
+        adapter = load_adapter(store, resolve_model(None)[0].name)
+        assert adapter is not None
+        for domain in adapter.domains.values():
+            for setting in ("mixed", "cross"):
+                domain.cf_weights[setting] = {"itemknn": 1.0, "cooccurrence": 0.5, "rp3beta": 0.5}
+        store_adapter(store, adapter)
+    _, private = build(corpus, tmp_path / "k2.lrpack", 2)
+    _, everyone = build(corpus, tmp_path / "k1.lrpack", 1)
+    assert set(private.parts) == set(everyone.parts) == {"cooccurrence", "rp3beta"}
+    solo = [private.index[i] for i in SOLO_PAIR]
+    duo = [private.index[i] for i in DUO_PAIR]
+    for name, weights in private.parts.items():
+        assert weights[solo].nnz == 0 and weights[:, solo].nnz == 0, name
+        assert weights[duo[0], duo[1]] > 0 and weights[duo[1], duo[0]] > 0, name
+        assert everyone.parts[name][solo[0], solo[1]] > 0, name
 
 
 def test_no_adapter_row_of_a_pack_gives_away_the_count_of_an_item_under_k(

@@ -13,7 +13,6 @@ from localrec.evaluation.scorers import EmbeddingScorer, HybridRow, TunedRow
 from localrec.scoring.adapter import AdapterConfig
 from localrec.scoring.history import History
 from localrec.scoring.hybrid import HybridModel, hybrid_scores
-from localrec.scoring.itemknn import ItemKNNScorer
 from localrec.tuning.storage import store_adapter
 from localrec.tuning.train import train_adapter
 from tests.synthetic import purchases, synthetic, tuned_database
@@ -27,7 +26,7 @@ def test_eval_scores_a_domain_without_adapter_with_zero_shot_text() -> None:
     adapter = train_adapter(
         dataset, vectors, "fake", [str(i) for i in range(120)], config, only_domains=[1]
     )
-    model = HybridModel(adapter, vectors, dataset.domains, ItemKNNScorer(dataset.train, 120))
+    model = HybridModel.over_sequences(adapter, vectors, dataset.domains, dataset.train)
     text = EmbeddingScorer("z", "zero-shot", vectors, dataset.domains)
     candidates = np.arange(0, 60)[None, :]
     for row in (TunedRow("t", model), HybridRow("h", model)):
@@ -93,15 +92,14 @@ def test_recommender_hybrid_scores_like_eval_with_a_rare_weight(
     rarely seen items that item-kNN backs."""
 
     from localrec.recommend.recommender import Recommender
-    from localrec.scoring.itemknn import ItemKNNScorer
     from tests.fakes import FakeEncoder
 
     # u has 3 then 7; others went 3 -> 64 and 7 -> 71 (an even, "rare" item, and an odd one).
     sequences = [[3, 7], [3, 64], [7, 71], [3, 64]]
     events = purchases(sequences)
     db, adapter, vectors, dataset = tuned_database(tmp_path, events, 5.0, two_hop_weight)
-    knn = ItemKNNScorer([np.array(s) for s in sequences], 120)
-    hybrid = HybridRow("h", HybridModel(adapter, vectors, dataset.domains, knn))
+    rows = [np.array(s) for s in sequences]
+    hybrid = HybridRow("h", HybridModel.over_sequences(adapter, vectors, dataset.domains, rows))
     candidates = np.arange(60, 120)[None, :]
     expected = hybrid.score([np.array([3, 7])], candidates, 1)[0]
     with Recommender(db, encoder=FakeEncoder(), user_vector="hybrid") as rec:
@@ -133,8 +131,8 @@ def test_a_cold_user_blends_the_adapter_with_zero_shot_text(tmp_path: Path) -> N
     adapter.seen[[3, 7]] = False  # u's two items: nothing of u was seen in training
     with Store(db) as store:
         store_adapter(store, adapter)
-    knn = ItemKNNScorer([np.array(s) for s in sequences], 120)
-    model = HybridModel(adapter, vectors, dataset.domains, knn)
+    rows = [np.array(s) for s in sequences]
+    model = HybridModel.over_sequences(adapter, vectors, dataset.domains, rows)
     tuned, hybrid = TunedRow("t", model), HybridRow("h", model)
     zero_shot = EmbeddingScorer("z", "zero-shot", vectors, dataset.domains)
     candidates = np.arange(60, 120)[None, :]

@@ -14,12 +14,14 @@ from localrec.data.dataset import load_dataset
 from localrec.errors import InputError
 from localrec.evaluation.protocol import evaluate
 from localrec.scoring.itemknn import (
-    CooccurrenceScorer,
+    ItemItemScorer,
     ItemKNNScorer,
     PopularityScorer,
     RandomScorer,
     TfidfScorer,
     TwoHopScorer,
+    cooccurrence_counts,
+    cooccurrence_scorer,
     forward_pair_weights,
     item_counts,
 )
@@ -161,15 +163,26 @@ def test_two_hop_walks_the_forward_pairs_twice() -> None:
 
 
 def test_cooccurrence_counts_users_symmetrically() -> None:
-    co = CooccurrenceScorer(TRAIN, 4)
     np.testing.assert_array_equal(
-        co.similarity.toarray(),
+        cooccurrence_counts(TRAIN, 4).toarray(),
         [[0, 1, 2, 0], [1, 0, 1, 1], [2, 1, 0, 0], [0, 1, 0, 0]],
     )
     # History [2, 3]: cand 0 shares two users with 2; cand 1 one each with 2 and 3. Order
     # is ignored, and an item never counts for itself.
-    scores = co.score(seqs([2, 3]), np.array([[0, 1, 2, 3]]), target_domain=0)
+    plain = cooccurrence_scorer(TRAIN, 4, recency_decay=1.0)
+    scores = plain.score(seqs([2, 3]), np.array([[0, 1, 2, 3]]), target_domain=0)
     np.testing.assert_array_equal(scores, [[2, 2, 0, 0]])
+    # With item-kNN's recency (the default, 0.8), item 2 is one event old: 0.8 of its part.
+    recent = cooccurrence_scorer(TRAIN, 4)
+    scores = recent.score(seqs([2, 3]), np.array([[0, 1, 2, 3]]), target_domain=0)
+    np.testing.assert_allclose(scores, [[1.6, 1.8, 0, 0]])
+    assert recent.name == "cooccurrence"
+    np.testing.assert_allclose(recent.contributions(np.array([2, 3]), 1), [0.8, 1.0])
+
+
+def test_item_item_scorer_rejects_a_bad_recency() -> None:
+    with pytest.raises(ValueError, match="recency_decay"):
+        ItemItemScorer(cooccurrence_counts(TRAIN, 4), recency_decay=0.0)
 
 
 def test_popularity_and_random() -> None:
@@ -220,7 +233,7 @@ def test_itemknn_on_real_test_split_reproduces_reference() -> None:
     # 21.77, cross 12.27 / 13.45 (food / kitchen). The goal is +-1 point.
     ds = load_dataset(require_data())
     knn = ItemKNNScorer(ds.train, ds.n_items)
-    co = CooccurrenceScorer(ds.train, ds.n_items)
+    co = cooccurrence_scorer(ds.train, ds.n_items, recency_decay=1.0)
     report = evaluate(ds, scorers=[knn, co, TwoHopScorer(knn)])
     got = {(r.method, r.setting, r.domain): 100 * r.ndcg_10 for r in report.rows}
     reference = {"mixed": (32.20, 21.77), "cross": (12.27, 13.45)}

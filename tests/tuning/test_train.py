@@ -118,18 +118,20 @@ def test_stored_adapter_round_trips() -> None:
     again = adapter_from_stored(adapter_meta(adapter), adapter_bytes(adapter))
     assert again.counts is not None and adapter.counts is not None
     np.testing.assert_array_equal(again.counts, adapter.counts)
-    assert [(a.rare_weight, a.two_hop_weight, a.cold_weight) for a in again.domains.values()] == [
-        (a.rare_weight, a.two_hop_weight, a.cold_weight) for a in adapter.domains.values()
-    ]
-    for domain in again.domains.values():
-        assert set(domain.two_hop_weight) == set(domain.cold_weight) == {"mixed", "cross"}
+    chosen = ("rare_weight", "cf_weights", "cold_weight", "popularity_weight", "bias_shrink")
+    for loaded, trained in zip(again.domains.values(), adapter.domains.values(), strict=True):
+        assert [getattr(loaded, k) for k in (*chosen, "choices")] == [
+            getattr(trained, k) for k in (*chosen, "choices")
+        ]
+        assert all(set(getattr(loaded, k)) == {"mixed", "cross"} for k in chosen[1:])
+        assert {"coverage@10", "itemknn coverage@10", "guards"} <= set(loaded.choices["mixed"])
     candidates = np.tile(np.arange(60, 120), (1, 1))
     a = adapter.scores([History.of_rows([1, 2])], candidates, 1, vectors, dataset.domains)
     b = again.scores([History.of_rows([1, 2])], candidates, 1, vectors, dataset.domains)
     np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-3)  # float16 offsets
 
 
-def test_an_adapter_stored_before_rare_two_hop_and_cold_weights_loads_without_them() -> None:
+def test_an_adapter_stored_before_its_parts_were_chosen_loads_as_item_knn_and_walk() -> None:
     import io
 
     dataset, vectors = synthetic()
@@ -141,12 +143,21 @@ def test_an_adapter_stored_before_rare_two_hop_and_cold_weights_loads_without_th
     np.savez(old_payload, **arrays)  # type: ignore[arg-type]
     meta = adapter_meta(adapter)
     for info in meta["domains"].values():
-        del info["rare_weight"], info["two_hop_weight"], info["cold_weight"]
+        for key in ("rare_weight", "cf_weights", "cold_weight", "popularity_weight"):
+            del info[key]
+        del info["bias_shrink"], info["choices"]
     old = adapter_from_stored(meta, old_payload.getvalue())
     assert old.counts is None and not old.rare(np.arange(120)).any()
+    for a in old.domains.values():
+        assert a.rare_weight is None and a.cf_weights == {}
+        assert a.cold_weight == a.popularity_weight == a.bias_shrink == {}
+    # Between the two: a walk weight per setting, read as item-kNN plus the walk.
+    for info in meta["domains"].values():
+        info["two_hop_weight"] = {"mixed": 0.5, "cross": 0.0}
+    walked = adapter_from_stored(meta, old_payload.getvalue())
     assert all(
-        a.rare_weight is None and a.two_hop_weight == a.cold_weight == {}
-        for a in old.domains.values()
+        a.cf_weights == {"mixed": {"itemknn": 1.0, "walk": 0.5}, "cross": {"itemknn": 1.0}}
+        for a in walked.domains.values()
     )
 
 
