@@ -6,6 +6,7 @@ __all__ = [
     "DatabaseError",
     "DatasetError",
     "EncoderError",
+    "EngineError",
     "InputError",
     "LocalrecError",
     "ModelError",
@@ -80,6 +81,10 @@ class DatasetError(LocalrecError):
 
 class TrainingError(LocalrecError):
     """An adapter cannot be trained (too little data, bad settings)."""
+
+
+class EngineError(LocalrecError):
+    """The distributed engine (Ray) is not installed, cannot be reached, or failed."""
 
 
 class PackError(LocalrecError):

@@ -16,10 +16,18 @@ from typing import Any
 
 from localrec.embedding.llama_encoder import Encoder
 from localrec.errors import InputError
+from localrec.models.registry import ModelSpec
 from localrec.store.db import ItemRow, Store
 from localrec.text import render_item
 
-__all__ = ["EncodeReport", "content_hash", "encode_items", "item_text", "iter_item_texts"]
+__all__ = [
+    "EncodeReport",
+    "content_hash",
+    "encode_items",
+    "item_text",
+    "iter_item_texts",
+    "pending_items",
+]
 
 TEMPLATE_KEY = "template.{domain}"
 
@@ -64,6 +72,32 @@ def iter_item_texts(store: Store, domain: str | None = None) -> Iterator[tuple[s
         yield row.id, row.domain, item_text(row, by_domain.get(row.domain))
 
 
+def pending_items(
+    store: Store, spec: ModelSpec, *, force: bool = False, domain: str | None = None
+) -> tuple[list[tuple[str, str, str]], int]:
+    """(item id, text, content hash) of every item whose vector of `spec`'s model is missing
+    or stale (all of them with `force`), and how many are current."""
+    prefix = spec.document_prefix
+    existing = {} if force else store.vector_hashes(spec.name)
+    pending: list[tuple[str, str, str]] = []
+    skipped = 0
+    for item_id, item_domain, text in iter_item_texts(store, domain):
+        if not text:
+            # Titles are never empty, so a template naming only fields the item lacks did it.
+            template = templates(store).get(item_domain)
+            raise InputError(
+                f"item {item_id!r} ({item_domain}) has no text with the template {template!r}: "
+                f"it has none of the fields the template names; change it with `localrec "
+                f"config set template.{item_domain} ...` or remove it with `config unset`"
+            )
+        digest = content_hash(spec.name, prefix, text)
+        if existing.get(item_id) == digest:
+            skipped += 1
+        else:
+            pending.append((item_id, text, digest))
+    return pending, skipped
+
+
 def encode_items(
     store: Store,
     encoder: Encoder,
@@ -79,24 +113,8 @@ def encode_items(
     if domain is not None:
         store.require_domain(domain)
     start = time.perf_counter()
-    prefix = encoder.spec.document_prefix
     report = EncodeReport(model=encoder.name)
-    existing = {} if force else store.vector_hashes(encoder.name)
-    pending: list[tuple[str, str, str]] = []
-    for item_id, item_domain, text in iter_item_texts(store, domain):
-        if not text:
-            # Titles are never empty, so a template naming only fields the item lacks did it.
-            template = templates(store).get(item_domain)
-            raise InputError(
-                f"item {item_id!r} ({item_domain}) has no text with the template {template!r}: "
-                f"it has none of the fields the template names; change it with `localrec "
-                f"config set template.{item_domain} ...` or remove it with `config unset`"
-            )
-        digest = content_hash(encoder.name, prefix, text)
-        if existing.get(item_id) == digest:
-            report.skipped += 1
-        else:
-            pending.append((item_id, text, digest))
+    pending, report.skipped = pending_items(store, encoder.spec, force=force, domain=domain)
     total = len(pending)
     if progress:
         progress(0, total)

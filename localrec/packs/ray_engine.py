@@ -1,0 +1,419 @@
+"""`pack build --engine ray`: the two stages of a pack build that outgrow one machine, on Ray.
+
+Encoding: the items that have no current vector go through Ray Data `map_batches` over a
+pool of actors; each actor checks the model file, loads it once (as its F16 twin where
+that is faster on its CPU) with as many threads and contexts as it has CPUs, and the
+vectors are written back into the database by item id, batch by batch.
+
+Counting: chunks of users' sequences are mapped to the very counts the local build makes
+(`forward_pair_weights`, `pair_users`, `item_counts`, `item_users`, summed per chunk),
+grouped by blocks of source items and summed; each block then gets the local build's
+normalisation, K-threshold and top-N (`pair_normalisers`, `private_similarity`). Only the
+kept pairs come back to the driver. The adapter is trained on one node (`localrec tune`).
+
+Ray is imported here only, when the engine is used: `pip install 'localrec[ray]'`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import scipy.sparse as sp
+
+from localrec.embedding.f16_twin import runtime_path
+from localrec.embedding.llama_encoder import LlamaEncoder
+from localrec.errors import EngineError, LocalrecError, ModelFileError
+from localrec.models.registry import ModelSpec
+from localrec.models.verify import verify_file
+from localrec.packs.aggregates import (
+    PrivateAggregates,
+    item_users,
+    pair_users,
+    private_popularity,
+    private_similarity,
+)
+from localrec.scoring.itemknn import (
+    DAMPING,
+    DISTANCE_EXPONENT,
+    NORM_SOURCE,
+    NORM_TARGET,
+    RECENCY_DECAY,
+    forward_pair_weights,
+    item_counts,
+    pair_normalisers,
+)
+from localrec.store.db import Store
+from localrec.store.item_vectors import pending_items
+
+__all__ = ["RAY_MISSING", "RayEngine", "ray_engine", "unwrap_ray_error"]
+
+RAY_MISSING = "--engine ray needs Ray, which is not installed: pip install 'localrec[ray]'"
+# Where every HTTP request of a local cluster's processes goes: a closed loopback port.
+# Ray's head process asks cloud metadata servers (169.254.169.254) which cloud it runs
+# on even with usage stats off; localrec sends nothing off the machine.
+_DEAD_PROXY = "http://127.0.0.1:9"
+_LOOPBACK = "127.0.0.1,localhost,::1"
+_LOCAL_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    # A cluster on this machine only: Ray then takes loopback as the node's address
+    # instead of probing a public DNS server's address for it.
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "http_proxy": _DEAD_PROXY,
+    "https_proxy": _DEAD_PROXY,
+    "HTTP_PROXY": _DEAD_PROXY,
+    "HTTPS_PROXY": _DEAD_PROXY,
+    "no_proxy": _LOOPBACK,
+    "NO_PROXY": _LOOPBACK,
+}
+# Items per block of the encoding dataset (each block goes to one actor at a time).
+_ENCODE_BLOCK = 1024
+# Blocks of source items per worker in the counting shuffle.
+_BLOCKS_PER_WORKER = 8
+# Row kinds of the counting stage's output.
+_PAIR, _ITEM, _USERS = 0, 1, 2
+Columns = dict[str, np.ndarray]
+
+
+def unwrap_ray_error(exc: BaseException) -> LocalrecError:
+    """The LocalrecError a Ray task or actor raised (Ray wraps it in its own errors), or
+    one line for any other failure."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, LocalrecError):
+            message = str(current.args[0]) if current.args else str(current)
+            return type(current)(message.strip().splitlines()[-1])
+        todo += [getattr(current, "cause", None), current.__cause__, current.__context__]
+    first = str(exc).strip().splitlines()
+    return EngineError(f"Ray failed: {type(exc).__name__}: {first[-1] if first else ''}")
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise EngineError(RAY_MISSING) from None
+    return ray
+
+
+@contextmanager
+def ray_engine(address: str | None = None, workers: int | None = None) -> Iterator[RayEngine]:
+    """Ray, connected to the cluster at `address`, or to a cluster of `workers` CPUs (all of
+    them by default) started here on loopback and stopped afterwards. A Ray this process
+    has already initialised is used as it is (and left running)."""
+    if workers is not None and workers < 1:
+        raise EngineError(f"--workers must be 1 or more, got {workers}")
+    # Set while Ray is imported and started: the processes it starts inherit them.
+    with mock.patch.dict(os.environ, {"RAY_USAGE_STATS_ENABLED": "0"} if address else _LOCAL_ENV):
+        ray = _import_ray()
+        started = not ray.is_initialized()
+        if started:
+            options: dict[str, Any] = {
+                "log_to_driver": False,
+                "logging_level": logging.WARNING,
+            }
+            if address:
+                options["address"] = address
+            else:
+                options.update(
+                    num_cpus=workers or os.cpu_count() or 1,
+                    include_dashboard=False,
+                    _node_ip_address="127.0.0.1",
+                )
+            try:
+                ray.init(**options)
+            except Exception as exc:
+                where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+                raise EngineError(
+                    f"could not start or reach {where}: {str(exc).strip().splitlines()[-1]}"
+                    + ("; is `ray start --head` running there?" if address else "")
+                ) from None
+    try:
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        yield RayEngine(ray, max(1, min(workers or cpus, cpus)))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+@dataclass
+class EncodeResult:
+    """What `RayEngine.encode` did."""
+
+    encoded: int
+    skipped: int
+    seconds: float
+
+
+class _EncodeActor:
+    """One Ray actor of the encoding pool: the model loaded once, by path (never fetched)."""
+
+    def __init__(self, path: str, spec: ModelSpec, sha256: str | None) -> None:
+        import ray
+
+        gguf = Path(path)
+        runtime: Any = ray.get_runtime_context()
+        node = runtime.get_node_id()[:12]
+        if not gguf.is_file():
+            raise ModelFileError(
+                f"{gguf}: the model file is not on Ray node {node}; every node needs it at "
+                "this path (a shared directory, or copy it there)"
+            )
+        if sha256:
+            verify_file(gguf, sha256, f"copy the model file to Ray node {node} again")
+        cpus = runtime.get_assigned_resources().get("CPU", 1.0)
+        self.encoder = LlamaEncoder(runtime_path(gguf, spec), spec, n_threads=max(1, int(cpus)))
+
+    def __call__(self, batch: Columns) -> Columns:
+        vectors = self.encoder.encode([str(text) for text in batch["text"]])
+        return {"id": batch["id"], "hash": batch["hash"], "vector": vectors}
+
+
+class RayEngine:
+    """A connected Ray and how many CPUs (workers) its stages use."""
+
+    def __init__(self, ray: Any, workers: int) -> None:
+        self.ray = ray
+        self.workers = workers
+
+    def run(self, what: Callable[[], Any]) -> Any:
+        """`what()`, with a failure inside Ray turned into one LocalrecError."""
+        try:
+            return what()
+        except LocalrecError:
+            raise
+        except Exception as exc:
+            raise unwrap_ray_error(exc) from None
+
+    def encode(
+        self,
+        store: Store,
+        spec: ModelSpec,
+        gguf: Path,
+        sha256: str | None,
+        *,
+        force: bool = False,
+        batch_size: int = 256,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> EncodeResult:
+        """Encode the items of `store` whose `spec` vector is missing or stale on a pool of
+        `workers` actors of one CPU each; the vectors are stored batch by batch."""
+        import pyarrow as pa
+
+        start = time.perf_counter()
+        pending, skipped = pending_items(store, spec, force=force)
+        total, done = len(pending), 0
+        if progress:
+            progress(0, total)
+        if pending:
+            table = pa.table(
+                {
+                    "id": [i for i, _, _ in pending],
+                    "text": [t for _, t, _ in pending],
+                    "hash": [h for _, _, h in pending],
+                }
+            )
+            # Enough blocks for every actor to have work, none larger than _ENCODE_BLOCK.
+            size = max(1, min(_ENCODE_BLOCK, math.ceil(total / (self.workers * 4))))
+            blocks = [table.slice(o, size) for o in range(0, total, size)]
+            dataset = self.ray.data.from_arrow(blocks).map_batches(
+                _EncodeActor,
+                fn_constructor_kwargs={"path": str(gguf), "spec": spec, "sha256": sha256},
+                batch_size=min(batch_size, size),
+                batch_format="numpy",
+                compute=self.ray.data.ActorPoolStrategy(size=self.workers),
+                num_cpus=1,
+                max_restarts=0,
+            )
+
+            def stream() -> None:
+                nonlocal done
+                for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+                    ids = [str(i) for i in batch["id"]]
+                    with store.write() as conn:
+                        store.put_vectors(
+                            conn, spec.name, ids, [str(h) for h in batch["hash"]], batch["vector"]
+                        )
+                    done += len(ids)
+                    if progress:
+                        progress(done, total)
+
+            self.run(stream)
+        if not store.packed_is_current(spec.name):
+            store.pack_matrix(spec.name)
+        return EncodeResult(done, skipped, time.perf_counter() - start)
+
+    def aggregates(
+        self, chunks: Any, n_items: int, min_users: int, neighbours: int
+    ) -> PrivateAggregates:
+        """The pack's aggregates from a dataset of sequence chunks (`sources`): pairs and
+        item counts per chunk, summed per block of source items, thresholded there."""
+        block_rows = max(1, math.ceil(n_items / (self.workers * _BLOCKS_PER_WORKER)))
+        blocks = math.ceil(n_items / block_rows)
+        reduced = chunks.map_batches(
+            chunk_counts,
+            fn_kwargs={"n_items": n_items, "block_rows": block_rows},
+            batch_size=1,
+            batch_format="numpy",
+        )
+        reduced = reduced.groupby("block", num_partitions=min(blocks, self.workers * 2))
+        reduced = reduced.map_groups(
+            block_aggregates,
+            fn_kwargs={
+                "n_items": n_items,
+                "block_rows": block_rows,
+                "min_users": min_users,
+                "neighbours": neighbours,
+            },
+            batch_format="numpy",
+        )
+        parts: list[Columns] = self.run(
+            lambda: list(reduced.iter_batches(batch_size=None, batch_format="numpy"))
+        )
+        return _assemble(parts, n_items, min_users)
+
+
+def _rows(kind: int, block: np.ndarray, a: np.ndarray, **columns: np.ndarray) -> Columns:
+    n = len(a)
+    out: Columns = {
+        "kind": np.full(n, kind, np.int8),
+        "block": block.astype(np.int64),
+        "a": a.astype(np.int64),
+        "b": np.full(n, -1, np.int64),
+        "w": np.zeros(n, np.float64),
+        "u": np.zeros(n, np.int64),
+        "c": np.zeros(n, np.int64),
+        "part": np.zeros(n, np.int64),
+    }
+    out.update(columns)
+    return out
+
+
+def _concat(parts: list[Columns]) -> Columns:
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def chunk_counts(batch: Columns, n_items: int, block_rows: int) -> Columns:
+    """Map: each chunk of users to its pair weights and distinct-user counts per pair, and
+    its occurrences and distinct users per item (the local build's functions, per chunk)."""
+    out: list[Columns] = []
+    for flat, lengths, part in zip(batch["flat"], batch["lengths"], batch["part"], strict=True):
+        items = np.frombuffer(flat, dtype=np.int64)
+        sizes = np.frombuffer(lengths, dtype=np.int64)
+        sequences = np.split(items, np.cumsum(sizes)[:-1]) if len(sizes) else []
+        weights = forward_pair_weights(
+            sequences, n_items, distance_exponent=DISTANCE_EXPONENT, damping=DAMPING
+        ).tocoo()
+        users = pair_users(sequences, n_items).tocoo()
+        keys = weights.row.astype(np.int64) * n_items + weights.col
+        user_keys = users.row.astype(np.int64) * n_items + users.col
+        if not np.array_equal(keys, user_keys):
+            raise EngineError("the pair weights and pair users of a chunk name different pairs")
+        a, tag = weights.row.astype(np.int64), int(part)
+        pair_columns = {
+            "b": weights.col.astype(np.int64),
+            "w": weights.data.astype(np.float64),
+            "u": users.data.astype(np.int64),
+            "part": np.full(len(a), tag, np.int64),
+        }
+        out.append(_rows(_PAIR, a // block_rows, a, **pair_columns))
+        counts = item_counts(sequences, n_items).astype(np.int64)
+        distinct = item_users(sequences, n_items)
+        had = np.flatnonzero(counts)
+        item_columns = {"u": distinct[had], "c": counts[had], "part": np.full(len(had), tag)}
+        out.append(_rows(_ITEM, had // block_rows, had, **item_columns))
+        one = np.zeros(1, np.int64)
+        out.append(_rows(_USERS, one, one, u=one + len(sizes), part=one + tag))
+    if not out:
+        return _rows(_USERS, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    return _concat(out)
+
+
+def block_aggregates(
+    group: Columns, n_items: int, block_rows: int, min_users: int, neighbours: int
+) -> Columns:
+    """Reduce: one block of source items' summed pair weights and pair users (summed in
+    chunk order, so a rerun gives the same bits), normalised by the source's count, then
+    the local build's K-threshold and top-N; the block's item counts; the users."""
+    kind = group["kind"]
+    block = int(group["block"][0])
+    lo = block * block_rows
+    rows = min(block_rows, n_items - lo)
+    out: list[Columns] = []
+    users = kind == _USERS
+    if users.any():
+        total = np.asarray([int(group["u"][users].sum())], np.int64)
+        out.append(_rows(_USERS, np.zeros(1, np.int64), np.zeros(1, np.int64), u=total))
+    items = kind == _ITEM
+    counts = np.zeros(rows, np.int64)
+    distinct = np.zeros(rows, np.int64)
+    np.add.at(counts, group["a"][items] - lo, group["c"][items])
+    np.add.at(distinct, group["a"][items] - lo, group["u"][items])
+    had = np.flatnonzero(counts)
+    out.append(_rows(_ITEM, np.full(len(had), block), had + lo, u=distinct[had], c=counts[had]))
+    pairs = kind == _PAIR
+    if pairs.any():
+        a, b = group["a"][pairs] - lo, group["b"][pairs]
+        order = np.lexsort((group["part"][pairs], b, a))
+        key = (a * n_items + b)[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        weight = np.add.reduceat(group["w"][pairs][order], starts)
+        made = np.add.reduceat(group["u"][pairs][order], starts)
+        a, b = key[starts] // n_items, key[starts] % n_items
+        # The right-hand normaliser is 1 (NORM_TARGET is 0): a block knows its own items'
+        # counts only.
+        left, _ = pair_normalisers(counts.astype(np.float64), NORM_SOURCE, NORM_TARGET)
+        shape = (rows, n_items)
+        pair_weights = sp.csr_matrix((weight, (a, b)), shape=shape)
+        similarity = sp.csr_matrix(sp.diags(left) @ pair_weights)
+        kept = private_similarity(
+            similarity, sp.csr_matrix((made, (a, b)), shape=shape), min_users, neighbours
+        ).tocoo()
+        kept_columns = {"b": kept.col.astype(np.int64), "w": kept.data.astype(np.float64)}
+        kept_rows = kept.row.astype(np.int64) + lo
+        out.append(_rows(_PAIR, np.full(kept.nnz, block), kept_rows, **kept_columns))
+    return _concat(out)
+
+
+if NORM_TARGET != 0.0:  # pragma: no cover - a guard for whoever changes the default
+    raise ImportError("ray_engine divides by the source's count only: NORM_TARGET must be 0")
+
+
+def _assemble(parts: list[Columns], n_items: int, min_users: int) -> PrivateAggregates:
+    """The driver's part: the kept pairs as one matrix, the item counts as arrays."""
+    rows = _concat(parts) if parts else _rows(_USERS, *(np.zeros(0, np.int64),) * 2)
+    kind = rows["kind"]
+    pairs, items = kind == _PAIR, kind == _ITEM
+    similarity = sp.csr_matrix(
+        (rows["w"][pairs], (rows["a"][pairs], rows["b"][pairs])), shape=(n_items, n_items)
+    )
+    counts = np.zeros(n_items, np.int64)
+    users = np.zeros(n_items, np.int64)
+    counts[rows["a"][items]] = rows["c"][items]
+    users[rows["a"][items]] = rows["u"][items]
+    return PrivateAggregates(
+        similarity,
+        private_popularity(counts, users, min_users),
+        users,
+        int(rows["u"][kind == _USERS].sum()),
+        RECENCY_DECAY,
+    )
