@@ -125,6 +125,10 @@ def build_pack(
     build = _Build(Path(out), spec, gguf, min_users, neighbours, dtype, say, start)
     if engine == "ray":
         from localrec.packs.ray_engine import ray_engine
+        from localrec.packs.sources import check_events
+
+        if events is not None:
+            check_events(Path(events))
 
         with ray_engine(address, workers) as cluster:
             build.cluster = cluster

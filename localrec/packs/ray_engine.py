@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +32,7 @@ from unittest import mock
 import numpy as np
 import scipy.sparse as sp
 
+from localrec import errors
 from localrec.embedding.f16_twin import runtime_path
 from localrec.embedding.llama_encoder import LlamaEncoder
 from localrec.errors import EngineError, LocalrecError, ModelFileError
@@ -82,11 +85,13 @@ _BLOCKS_PER_WORKER = 8
 # Row kinds of the counting stage's output.
 _PAIR, _ITEM, _USERS = 0, 1, 2
 Columns = dict[str, np.ndarray]
+# The last line of a traceback of one of localrec's errors.
+_RAISED = re.compile(r"^localrec\.errors\.(\w+): (.+)$", re.MULTILINE)
 
 
 def unwrap_ray_error(exc: BaseException) -> LocalrecError:
-    """The LocalrecError a Ray task or actor raised (Ray wraps it in its own errors), or
-    one line for any other failure."""
+    """The LocalrecError a Ray task or actor raised, as it was raised (Ray wraps it in
+    errors of its own, whose messages carry tracebacks), or one line for any other failure."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -94,20 +99,32 @@ def unwrap_ray_error(exc: BaseException) -> LocalrecError:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, LocalrecError):
-            message = str(current.args[0]) if current.args else str(current)
-            return type(current)(message.strip().splitlines()[-1])
+        if isinstance(current, LocalrecError) and type(current).__module__ == "localrec.errors":
+            return current
         todo += [getattr(current, "cause", None), current.__cause__, current.__context__]
-    first = str(exc).strip().splitlines()
-    return EngineError(f"Ray failed: {type(exc).__name__}: {first[-1] if first else ''}")
+    # Ray Data passes a task's error on as the text of its traceback only.
+    text = str(exc)
+    for name, message in reversed(_RAISED.findall(text)):
+        kind = getattr(errors, name, None)
+        if isinstance(kind, type) and issubclass(kind, LocalrecError):
+            return kind(message.strip())
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return EngineError(
+        f"Ray failed: {type(exc).__name__}: {lines[0] if lines else ''} (Ray's logs: "
+        "/tmp/ray/session_latest/logs on the head node)"
+    )
 
 
-def _import_ray() -> Any:
+def _import_ray(local: bool) -> Any:
+    imported = "ray" in sys.modules
     try:
         import ray
         import ray.data
     except ImportError:
         raise EngineError(RAY_MISSING) from None
+    if local and imported:
+        # Imported before RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER was set: what it would have set.
+        ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
     return ray
 
 
@@ -120,7 +137,7 @@ def ray_engine(address: str | None = None, workers: int | None = None) -> Iterat
         raise EngineError(f"--workers must be 1 or more, got {workers}")
     # Set while Ray is imported and started: the processes it starts inherit them.
     with mock.patch.dict(os.environ, {"RAY_USAGE_STATS_ENABLED": "0"} if address else _LOCAL_ENV):
-        ray = _import_ray()
+        ray = _import_ray(address is None)
         started = not ray.is_initialized()
         if started:
             options: dict[str, Any] = {
@@ -147,7 +164,9 @@ def ray_engine(address: str | None = None, workers: int | None = None) -> Iterat
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        # A failed task is said in one line (`unwrap_ray_error`); Ray Data would print its
+        # traceback too. It stays in Ray's logs.
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         cpus = int(ray.cluster_resources().get("CPU", 1))
         yield RayEngine(ray, max(1, min(workers or cpus, cpus)))
     finally:
@@ -242,7 +261,6 @@ class RayEngine:
                 batch_format="numpy",
                 compute=self.ray.data.ActorPoolStrategy(size=self.workers),
                 num_cpus=1,
-                max_restarts=0,
             )
 
             def stream() -> None:

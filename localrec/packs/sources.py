@@ -12,7 +12,9 @@ are (`data.loading.store_sequences`).
 
 from __future__ import annotations
 
+import csv
 import itertools
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,10 +24,20 @@ import numpy as np
 
 from localrec.errors import InputError
 
-__all__ = ["EVENT_SUFFIXES", "chunk_count", "chunks_from_events", "chunks_from_sequences"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "EVENT_SUFFIXES",
+    "check_events",
+    "chunk_count",
+    "chunks_from_events",
+    "chunks_from_sequences",
+    "event_files",
+]
 
 # File name endings of event files, and the Ray Data reader of each.
 EVENT_SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}
+# The columns of event files: who, what, when.
+EVENT_COLUMNS = ("user", "item", "time")
 # At most this many users per chunk: a chunk's pairs are counted in one task's memory.
 _MAX_CHUNK_USERS = 50_000
 # Chunks per worker, so that a slow chunk does not hold the others back.
@@ -56,9 +68,9 @@ def chunks_from_sequences(ray: Any, sequences: Sequence[np.ndarray], workers: in
     return ray.data.from_items(rows, override_num_blocks=len(rows))
 
 
-def event_format(path: Path) -> str:
-    """Which reader the event files at `path` need; one clear error if there are none or
-    they are of several kinds."""
+def event_files(path: Path) -> tuple[str, list[Path]]:
+    """Which reader the event files at `path` need, and the files; one clear error if there
+    are none or they are of several kinds."""
     if path.is_file():
         files = [path]
     elif path.is_dir():
@@ -74,7 +86,38 @@ def event_format(path: Path) -> str:
     if len(kinds) != 1 or next(iter(kinds)) not in EVENT_SUFFIXES:
         found = ", ".join(sorted(k or "(none)" for k in kinds))
         raise InputError(f"{path}: event files must all end in one of {known}; found {found}")
-    return EVENT_SUFFIXES[next(iter(kinds))]
+    return EVENT_SUFFIXES[next(iter(kinds))], files
+
+
+def check_events(path: Path, columns: tuple[str, ...] = EVENT_COLUMNS) -> None:
+    """The first event file has the columns (read before any work; the tasks that read
+    the files check every one)."""
+    import pyarrow.parquet as pq
+
+    kind, files = event_files(path)
+    first = files[0]
+    if kind == "parquet":
+        try:
+            names = list(pq.read_schema(first).names)
+        except Exception as exc:
+            raise InputError(f"{first}: not a Parquet file ({exc})") from None
+    else:
+        with first.open(encoding="utf-8", newline="") as fh:
+            line = next((row for row in fh if row.strip()), "")
+        if kind == "csv":
+            names = next(csv.reader([line]), [])
+        else:
+            try:
+                record = json.loads(line) if line else {}
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{first}: the first event is not JSON ({exc.msg})") from None
+            names = list(record) if isinstance(record, dict) else []
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise InputError(
+            f"{first}: the events have no column {missing[0]!r}; they have "
+            f"{', '.join(names) or 'none'}"
+        )
 
 
 def chunks_from_events(
@@ -83,15 +126,14 @@ def chunks_from_events(
     item_ids: Sequence[str],
     workers: int,
     *,
-    user: str = "user",
-    item: str = "item",
-    time: str = "time",
+    columns: tuple[str, str, str] = EVENT_COLUMNS,
 ) -> Any:
     """Event files read on the cluster, as chunks of users (a user's events all in one
     chunk); `item_ids` are the pack's items in row order."""
     import pyarrow as pa
 
-    kind = event_format(path)
+    user, item, time = columns
+    kind, _ = event_files(path)
     if kind == "parquet":
         events = ray.data.read_parquet(str(path), columns=[user, item, time])
     elif kind == "csv":
@@ -103,7 +145,7 @@ def chunks_from_events(
         event_rows,
         fn_kwargs={
             "ids": pa.array(list(item_ids), type=pa.string()),
-            "columns": (user, item, time),
+            "columns": columns,
             "parts": parts,
             "source": str(path),
         },
