@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import re
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -78,6 +79,8 @@ _LOCAL_ENV = {
     "no_proxy": _LOOPBACK,
     "NO_PROXY": _LOOPBACK,
 }
+# How long --address may take to accept a connection.
+_PROBE_SECONDS = 10
 # Items per block of the encoding dataset (each block goes to one actor at a time).
 _ENCODE_BLOCK = 1024
 # Blocks of source items per worker in the counting shuffle.
@@ -115,6 +118,22 @@ def unwrap_ray_error(exc: BaseException) -> LocalrecError:
     )
 
 
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) address that nothing answers on, said at once:
+    Ray itself waits minutes for it."""
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=_PROBE_SECONDS).close()
+    except OSError as exc:
+        raise EngineError(
+            f"--address {address}: nothing answers there ({exc.strerror or exc}); start the "
+            "cluster with `ray start --head` on that node, or check the address"
+        ) from None
+
+
 def _import_ray(local: bool) -> Any:
     imported = "ray" in sys.modules
     try:
@@ -138,11 +157,13 @@ def ray_engine(address: str | None = None, workers: int | None = None) -> Iterat
     # Set while Ray is imported and started: the processes it starts inherit them.
     with mock.patch.dict(os.environ, {"RAY_USAGE_STATS_ENABLED": "0"} if address else _LOCAL_ENV):
         ray = _import_ray(address is None)
+        if address:
+            _check_reachable(address)
         started = not ray.is_initialized()
         if started:
             options: dict[str, Any] = {
                 "log_to_driver": False,
-                "logging_level": logging.WARNING,
+                "logging_level": logging.ERROR,
             }
             if address:
                 options["address"] = address

@@ -308,6 +308,30 @@ def test_ray_options_out_of_place_are_one_line(
     assert message in result.stderr
 
 
+def test_an_address_nothing_answers_on_is_one_line_at_once(
+    loopback_only: None, model_home: Path, tmp_path: Path
+) -> None:
+    """Ray alone would wait minutes for a cluster there."""
+    _require_ray()
+    db = tmp_path / "shop.db"
+    items = write_csv(tmp_path / "items.csv", catalogue_items()[:5])
+    assert_clean(invoke("--db", str(db), "add", "items", str(items)), 0)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    out = tmp_path / "x.lrpack"
+    result = invoke(
+        "--db", str(db), "pack", "build", "--engine", "ray", "--address", f"127.0.0.1:{port}",
+        "--out", str(out),
+    )  # fmt: skip
+    assert_clean(result, 1)
+    assert result.stderr.strip().splitlines() == [
+        f"Error: --address 127.0.0.1:{port}: nothing answers there (Connection refused); "
+        "start the cluster with `ray start --head` on that node, or check the address"
+    ]
+    assert not out.exists()
+
+
 def test_without_ray_the_engine_says_how_to_install_it(
     model_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
