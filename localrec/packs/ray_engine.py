@@ -57,7 +57,7 @@ from localrec.scoring.itemknn import (
     pair_normalisers,
 )
 from localrec.store.db import Store
-from localrec.store.item_vectors import pending_items
+from localrec.store.item_vectors import ENCODE_CHUNK, pending_items
 
 __all__ = ["RAY_MISSING", "RayEngine", "ray_engine", "unwrap_ray_error"]
 
@@ -67,8 +67,11 @@ RAY_MISSING = "--engine ray needs Ray, which is not installed: pip install 'loca
 # on even with usage stats off; localrec sends nothing off the machine.
 _DEAD_PROXY = "http://127.0.0.1:9"
 _LOOPBACK = "127.0.0.1,localhost,::1"
+# Set for as long as the engine runs: no usage statistics, neither Ray's nor Ray Data's
+# (whose driver-side collector otherwise queries a Prometheus on localhost:9090).
+_QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DATA_USAGE_DISABLED": "1"}
 _LOCAL_ENV = {
-    "RAY_USAGE_STATS_ENABLED": "0",
+    **_QUIET_ENV,
     # A cluster on this machine only: Ray then takes loopback as the node's address
     # instead of probing a public DNS server's address for it.
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
@@ -81,7 +84,7 @@ _LOCAL_ENV = {
 }
 # How long --address may take to accept a connection.
 _PROBE_SECONDS = 10
-# Items per block of the encoding dataset (each block goes to one actor at a time).
+# Items per block of the encoding dataset, at most (each block goes to one actor).
 _ENCODE_BLOCK = 1024
 # Blocks of source items per worker in the counting shuffle.
 _BLOCKS_PER_WORKER = 8
@@ -154,45 +157,45 @@ def ray_engine(address: str | None = None, workers: int | None = None) -> Iterat
     has already initialised is used as it is (and left running)."""
     if workers is not None and workers < 1:
         raise EngineError(f"--workers must be 1 or more, got {workers}")
-    # Set while Ray is imported and started: the processes it starts inherit them.
-    with mock.patch.dict(os.environ, {"RAY_USAGE_STATS_ENABLED": "0"} if address else _LOCAL_ENV):
+    # Set while Ray runs; the processes it starts inherit them.
+    with mock.patch.dict(os.environ, _QUIET_ENV if address else _LOCAL_ENV):
         ray = _import_ray(address is None)
         if address:
             _check_reachable(address)
         started = not ray.is_initialized()
         if started:
-            options: dict[str, Any] = {
-                "log_to_driver": False,
-                "logging_level": logging.ERROR,
-            }
-            if address:
-                options["address"] = address
-            else:
-                options.update(
-                    num_cpus=workers or os.cpu_count() or 1,
-                    include_dashboard=False,
-                    _node_ip_address="127.0.0.1",
-                )
-            try:
-                ray.init(**options)
-            except Exception as exc:
-                where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
-                raise EngineError(
-                    f"could not start or reach {where}: {str(exc).strip().splitlines()[-1]}"
-                    + ("; is `ray start --head` running there?" if address else "")
-                ) from None
+            _start(ray, address, workers)
+        try:
+            context = ray.data.DataContext.get_current()
+            context.enable_progress_bars = False
+            context.print_on_execution_start = False
+            # A failed task is said in one line (`unwrap_ray_error`); Ray Data would print
+            # its traceback too. It stays in Ray's logs.
+            logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            yield RayEngine(ray, max(1, min(workers or cpus, cpus)))
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def _start(ray: Any, address: str | None, workers: int | None) -> None:
+    options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address:
+        options["address"] = address
+    else:
+        options.update(
+            num_cpus=workers or os.cpu_count() or 1,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+        )
     try:
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
-        context.print_on_execution_start = False
-        # A failed task is said in one line (`unwrap_ray_error`); Ray Data would print its
-        # traceback too. It stays in Ray's logs.
-        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        yield RayEngine(ray, max(1, min(workers or cpus, cpus)))
-    finally:
-        if started:
-            ray.shutdown()
+        ray.init(**options)
+    except Exception as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+        raise EngineError(
+            f"could not start or reach {where}: {str(exc).strip().splitlines()[-1]}"
+        ) from None
 
 
 @dataclass
@@ -252,7 +255,7 @@ class RayEngine:
         sha256: str | None,
         *,
         force: bool = False,
-        batch_size: int = 256,
+        batch_size: int = ENCODE_CHUNK,
         progress: Callable[[int, int], None] | None = None,
     ) -> EncodeResult:
         """Encode the items of `store` whose `spec` vector is missing or stale on a pool of
@@ -272,13 +275,16 @@ class RayEngine:
                     "hash": [h for _, _, h in pending],
                 }
             )
-            # Enough blocks for every actor to have work, none larger than _ENCODE_BLOCK.
-            size = max(1, min(_ENCODE_BLOCK, math.ceil(total / (self.workers * 4))))
+            # Batches of `batch_size` consecutive items, as `encode_items` encodes them (a
+            # Q8_0 model's vectors depend a little on what else is in the batch), in
+            # blocks of whole batches: enough for every actor, none over _ENCODE_BLOCK.
+            per_block = math.ceil(total / (self.workers * 4) / batch_size) * batch_size
+            size = max(batch_size, min(_ENCODE_BLOCK, per_block))
             blocks = [table.slice(o, size) for o in range(0, total, size)]
             dataset = self.ray.data.from_arrow(blocks).map_batches(
                 _EncodeActor,
                 fn_constructor_kwargs={"path": str(gguf), "spec": spec, "sha256": sha256},
-                batch_size=min(batch_size, size),
+                batch_size=batch_size,
                 batch_format="numpy",
                 compute=self.ray.data.ActorPoolStrategy(size=self.workers),
                 num_cpus=1,

@@ -21,6 +21,7 @@ from localrec.store.db import ItemRow, Store
 from localrec.text import render_item
 
 __all__ = [
+    "ENCODE_CHUNK",
     "EncodeReport",
     "content_hash",
     "encode_items",
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 TEMPLATE_KEY = "template.{domain}"
+# Items per `encode` call and per commit (the Ray engine's batches are the same).
+ENCODE_CHUNK = 256
 
 
 @dataclass
@@ -102,7 +105,7 @@ def encode_items(
     store: Store,
     encoder: Encoder,
     *,
-    chunk_size: int = 256,
+    chunk_size: int = ENCODE_CHUNK,
     force: bool = False,
     domain: str | None = None,
     progress: Callable[[int, int], None] | None = None,
