@@ -288,10 +288,27 @@ def main() -> None:
     parser.add_argument("--node-cpus", type=int, default=16)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", nargs=2, metavar=("ENGINE", "STAGE"))
+    parser.add_argument(
+        "--results",
+        type=Path,
+        nargs="+",
+        help="Run nothing: summarise the result lines these earlier outputs printed (the "
+        "last line of each engine and stage counts).",
+    )
     args = parser.parse_args()
     if args.child:
         engine, stage = args.child
         print(json.dumps(child(engine, stage, args.items, args.events, args.encode_sample)))
+        return
+    if args.results:
+        found = {}
+        for path in args.results:
+            for line in path.read_text().splitlines():
+                if line.startswith("{"):
+                    row = json.loads(line)
+                    found[row["engine"], row["stage"]] = row
+        results = list(found.values())
+        summarise(results, args)
         return
     work = Path(os.environ.get("BENCH_WORK") or Path.cwd() / "bench-pack-scale")
     work.mkdir(parents=True, exist_ok=True)
@@ -304,6 +321,12 @@ def main() -> None:
             result = run_child(engine, stage_run, args)
             results.append(result)
             print(json.dumps(result), flush=True)
+    summarise(results, args)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+def summarise(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     base = {r["stage"]: r for r in results if r["engine"] == "local"}
     for r in results:
         own = "count" if r["stage"] == "write" else r["stage"]
@@ -322,8 +345,6 @@ def main() -> None:
         )
     for line in paper(results, args):
         print(line)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
