@@ -152,6 +152,7 @@ def build_pack(
             raise InputError(f"{option} is an option of --engine ray")
     if events is not None and store is None:
         raise InputError("--events are read into a database's pack: give --db, not DATASET_DIR")
+    events = None if events is None else as_path(events, "the event files")
     say = step or (lambda _: None)
     start = time.perf_counter()
     spec, gguf = resolve_model(model)
@@ -161,11 +162,11 @@ def build_pack(
         from localrec.packs.sources import check_events
 
         if events is not None:
-            check_events(Path(events))
+            check_events(events)
 
         with ray_engine(address, workers) as cluster:
             build.cluster = cluster
-            return _build_from(build, dataset_dir, store, None if events is None else Path(events))
+            return _build_from(build, dataset_dir, store, events)
     return _build_from(build, dataset_dir, store, None)
 
 

@@ -1,13 +1,14 @@
 """`pack build --engine ray` on a local Ray cluster (2 CPUs, loopback only): the pack it
-builds from a Food-Kitchen slice equals the local build's (popularity, neighbours and
-users exactly, weights to the last bits of float64, vectors at cosine >= 0.9999, the same
-eval numbers); event files (Parquet, CSV, JSON Lines) give the aggregates of the same
-sequences; the errors say one line; and neither the test process nor any process Ray
-starts connects anywhere but loopback."""
+builds from a tuned Food-Kitchen slice equals the local build's (adapter rows, popularity,
+neighbours, order-blind parts and users exactly, weights to the last bits of float64,
+vectors at cosine >= 0.9999, the same eval numbers); event files (Parquet, CSV, JSON
+Lines) give the aggregates of the same sequences; the errors say one line; and neither
+the test process nor any process Ray starts connects anywhere but loopback."""
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import re
 import shutil
@@ -22,14 +23,18 @@ import numpy as np
 import pytest
 
 from localrec.data.loading import dataset_with_store
-from localrec.embedding.loader import open_encoder
 from localrec.evaluation.report import report_dict
 from localrec.evaluation.runner import evaluate_dataset
+from localrec.models.cache import resolve_model
 from localrec.packs.aggregates import PrivateAggregates, local_aggregates
 from localrec.packs.build import build_pack
 from localrec.packs.format import read_pack
 from localrec.packs.pack import open_pack
-from localrec.store.item_vectors import encode_items
+from localrec.scoring.adapter import AdapterConfig
+from localrec.store import item_vectors
+from localrec.store.item_vectors import stale_count
+from localrec.tuning.run import tune_dataset
+from localrec.tuning.storage import store_adapter
 from scripts.food_kitchen import write_popular_slice
 from tests.conftest import NetworkBlocked, in_ci, link_models, require_data
 from tests.helpers import (
@@ -137,7 +142,10 @@ def test_the_cli_builds_from_event_files_what_the_local_build_makes_of_the_same_
         "--workers", "2", "--events", str(events), "--out", str(ray_pack), "--json",
     ]  # fmt: skip
     if strace is not None:
-        command = [strace, "-f", "-qq", "-e", "trace=connect", "-o", str(log), *command]
+        # --seccomp-bpf: only connect() stops the traced processes (without it every
+        # system call of every Ray process did, and the test took 83 s instead of ~25 s).
+        trace = ["-f", "--seccomp-bpf", "-qq", "-e", "trace=connect", "-o", str(log)]
+        command = [strace, *trace, *command]
     proc = subprocess.run(
         command, env=subprocess_env(model_home), capture_output=True, text=True, timeout=600
     )
@@ -165,13 +173,31 @@ def test_the_cli_builds_from_event_files_what_the_local_build_makes_of_the_same_
     np.testing.assert_array_equal(ours.vectors, theirs.vectors)
 
 
+def _tune_with_every_part(shop: Path) -> None:
+    """A small adapter (one epoch), its hybrid made to weigh co-occurrence and RP3beta
+    beside item-kNN, so that the pack carries their `part:NAME` weights too."""
+    adapter = tune_dataset(shop, config=AdapterConfig(dim=16, epochs=1, negatives=20))
+    assert len(adapter.domains) == 2
+    for domain in adapter.domains.values():
+        for setting in ("mixed", "cross"):
+            domain.cf_weights[setting] = {"itemknn": 1.0, "cooccurrence": 0.5, "rp3beta": 0.5}
+    _, cache, _ = dataset_with_store(shop)
+    with cache:
+        store_adapter(cache, adapter)
+
+
+def _adapter_arrays(payload: bytes | None) -> dict[str, np.ndarray]:
+    assert payload is not None
+    with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
+        return {name: arrays[name] for name in arrays.files}
+
+
 def test_the_ray_built_pack_equals_the_local_pack(
     cluster: Any, loopback_only: None, model_home: Path, shop: Path, tmp_path: Path
 ) -> None:
-    with open_encoder() as encoder:  # the F16 twin where faster, as `tune` uses
-        _, cache, _ = dataset_with_store(shop)
-        with cache:
-            encode_items(cache, encoder)
+    """With a tuned adapter whose hybrid weighs every order-blind part: the same adapter
+    rows, parts, neighbours and popularity, and the same eval numbers."""
+    _tune_with_every_part(shop)  # encodes the items (the F16 twin where faster) and trains
     local = build_pack(tmp_path / "local.lrpack", dataset_dir=shop, full_precision=True)
     _forget_item_vectors(shop)
     said: list[str] = []
@@ -183,17 +209,35 @@ def test_the_ray_built_pack_equals_the_local_pack(
         step=said.append,
     )
     assert f"encoded {2 * ITEMS_PER_DOMAIN} items (0 had a vector)" in " ".join(said)
+    spec = resolve_model(None)[0]
+    dataset, cache, _ = dataset_with_store(shop)
+    with cache, pytest.MonkeyPatch.context() as patch:
+        # Ray's encoding recorded, as `encode` does, that no vector is stale.
+        patch.setattr(item_vectors, "iter_item_texts", None)  # no rendering to count them
+        domains = dataset.domain_names
+        assert [stale_count(cache, spec.name, spec.document_prefix, d) for d in domains] == [0, 0]
     assert (built.items, built.users, built.pairs) == (local.items, local.users, local.pairs)
     assert built.users > 5_000 and built.pairs > 1_000
+    assert built.adapter_items == local.adapter_items > ITEMS_PER_DOMAIN
     ours, theirs = read_pack(built.path), read_pack(local.path)
     assert ours.ids == theirs.ids and ours.domains == theirs.domains
     np.testing.assert_array_equal(ours.popularity, theirs.popularity)
     assert (ours.popularity > 0).sum() > ITEMS_PER_DOMAIN
+    assert set(theirs.parts) == {"cooccurrence", "rp3beta"}
+    assert all(weights.nnz > 1_000 for weights in theirs.parts.values())
     users = np.zeros(len(ours.ids), np.int64)  # not in a pack: compared through the counts
     assert_same_aggregates(
-        PrivateAggregates(ours.similarity, ours.popularity, users, 0, 0.8),
-        PrivateAggregates(theirs.similarity, theirs.popularity, users, 0, 0.8),
+        PrivateAggregates(ours.similarity, ours.popularity, users, 0, 0.8, ours.parts),
+        PrivateAggregates(theirs.similarity, theirs.popularity, users, 0, 0.8, theirs.parts),
     )
+    assert ours.meta["adapter"] == theirs.meta["adapter"]
+    our_rows, their_rows = _adapter_arrays(ours.adapter), _adapter_arrays(theirs.adapter)
+    assert our_rows.keys() == their_rows.keys()
+    for name, array in their_rows.items():  # learned rows, seen items, counts
+        if array.dtype.kind == "f":
+            np.testing.assert_allclose(our_rows[name], array, rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(our_rows[name], array)
     cosine = (ours.vectors * theirs.vectors).sum(axis=1) / (
         np.linalg.norm(ours.vectors, axis=1) * np.linalg.norm(theirs.vectors, axis=1)
     )
