@@ -10,6 +10,7 @@ __all__ = [
     "DatasetError",
     "DiskFull",
     "EncoderError",
+    "EngineError",
     "InputError",
     "LocalrecError",
     "ModelError",
@@ -112,6 +113,10 @@ class DatasetError(LocalrecError):
 
 class TrainingError(LocalrecError):
     """An adapter cannot be trained (too little data, bad settings)."""
+
+
+class EngineError(LocalrecError):
+    """The distributed engine (Ray) is not installed, cannot be reached, or failed."""
 
 
 class PackError(LocalrecError):

@@ -48,6 +48,32 @@ def pack() -> None:
     is_flag=True,
     help="float32 vectors and float64 weights (twice the size; for exact comparisons).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="ray: encode the items and count the pairs on a Ray cluster (pip install "
+    "'localrec[ray]'; docs/ray.md).",
+)
+@click.option(
+    "--address",
+    help="The Ray cluster to run on (e.g. ray://head:10001 or head:6379); without it, a "
+    "local Ray cluster is started on this machine for the build.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="CPUs of Ray to use (default: all of the cluster's).",
+)
+@click.option(
+    "--events",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="With --engine ray and --db: read the users' events from these files instead of "
+    "the database: Parquet, or a directory of CSV or JSON Lines (columns user, item, time).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was built as JSON.")
 @click.pass_context
 def build(
@@ -58,6 +84,10 @@ def build(
     min_users: int | None,
     neighbours: int | None,
     full_precision: bool,
+    engine: str,
+    address: str | None,
+    workers: int | None,
+    events: Path | None,
     as_json: bool,
 ) -> None:
     """Build a pack from DATASET_DIR's training files or --db's events, after encode/tune."""
@@ -71,6 +101,10 @@ def build(
         min_users=DEFAULT_MIN_USERS if min_users is None else min_users,
         neighbours=DEFAULT_NEIGHBOURS if neighbours is None else neighbours,
         full_precision=full_precision,
+        engine=engine,
+        address=address,
+        workers=workers,
+        events=events,
         step=say,
     )
     if dataset_dir is not None:

@@ -12,7 +12,7 @@ item is: from its text.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,12 +20,15 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from localrec.scoring.adapter import TrainedAdapter, predict_unseen_bias
-from localrec.scoring.item_models import keep_heaviest
+from localrec.scoring.item_models import item_item_part, keep_heaviest
+from localrec.scoring.itemknn import ItemKNNScorer, cooccurrence_counts, item_counts
 
 __all__ = [
     "DEFAULT_MIN_USERS",
     "DEFAULT_NEIGHBOURS",
+    "PrivateAggregates",
     "item_users",
+    "local_aggregates",
     "pair_users",
     "private_adapter",
     "private_popularity",
@@ -40,6 +43,50 @@ DEFAULT_MIN_USERS = 2
 DEFAULT_NEIGHBOURS = 100
 # Users per chunk when pairs are counted: every pair of a user is deduplicated in one go.
 _USER_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class PrivateAggregates:
+    """What a pack keeps of the training sequences, however it was counted."""
+
+    similarity: sp.csr_matrix  # sim(a, b) of pairs K or more users made, N per item
+    popularity: np.ndarray  # occurrences, 0 for items fewer than K users had
+    users: np.ndarray  # distinct users per item (what prunes the adapter's rows)
+    sequences: int  # how many users' sequences were counted
+    recency_decay: float  # item-kNN's, for the device's scoring
+    # The hybrid's order-blind parts by name: W(a, b) of pairs K or more users both had,
+    # N per item.
+    parts: dict[str, sp.csr_matrix] = field(default_factory=dict)
+
+
+def local_aggregates(
+    sequences: Sequence[ItemArray],
+    n_items: int,
+    min_users: int,
+    neighbours: int,
+    parts: Sequence[str] = (),
+) -> PrivateAggregates:
+    """The aggregates counted in this process, with the order-blind `parts` named
+    (`ray_engine.RayEngine.aggregates` counts the same on a Ray cluster)."""
+    users = item_users(sequences, n_items)
+    knn = ItemKNNScorer(sequences, n_items)
+    kept_parts = {}
+    if parts:
+        both = cooccurrence_counts(sequences, n_items)  # the users who had both items
+        kept_parts = {
+            name: private_similarity(
+                item_item_part(name, sequences, n_items).similarity, both, min_users, neighbours
+            )
+            for name in parts
+        }
+    return PrivateAggregates(
+        private_similarity(knn.similarity, pair_users(sequences, n_items), min_users, neighbours),
+        private_popularity(item_counts(sequences, n_items), users, min_users),
+        users,
+        len(sequences),
+        knn.recency_decay,
+        kept_parts,
+    )
 
 
 def item_users(sequences: Sequence[ItemArray], n_items: int) -> np.ndarray:

@@ -29,23 +29,19 @@ from localrec.models.cache import model_sha256, resolve_model
 from localrec.packs.aggregates import (
     DEFAULT_MIN_USERS,
     DEFAULT_NEIGHBOURS,
-    item_users,
-    pair_users,
+    PrivateAggregates,
+    local_aggregates,
     private_adapter,
-    private_popularity,
-    private_similarity,
 )
 from localrec.packs.format import VECTOR_DTYPES, PackItem, write_pack
 from localrec.paths import as_path
 from localrec.scoring.adapter import aligned
 from localrec.scoring.hybrid import used_parts
-from localrec.scoring.item_models import item_item_part
-from localrec.scoring.itemknn import ItemKNNScorer, cooccurrence_counts, item_counts
 from localrec.store.db import Store, require_store
 from localrec.store.item_vectors import templates
 from localrec.tuning.storage import adapter_bytes, adapter_meta, load_adapter
 
-__all__ = ["PackBuild", "build_pack"]
+__all__ = ["ENGINES", "PackBuild", "build_pack"]
 
 Sequences = list[np.ndarray]
 
@@ -72,8 +68,8 @@ class PackBuild:
 
 
 def _grouped_by_domain(
-    store: Store, index: dict[str, int], sequences: Sequence[np.ndarray]
-) -> tuple[list[str], dict[str, int], Sequence[np.ndarray]]:
+    store: Store, index: dict[str, int], sequences: Sequence[np.ndarray] | None
+) -> tuple[list[str], dict[str, int], Sequence[np.ndarray] | None]:
     """The items in pack order: each domain's together (so a device reads a domain's
     vectors as one slice), else in their order; `index` and `sequences` renumbered."""
     ids = sorted(index, key=index.__getitem__)
@@ -87,7 +83,11 @@ def _grouped_by_domain(
     position = np.empty(len(ids), dtype=np.int64)
     position[np.asarray(order)] = np.arange(len(ids))
     ids = [ids[r] for r in order]
-    return ids, {i: r for r, i in enumerate(ids)}, [position[s] for s in sequences]
+    renumbered = None if sequences is None else [position[s] for s in sequences]
+    return ids, {i: r for r, i in enumerate(ids)}, renumbered
+
+
+ENGINES = ("local", "ray")
 
 
 def build_pack(
@@ -100,6 +100,10 @@ def build_pack(
     neighbours: int = DEFAULT_NEIGHBOURS,
     full_precision: bool = False,
     vector_dtype: str | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    events: Path | str | None = None,
     step: Callable[[str], None] | None = None,
 ) -> PackBuild:
     """Build a pack of one model from a dataset's training files (after `tune DATASET_DIR`)
@@ -116,6 +120,12 @@ def build_pack(
         full_precision: Keep float32 vectors and float64 weights (default: int8 vectors).
         vector_dtype: "int8" or "float32" for the vectors, when `full_precision` is not
             given.
+        engine: "local", or "ray": encode the items that have no vector and count the
+            pairs on Ray (`packs.ray_engine`); the adapter is still trained by `tune`.
+        address: With "ray": the cluster to run on (else a local one is started).
+        workers: With "ray": how many of its CPUs to use (default: all).
+        events: With "ray" and `store`: read the users' events from these files
+            (Parquet, or a directory of CSV or JSON Lines; `packs.sources`).
         step: Called with a line saying each step (for progress output).
 
     Raises:
@@ -135,46 +145,110 @@ def build_pack(
         raise InputError(f"--min-users must be 1 or more, got {min_users!r}")
     if not isinstance(neighbours, int) or neighbours < 0:
         raise InputError(f"--neighbours must be 0 (all) or more, got {neighbours!r}")
+    if engine not in ENGINES:
+        raise InputError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
+    for option, value in (("--address", address), ("--workers", workers), ("--events", events)):
+        if value is not None and engine != "ray":
+            raise InputError(f"{option} is an option of --engine ray")
+    if events is not None and store is None:
+        raise InputError("--events are read into a database's pack: give --db, not DATASET_DIR")
+    events = None if events is None else as_path(events, "the event files")
     say = step or (lambda _: None)
     start = time.perf_counter()
     spec, gguf = resolve_model(model)
+    build = _Build(Path(out), spec, gguf, min_users, neighbours, dtype, say, start)
+    if engine == "ray":
+        from localrec.packs.ray_engine import ray_engine
+        from localrec.packs.sources import check_events
+
+        if events is not None:
+            check_events(events)
+
+        with ray_engine(address, workers) as cluster:
+            build.cluster = cluster
+            return _build_from(build, dataset_dir, store, events)
+    return _build_from(build, dataset_dir, store, None)
+
+
+@dataclass
+class _Build:
+    """What a build was asked for, and the Ray engine when it runs on one."""
+
+    out: Path
+    spec: Any
+    gguf: Path
+    min_users: int
+    neighbours: int
+    dtype: str
+    say: Callable[[str], None]
+    start: float
+    cluster: Any = None
+
+
+def _build_from(
+    build: _Build, dataset_dir: Path | str | None, store: Store | None, events: Path | None
+) -> PackBuild:
     if dataset_dir is not None:
         dataset, cache, index = dataset_with_store(Path(dataset_dir))
         with cache:
             return _build(
-                Path(out), cache, index, list(dataset.train), spec, gguf, min_users,
-                neighbours, dtype, say, start, source=Path(dataset_dir).name,
+                build, cache, index, list(dataset.train), source=Path(dataset_dir).name,
                 public=dataset_item_ids(dataset, index),
             )  # fmt: skip
     assert store is not None
     index = {row.id: r for r, row in enumerate(store.iter_items())}
     if not index:
         raise InputError(f"{store.path}: the database has no items to pack")
-    return _build(
-        Path(out), store, index, store_sequences(store, index), spec, gguf, min_users,
-        neighbours, dtype, say, start, source=Path(store.path).name,
-    )  # fmt: skip
+    sequences = None if events is not None else store_sequences(store, index)
+    return _build(build, store, index, sequences, source=Path(store.path).name, events=events)
+
+
+def _aggregates(
+    build: _Build,
+    ids: list[str],
+    sequences: Sequence[np.ndarray] | None,
+    events: Path | None,
+    parts: tuple[str, ...],
+) -> PrivateAggregates:
+    n = len(ids)
+    if build.cluster is None:
+        assert sequences is not None
+        build.say(f"counting the pairs of {len(sequences)} users")
+        return local_aggregates(sequences, n, build.min_users, build.neighbours, parts)
+    from localrec.packs.sources import chunks_from_events, chunks_from_sequences
+
+    cluster = build.cluster
+    if events is not None:
+        build.say(f"counting the pairs of the users in {events} on Ray ({cluster.workers} CPUs)")
+        chunks = chunks_from_events(cluster.ray, events, ids, cluster.workers)
+    else:
+        assert sequences is not None
+        build.say(f"counting the pairs of {len(sequences)} users on Ray ({cluster.workers} CPUs)")
+        chunks = chunks_from_sequences(cluster.ray, sequences, cluster.workers)
+    aggregates: PrivateAggregates = cluster.aggregates(
+        chunks, n, build.min_users, build.neighbours, parts
+    )
+    return aggregates
 
 
 def _build(
-    out: Path,
+    build: _Build,
     store: Store,
     index: dict[str, int],
-    sequences: Sequence[np.ndarray],
-    spec: Any,
-    gguf: Path,
-    min_users: int,
-    neighbours: int,
-    dtype: str,
-    say: Callable[[str], None],
-    start: float,
+    sequences: Sequence[np.ndarray] | None,
     *,
     source: str,
     public: dict[str, str] | None = None,
+    events: Path | None = None,
 ) -> PackBuild:
     """`public` renames the store's item ids to the ids users know (a dataset's cache
     numbers its items; the pack carries the dataset's own ids)."""
+    spec, say = build.spec, build.say
     n = len(index)
+    if build.cluster is not None:
+        say(f"encoding the items without a {spec.name} vector on Ray")
+        done = build.cluster.encode(store, spec, build.gguf, model_sha256(spec, build.gguf))
+        say(f"encoded {done.encoded} items ({done.skipped} had a vector) in {done.seconds:.1f} s")
     ids, index, sequences = _grouped_by_domain(store, index, sequences)
     vectors = aligned_matrix(store, spec.name, index, spec.dim)
     missing = int((~vectors.any(axis=1)).sum())
@@ -185,26 +259,15 @@ def _build(
         )
     rows = store.get_items(ids)
     domains = [rows[i].domain for i in ids]
-    say(f"counting the pairs of {len(sequences)} users")
-    users_per_item = item_users(sequences, n)
-    knn = ItemKNNScorer(sequences, n)
-    similarity = private_similarity(knn.similarity, pair_users(sequences, n), min_users, neighbours)
-    popularity = private_popularity(item_counts(sequences, n), users_per_item, min_users)
     stored = load_adapter(store, spec.name)
-    parts = {}
-    if stored is not None and used_parts(stored):
-        both = cooccurrence_counts(sequences, n)  # the users who had both items
-        parts = {
-            name: private_similarity(
-                item_item_part(name, sequences, n).similarity, both, min_users, neighbours
-            )
-            for name in used_parts(stored)
-        }
+    # The hybrid's order-blind parts the adapter weighs are counted with item-kNN's pairs.
+    parts = () if stored is None else used_parts(stored)
+    counted = _aggregates(build, ids, sequences, events, parts)
     payload, settings, adapter_items = None, None, 0
     if stored is not None:
         adapter = aligned(stored, index, vectors)
         item_domains = adapter.domain_numbers(domains)
-        adapter = private_adapter(adapter, users_per_item, min_users, vectors, item_domains)
+        adapter = private_adapter(adapter, counted.users, build.min_users, vectors, item_domains)
         if public is not None:
             adapter = replace(adapter, item_ids=[public[i] for i in adapter.item_ids])
         payload, settings = adapter_bytes(adapter), adapter_meta(adapter)
@@ -224,29 +287,34 @@ def _build(
     meta: dict[str, Any] = {
         "localrec_version": version("localrec"),
         "model": spec.name,
-        "model_sha256": model_sha256(spec, gguf),
+        "model_sha256": model_sha256(spec, build.gguf),
         "dim": spec.dim,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": source,
-        "min_users": min_users,
-        "neighbours": neighbours,
-        "knn": {"recency_decay": knn.recency_decay},
+        "min_users": build.min_users,
+        "neighbours": build.neighbours,
+        "knn": {"recency_decay": counted.recency_decay},
         "templates": templates(store),
     }
     if settings is not None:
         meta["adapter"] = settings
-    say(f"writing {out}")
+    say(f"writing {build.out}")
     write_pack(
-        out,
+        build.out,
         meta,
         items,
         vectors,
-        popularity,
-        similarity,
+        counted.popularity,
+        counted.similarity,
         payload,
-        vector_dtype=dtype,
-        parts=parts,
+        vector_dtype=build.dtype,
+        parts=counted.parts,
     )
     return PackBuild(
-        out, n, len(sequences), int(similarity.nnz), adapter_items, time.perf_counter() - start
+        build.out,
+        n,
+        counted.sequences,
+        int(counted.similarity.nnz),
+        adapter_items,
+        time.perf_counter() - build.start,
     )

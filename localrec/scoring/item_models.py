@@ -44,7 +44,9 @@ __all__ = [
     "item_item_part",
     "keep_heaviest",
     "part_from_weights",
+    "rp3beta_normalisers",
     "rp3beta_scorer",
+    "rp3beta_walk",
     "rp3beta_weights",
 ]
 
@@ -98,16 +100,36 @@ def rp3beta_weights(
 ) -> sp.csr_matrix:
     """RP3beta's W (module docstring); `neighbours` > 0 keeps each row's heaviest N."""
     users = _user_item_matrix(sequences, n_items)
-    lengths = np.asarray(users.sum(axis=1), dtype=np.float64).ravel()
     counts = np.asarray(users.sum(axis=0), dtype=np.float64).ravel()
+    source, target = rp3beta_normalisers(counts, alpha, beta)
+    walk = rp3beta_walk(sequences, n_items, alpha=alpha)
+    out = sp.csr_matrix(sp.diags(source) @ walk @ sp.diags(target))
+    return keep_heaviest(out, neighbours) if neighbours > 0 else out
+
+
+def rp3beta_walk(
+    sequences: Sequence[ItemArray], n_items: int, *, alpha: float = RP3BETA_ALPHA
+) -> sp.csr_matrix:
+    """RP3beta's step through the users: sum over users u with a and b (a != b) of
+    |u| ** -alpha (|u| distinct items). A sum over users, so the sums over any split of
+    them add up to it (the Ray engine's chunks)."""
+    users = _user_item_matrix(sequences, n_items)
+    lengths = np.asarray(users.sum(axis=1), dtype=np.float64).ravel()
     user_scale = sp.diags(np.where(lengths > 0, np.maximum(lengths, 1.0) ** -alpha, 0.0))
     walk = sp.csr_matrix(users.T @ user_scale @ users)
     walk.setdiag(0)
     walk.eliminate_zeros()
-    source = sp.diags(np.where(counts > 0, np.maximum(counts, 1.0) ** -alpha, 0.0))
-    target = sp.diags(np.where(counts > 0, np.maximum(counts, 1.0) ** -beta, 0.0))
-    out = sp.csr_matrix(source @ walk @ target)
-    return keep_heaviest(out, neighbours) if neighbours > 0 else out
+    return walk
+
+
+def rp3beta_normalisers(
+    counts: npt.NDArray[np.float64], alpha: float = RP3BETA_ALPHA, beta: float = RP3BETA_BETA
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """W = diag(source) @ walk @ diag(target): from the distinct users per item, the
+    source's count ** -alpha and the target's ** -beta (0 for items nobody had)."""
+    source = np.where(counts > 0, np.maximum(counts, 1.0) ** -alpha, 0.0)
+    target = np.where(counts > 0, np.maximum(counts, 1.0) ** -beta, 0.0)
+    return source, target
 
 
 def ease_cost(n_items: int) -> tuple[float, float]:

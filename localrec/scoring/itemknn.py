@@ -31,6 +31,7 @@ __all__ = [
     "cooccurrence_scorer",
     "forward_pair_weights",
     "item_counts",
+    "pair_normalisers",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -44,6 +45,13 @@ _PAIR_BATCH = 1 << 22
 # cut from training sequences it scored 20.39 / 12.18 (mixed food / kitchen) against
 # 18.38 / 11.38 for the plain sum (1.0).
 COOCCURRENCE_DECAY = 0.8
+# ItemKNNScorer's defaults (see its docstring): what a pack's weights are built with, on
+# one machine or on Ray (localrec.packs.ray_engine).
+DISTANCE_EXPONENT = 0.5
+DAMPING = 0.25
+NORM_SOURCE = 0.2
+NORM_TARGET = 0.0
+RECENCY_DECAY = 0.8
 
 
 class RandomScorer:
@@ -150,11 +158,11 @@ class ItemKNNScorer:
         n_items: int,
         *,
         max_distance: int | None = None,
-        distance_exponent: float = 0.5,
-        damping: float = 0.25,
-        norm_source: float = 0.2,
-        norm_target: float = 0.0,
-        recency_decay: float = 0.8,
+        distance_exponent: float = DISTANCE_EXPONENT,
+        damping: float = DAMPING,
+        norm_source: float = NORM_SOURCE,
+        norm_target: float = NORM_TARGET,
+        recency_decay: float = RECENCY_DECAY,
         name: str = "itemknn",
     ) -> None:
         if max_distance is not None and max_distance < 1:
@@ -170,11 +178,8 @@ class ItemKNNScorer:
             distance_exponent=distance_exponent,
             damping=damping,
         )
-        # Clipped at 1: items absent from training have empty rows and columns anyway.
-        counts = np.maximum(item_counts(sequences, n_items), 1.0)
-        left = sp.diags(counts**-norm_source)
-        right = sp.diags(counts**-norm_target)
-        self.similarity = (left @ pairs @ right).tocsc()
+        left, right = pair_normalisers(item_counts(sequences, n_items), norm_source, norm_target)
+        self.similarity = (sp.diags(left) @ pairs @ sp.diags(right)).tocsc()
         self._walk: tuple[sp.csr_matrix, sp.csc_matrix] | None = None
 
     @classmethod
@@ -298,6 +303,17 @@ def item_counts(sequences: Sequence[ItemArray], n_items: int) -> FloatArray:
         return np.zeros(n_items)
     flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences])
     return np.bincount(flat, minlength=n_items).astype(np.float64)
+
+
+def pair_normalisers(
+    counts: FloatArray, norm_source: float, norm_target: float
+) -> tuple[FloatArray, FloatArray]:
+    """sim(a, b) = W[a, b] * left[a] * right[b]: count ** -norm_source and ** -norm_target,
+    the counts clipped at 1 (items absent from training have empty rows and columns)."""
+    clipped = np.maximum(counts, 1.0)
+    left: FloatArray = clipped**-norm_source
+    right: FloatArray = clipped**-norm_target
+    return left, right
 
 
 def forward_pair_weights(

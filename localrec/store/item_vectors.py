@@ -21,21 +21,27 @@ from typing import Any
 
 from localrec.embedding.llama_encoder import Encoder, require_encoder
 from localrec.errors import InputError, UnknownModel
-from localrec.models.registry import load_registry
+from localrec.models.registry import ModelSpec, load_registry
 from localrec.store.db import ItemRow, Store, require_store
 from localrec.text import RENDER_VERSION, render_item
 
 __all__ = [
+    "ENCODE_CHUNK",
     "EncodeReport",
+    "PendingItems",
     "content_hash",
     "database_stats",
     "encode_items",
     "item_text",
     "iter_item_texts",
+    "mark_encoded",
+    "pending_items",
     "stale_count",
 ]
 
 TEMPLATE_KEY = "template.{domain}"
+# Items per `encode` call and per commit (the Ray engine's batches are the same).
+ENCODE_CHUNK = 256
 
 
 @dataclass
@@ -92,11 +98,66 @@ def iter_item_texts(
         yield row.id, row.domain, item_text(row, by_domain.get(row.domain))
 
 
+@dataclass
+class PendingItems:
+    """What an encoding run has to embed, and what it needs to record afterwards that the
+    vectors of the domains it covered are current (`mark_encoded`)."""
+
+    model: str
+    prefix: str
+    items: list[tuple[str, str, str]]  # (item id, text, content hash)
+    skipped: int  # items whose vector is of their text already
+    generation: int  # the vectors generation before any of them is written
+    covered: set[str]  # the domains whose items were looked at
+    by_domain: dict[str, str]  # the templates they were rendered with
+
+
+def pending_items(
+    store: Store, spec: ModelSpec, *, force: bool = False, domain: str | None = None
+) -> PendingItems:
+    """Every item whose vector of `spec`'s model is missing or stale (all of them with
+    `force`), for `encode_items` and the Ray engine alike; an item whose template gives it
+    no text is one clear error."""
+    prefix = spec.document_prefix
+    generation = store.vectors_generation()
+    by_domain = templates(store)
+    existing = {} if force else store.vector_hashes(spec.name)
+    out = PendingItems(spec.name, prefix, [], 0, generation, set(), by_domain)
+    for item_id, item_domain, text in iter_item_texts(store, domain, by_domain):
+        out.covered.add(item_domain)
+        if not text:
+            # Titles are never empty, so a template naming only fields the item lacks did it.
+            template = by_domain.get(item_domain)
+            raise InputError(
+                f"item {item_id!r} ({item_domain}) has no text with the template {template!r}: "
+                f"it has none of the fields the template names; change it with `localrec "
+                f"config set template.{item_domain} ...` or remove it with `config unset`"
+            )
+        digest = content_hash(spec.name, prefix, text)
+        if existing.get(item_id) == digest:
+            out.skipped += 1
+        else:
+            out.items.append((item_id, text, digest))
+    return out
+
+
+def mark_encoded(store: Store, pending: PendingItems, writes: int) -> None:
+    """After `writes` transactions of `put_vectors` stored `pending`'s vectors: if nobody
+    else wrote meanwhile (each of them bumped the generation once), every item of the
+    covered domains has the vector of its text, so their stale count is 0."""
+    current = pending.generation + writes
+    if store.vectors_generation() != current:
+        return
+    for name in pending.covered:
+        key = _stale_key(pending.model, pending.prefix, name, pending.by_domain.get(name))
+        store.put_generation_count(key, 0, current)
+
+
 def encode_items(
     store: Store,
     encoder: Encoder,
     *,
-    chunk_size: int = 256,
+    chunk_size: int = ENCODE_CHUNK,
     force: bool = False,
     domain: str | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -121,28 +182,9 @@ def encode_items(
             raise InputError(f"domain must be a domain's name, got {domain!r:.40}")
         store.require_domain(domain)
     start = time.perf_counter()
-    prefix = encoder.spec.document_prefix
     report = EncodeReport(model=encoder.name)
-    generation = store.vectors_generation()
-    by_domain = templates(store)
-    existing = {} if force else store.vector_hashes(encoder.name)
-    pending: list[tuple[str, str, str]] = []
-    covered: set[str] = set()
-    for item_id, item_domain, text in iter_item_texts(store, domain, by_domain):
-        covered.add(item_domain)
-        if not text:
-            # Titles are never empty, so a template naming only fields the item lacks did it.
-            template = by_domain.get(item_domain)
-            raise InputError(
-                f"item {item_id!r} ({item_domain}) has no text with the template {template!r}: "
-                f"it has none of the fields the template names; change it with `localrec "
-                f"config set template.{item_domain} ...` or remove it with `config unset`"
-            )
-        digest = content_hash(encoder.name, prefix, text)
-        if existing.get(item_id) == digest:
-            report.skipped += 1
-        else:
-            pending.append((item_id, text, digest))
+    pending_run = pending_items(store, encoder.spec, force=force, domain=domain)
+    pending, report.skipped = pending_run.items, pending_run.skipped
     total = len(pending)
     if progress:
         progress(0, total)
@@ -158,12 +200,7 @@ def encode_items(
         report.chunks += 1
         if progress:
             progress(report.encoded, total)
-    if store.vectors_generation() == generation + report.chunks:
-        # Nobody else wrote meanwhile (each chunk bumped the generation once), so every
-        # item of these domains now has the vector of its text.
-        for name in covered:
-            key = _stale_key(encoder.name, prefix, name, by_domain.get(name))
-            store.put_generation_count(key, 0, generation + report.chunks)
+    mark_encoded(store, pending_run, report.chunks)
     if domain is None and not store.packed_is_current(encoder.name):
         store.pack_matrix(encoder.name)
     report.seconds = time.perf_counter() - start

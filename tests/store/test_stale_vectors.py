@@ -17,7 +17,13 @@ from localrec.store import item_vectors
 from localrec.store.config import set_config
 from localrec.store.db import Store
 from localrec.store.ingest import add_events, add_items
-from localrec.store.item_vectors import database_stats, encode_items, stale_count
+from localrec.store.item_vectors import (
+    database_stats,
+    encode_items,
+    mark_encoded,
+    pending_items,
+    stale_count,
+)
 from tests.conftest import DEFAULT_MODEL
 from tests.fakes import FakeEncoder
 from tests.helpers import run
@@ -131,6 +137,29 @@ def test_a_count_never_waits_for_another_writer(db: Path) -> None:
 
 def _key(domain: str) -> str:
     return item_vectors._stale_key(DEFAULT_MODEL, "", domain, None)
+
+
+@pytest.mark.parametrize("other_write", [False, True])
+def test_an_encoder_of_its_own_keeps_the_count_unless_another_write_came_between(
+    db: Path, other_write: bool
+) -> None:
+    """What the Ray engine does: `pending_items`, its own `put_vectors`, `mark_encoded`."""
+    encoder = _encoder()
+    with Store(db) as store:
+        add_items(store, [{**BOOKS[0], "title": "Dune Messiah"}])
+        pending = pending_items(store, encoder.spec)
+        assert [i for i, _, _ in pending.items] == ["b0"] and pending.skipped == 3
+        assert pending.covered == {"books", "music"}
+        with store.write() as conn:
+            vectors = encoder.encode([text for _, text, _ in pending.items])
+            store.put_vectors(conn, encoder.name, ["b0"], [pending.items[0][2]], vectors)
+        if other_write:
+            with store.write() as conn:
+                store.put_vectors(conn, encoder.name, ["m1"], ["x"], vectors)
+        mark_encoded(store, pending, writes=1)
+        kept = None if other_write else 0
+        assert store.generation_count(_key("books")) == kept
+        assert store.generation_count(_key("music")) == kept
 
 
 def test_stats_counts_stale_vectors(db: Path) -> None:
