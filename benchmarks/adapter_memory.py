@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,7 @@ CODE = """
 import json, sys
 import numpy as np
 from pathlib import Path
+from typing import Any
 from localrec.data.dataset import SequenceDataset
 from localrec.scoring.adapter import AdapterConfig
 from localrec.tuning.train import train_adapter
@@ -78,14 +80,16 @@ print(json.dumps({"items": items, "peak_rss_mb": peak, "adapter": kept}))
 """
 
 
+def child(code: str, *args: object) -> dict[str, Any]:
+    """The JSON line that `code` prints last, run in a process of its own."""
+    argv = [sys.executable, "-c", code, *map(str, args)]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
 def peak(items: int, events: int) -> float:
-    proc = subprocess.run(
-        [sys.executable, "-c", CODE, str(items), str(events)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = child(CODE, items, events)
     print(json.dumps(result), flush=True)
     return float(result["peak_rss_mb"])
 
@@ -146,13 +150,7 @@ def sampled(items: int, grow: list[int], sample: int) -> None:
             write_dataset(root, items, events)
             for n in (0, sample):
                 start = time.perf_counter()
-                proc = subprocess.run(
-                    [sys.executable, "-c", SAMPLED, str(root), str(n)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                result = json.loads(proc.stdout.strip().splitlines()[-1])
+                result = child(SAMPLED, root, n)
                 result["wall_s"] = round(time.perf_counter() - start, 1)
                 label = f"sample of {n:,} users" if n else "every user"
                 print(f"{events:>10,} events, {label:>22}: {json.dumps(result)}", flush=True)
