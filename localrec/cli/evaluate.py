@@ -151,6 +151,12 @@ def eval_cmd(
     "--epochs", type=click.IntRange(1, 100), help="Most epochs to train (best on valid kept)."
 )
 @click.option("--dim", type=click.IntRange(4, 512), help="Size of the learned space.")
+@click.option(
+    "--sample-users",
+    type=int,
+    metavar="N",
+    help="Train and choose on a uniform sample of N training users, drawn with --seed.",
+)
 @click.pass_context
 def tune(
     ctx: click.Context,
@@ -159,6 +165,7 @@ def tune(
     seed: int,
     epochs: int | None,
     dim: int | None,
+    sample_users: int | None,
 ) -> None:
     """Learn an adapter on the frozen vectors from DATASET_DIR's training files, or --db events.
 
@@ -193,6 +200,7 @@ def tune(
             on_epoch=on_epoch,
             on_batch=bar,
             encode_progress=encoding,
+            sample_users=sample_users,
         )
     else:
         with open_store(ctx) as store:
@@ -203,6 +211,7 @@ def tune(
                 on_epoch=on_epoch,
                 on_batch=bar,
                 encode_progress=encoding,
+                sample_users=sample_users,
             )
     for line in tune_summary(adapter):
         click.echo(line)

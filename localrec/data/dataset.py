@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from localrec.data.sampling import UserSample, check_sample_size, sample_rows
 from localrec.errors import DatasetError
 
 __all__ = [
@@ -56,6 +57,8 @@ class SequenceDataset:
     test: Sequences
     # Which of TRAIN_FILES were present, so reports can say what the baselines saw.
     train_files: tuple[str, ...] = ()
+    # Set when `train` is a sample of the training users (`load_dataset(sample_users=...)`).
+    sample: UserSample | None = None
     _domain_items: tuple[IntArray, ...] = field(init=False, repr=False)
     _domain_pos: IntArray = field(init=False, repr=False)
 
@@ -108,8 +111,17 @@ class SequenceDataset:
         return [self.item_text(i) for i in range(self.n_items)]
 
 
-def load_dataset(path: str | Path) -> SequenceDataset:
-    """Read a dataset directory; every problem is a DatasetError naming the file and line."""
+def load_dataset(
+    path: str | Path, sample_users: int | None = None, seed: int = 0
+) -> SequenceDataset:
+    """Read a dataset directory; every problem is a DatasetError naming the file and line.
+
+    With `sample_users`, `train` is a seeded uniform sample of that many training users
+    (lines of the training files, in file order), and only those lines are parsed: the
+    others are counted, not held. Lines left out are not checked either.
+    """
+    if sample_users is not None:
+        check_sample_size(sample_users)
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DatasetError(f"{root}: not a directory; pass the dataset directory")
@@ -123,11 +135,19 @@ def load_dataset(path: str | Path) -> SequenceDataset:
     item_ids, domains, domain_names, titles, attributes = _read_items(items_path)
     lookup = _IdLookup(item_ids)
     train: Sequences = []
-    present = []
-    for name in TRAIN_FILES:
-        if (root / name).is_file():
-            train.extend(_read_sequences(root / name, lookup))
-            present.append(name)
+    present = [name for name in TRAIN_FILES if (root / name).is_file()]
+    keep: dict[str, frozenset[int] | None] = dict.fromkeys(present)
+    sample = None
+    if sample_users is not None:
+        sizes = [_count_records(root / name) for name in present]
+        rows = sample_rows(sum(sizes), sample_users, seed, f"{root}")
+        starts = np.cumsum([0, *sizes])
+        for n, name in enumerate(present):
+            mine = rows[(rows >= starts[n]) & (rows < starts[n + 1])] - starts[n]
+            keep[name] = frozenset(mine.tolist())
+        sample = UserSample(sample_users, int(starts[-1]), seed)
+    for name in present:
+        train.extend(_read_sequences(root / name, lookup, keep[name]))
     valid = _read_sequences(root / VALID_FILE, lookup) if (root / VALID_FILE).is_file() else []
     test = _read_sequences(test_path, lookup)
     if not test:
@@ -143,6 +163,7 @@ def load_dataset(path: str | Path) -> SequenceDataset:
         valid=valid,
         test=test,
         train_files=tuple(present),
+        sample=sample,
     )
 
 
@@ -232,14 +253,25 @@ class _IdLookup:
         return self._order[pos], known
 
 
-def _read_sequences(path: Path, lookup: _IdLookup) -> Sequences:
+def _count_records(path: Path) -> int:
+    """The non-blank lines of a sequence file (one user each)."""
+    with path.open(encoding="utf-8") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _read_sequences(path: Path, lookup: _IdLookup, keep: frozenset[int] | None = None) -> Sequences:
+    """The file's sequences; with `keep`, only those of the non-blank lines (0-based) in it."""
     linenos: list[int] = []
     lengths: list[int] = []
     tokens: list[str] = []
+    record = -1
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             text = line.strip()
             if not text:
+                continue
+            record += 1
+            if keep is not None and record not in keep:
                 continue
             user, sep, seq = text.partition("\t")
             if not sep or not user.strip() or not seq.strip():

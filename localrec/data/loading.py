@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from localrec.data.dataset import SequenceDataset, load_dataset
+from localrec.data.sampling import UserSample, check_sample_size, sample_rows
 from localrec.errors import DatasetError
 from localrec.models.cache import resolve_model
 from localrec.models.registry import ModelSpec
@@ -85,17 +86,23 @@ def load_cached_dataset(path: Path, model: str | None = None) -> CachedDataset:
     return CachedDataset(spec, dataset, vectors, sorted(index, key=index.__getitem__))
 
 
-def store_sequences(store: Store, index: dict[str, int]) -> list[np.ndarray]:
-    """Every user's events in the database as rows of `index` (item id -> row), oldest
-    first; events of items `index` lacks are left out."""
+def store_sequences(
+    store: Store, index: dict[str, int], users: set[str] | None = None
+) -> list[np.ndarray]:
+    """Every user's events in the database (or only those of `users`) as rows of `index`
+    (item id -> row), oldest first; events of items `index` lacks are left out."""
     return [
         np.asarray([index[i] for i, _, _ in events if i in index], dtype=np.int64)
-        for events in store.user_sequences().values()
+        for events in store.user_sequences(users).values()
     ]
 
 
 def db_as_dataset(
-    store: Store, domain: str | None = None, hold_out: int = 1
+    store: Store,
+    domain: str | None = None,
+    hold_out: int = 1,
+    sample_users: int | None = None,
+    seed: int = 0,
 ) -> tuple[SequenceDataset, dict[str, int]]:
     """A database's own events as a leave-last-out dataset: each user's last event is held out.
 
@@ -104,15 +111,26 @@ def db_as_dataset(
     last events afterwards is not judged on data the adapter was fitted or chosen on.
     Item ids in the returned dataset are the rows of the database's items, in order; the
     database serves as its own vector store (the cache ids are the item ids).
+
+    With `sample_users`, only a seeded uniform sample of that many users is read (their
+    whole sequences): their training sequences and held-out cases are the dataset's.
     """
+    if sample_users is not None:
+        check_sample_size(sample_users)
     rows = list(store.iter_items())
     if not rows:
         raise DatasetError(f"{store.path}: the database has no items")
+    chosen, sample = None, None
+    if sample_users is not None:
+        ids = store.user_ids()
+        picked = sample_rows(len(ids), sample_users, seed, str(store.path))
+        chosen = {ids[n] for n in picked.tolist()}
+        sample = UserSample(sample_users, len(ids), seed)
     index = {r.id: i for i, r in enumerate(rows)}
     names = tuple(dict.fromkeys(r.domain for r in rows))
     domain_of = {n: i for i, n in enumerate(names)}
     train, test = [], []
-    for rows_of_user in store_sequences(store, index):
+    for rows_of_user in store_sequences(store, index, chosen):
         seq = rows_of_user.astype(np.int32)
         case = seq[: len(seq) - hold_out + 1]
         if len(case) >= 2 and (domain is None or rows[case[-1]].domain == domain):
@@ -138,6 +156,7 @@ def db_as_dataset(
         valid=[],
         test=test,
         train_files=("events",),
+        sample=sample,
     )
     return dataset, index
 
@@ -147,7 +166,10 @@ def dataset_item_ids(dataset: SequenceDataset, index: dict[str, int]) -> dict[st
     return {cache_id: str(int(dataset.item_ids[i])) for cache_id, i in index.items()}
 
 
-def dataset_with_store(path: Path) -> tuple[SequenceDataset, Store, dict[str, int]]:
-    """A sequence dataset, its vector cache and the cache's id-to-index map."""
-    dataset = load_dataset(path)
+def dataset_with_store(
+    path: Path, sample_users: int | None = None, seed: int = 0
+) -> tuple[SequenceDataset, Store, dict[str, int]]:
+    """A sequence dataset (its training users sampled, with `sample_users`: see
+    `load_dataset`), its vector cache and the cache's id-to-index map."""
+    dataset = load_dataset(path, sample_users, seed)
     return dataset, dataset_store(dataset), {str(i): i for i in range(dataset.n_items)}

@@ -61,5 +61,10 @@ def forget_user(
         if on_retrain is not None:
             on_retrain(model)
         old = load_adapter(store, model)
-        tune_database(store, model, old.config if old is not None else None)
+        # An adapter of a sample is tuned again on a sample of the same size, at most
+        # every user left.
+        sample = None
+        if old is not None and old.sample is not None:
+            sample = min(old.sample.users, len(store.user_ids()))
+        tune_database(store, model, old.config if old is not None else None, sample_users=sample)
     return ForgetReport(user, rows, retrained=tuple(trained))

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from localrec.data.protocol import RARE_TARGET_MAX
+from localrec.data.sampling import UserSample
 from localrec.scoring.history import FREE_TEXT, History
 from localrec.scoring.select import take_rows
 from localrec.weighting import ages, recency
@@ -249,6 +250,8 @@ class TrainedAdapter:
         dropped: Domains without an adapter, and why: zero-shot text serves them.
         counts: How often each item occurs in the training data (None: stored by an
             earlier version).
+        sample: When it was trained on a sample of the training users (`tune
+            --sample-users`): how many of how many, and the seed; else None.
     """
 
     model: str
@@ -261,6 +264,7 @@ class TrainedAdapter:
     seconds: float
     dropped: dict[str, str] = field(default_factory=dict)
     counts: np.ndarray | None = None
+    sample: UserSample | None = None
 
     def domain_numbers(self, names: Sequence[str]) -> np.ndarray:
         """Items' domains (by name) in this adapter's numbering, -1 for one it does not know."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,15 +327,24 @@ class Store(VectorStore):
             )
         ]
 
-    def user_sequences(self) -> dict[str, list[tuple[str, str, float | None]]]:
-        """Every user's events as (item, action, value), oldest first."""
+    def user_sequences(
+        self, users: Container[str] | None = None
+    ) -> dict[str, list[tuple[str, str, float | None]]]:
+        """Every user's events (or only those of `users`) as (item, action, value), oldest
+        first, users in `user_ids` order."""
         out: dict[str, list[tuple[str, str, float | None]]] = {}
         for user, item, action, value in self._conn.execute(
             "SELECT user_id, item_id, action, value FROM events "
             "ORDER BY user_id, coalesce(ts, 0), id"
         ):
-            out.setdefault(user, []).append((item, action, value))
+            if users is None or user in users:
+                out.setdefault(user, []).append((item, action, value))
         return out
+
+    def user_ids(self) -> list[str]:
+        """Every user with events, in `user_sequences` order."""
+        sql = "SELECT DISTINCT user_id FROM events ORDER BY user_id"
+        return [str(row[0]) for row in self._conn.execute(sql)]
 
     def event_items(self, user_id: str | None = None) -> dict[str, int]:
         """The number of events per item id, of one user or of all users, whether or not

@@ -67,6 +67,7 @@ def tune_dataset(
     on_epoch: EpochCallback | None = None,
     on_batch: BatchCallback | None = None,
     encode_progress: Callable[[int, int], None] | None = None,
+    sample_users: int | None = None,
 ) -> TrainedAdapter:
     """`localrec tune DATASET_DIR`: train on the dataset's training files, choose the epoch
     and the hybrid's weights on its validation split, and keep the adapter with the
@@ -82,12 +83,20 @@ def tune_dataset(
             each epoch, with validation NDCG@10.
         on_batch: Called as `on_batch(step, steps)` after each training step.
         encode_progress: Called as `encode_progress(done, total)` while items are encoded.
+        sample_users: Train, and choose, on a uniform sample of this many training users
+            (their whole sequences), drawn with `config.seed`; the others' lines are not
+            read. Its validation cases are the dataset's valid split and those cut from
+            the sampled users. None (the default): every training user.
 
     Raises:
         TrainingError: No domain could be kept (the reasons are in the message); nothing
             is stored then.
+        InputError: `sample_users` is below 1 or above the number of training users.
     """
-    dataset, store, index = dataset_with_store(as_path(path, "the dataset directory"))
+    config = config or AdapterConfig()
+    dataset, store, index = dataset_with_store(
+        as_path(path, "the dataset directory"), sample_users, config.seed
+    )
     with store:
         callbacks = (on_epoch, on_batch, encode_progress)
         return _tune(dataset, store, index, model, config, callbacks, held_out=True)
@@ -101,6 +110,7 @@ def tune_database(
     on_epoch: EpochCallback | None = None,
     on_batch: BatchCallback | None = None,
     encode_progress: Callable[[int, int], None] | None = None,
+    sample_users: int | None = None,
 ) -> TrainedAdapter:
     """`localrec --db X tune`: train on a database's events, and store the adapter in it;
     each user's second-to-last event chooses the epoch and the weights.
@@ -115,8 +125,14 @@ def tune_database(
         on_epoch: As for `tune_dataset`.
         on_batch: As for `tune_dataset`.
         encode_progress: As for `tune_dataset`.
+        sample_users: Train, and choose, on a uniform sample of this many users (drawn
+            with `config.seed`): only their events are read, and only their
+            second-to-last events are validation cases.
     """
-    dataset, index = db_as_dataset(require_store(store), hold_out=2)
+    config = config or AdapterConfig()
+    dataset, index = db_as_dataset(
+        require_store(store), hold_out=2, sample_users=sample_users, seed=config.seed
+    )
     dataset = replace(dataset, valid=dataset.test, test=[])
     callbacks = (on_epoch, on_batch, encode_progress)
     return _tune(dataset, store, index, model, config, callbacks, held_out=False)
@@ -164,8 +180,13 @@ def tune_summary(adapter: TrainedAdapter) -> list[str]:
         f"{name}: no adapter kept, zero-shot serves it: {why}"
         for name, why in adapter.dropped.items()
     ]
+    users = ""
+    if adapter.sample is not None:
+        sample = adapter.sample
+        users = f" of a sample of {sample.users} of {sample.of} users (seed {sample.seed})"
     lines.append(
-        f"trained on {adapter.train_pairs} pairs in {adapter.seconds:.0f} s (model {adapter.model})"
+        f"trained on {adapter.train_pairs} pairs{users} in {adapter.seconds:.0f} s "
+        f"(model {adapter.model})"
     )
     return lines
 

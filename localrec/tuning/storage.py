@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from localrec.data.sampling import UserSample
 from localrec.scoring.adapter import AdapterConfig, DomainAdapter, TrainedAdapter
 from localrec.store.db import Store
 
@@ -53,7 +54,7 @@ def adapter_bytes(adapter: TrainedAdapter) -> bytes:
 
 def adapter_meta(adapter: TrainedAdapter) -> dict[str, Any]:
     """Everything but the arrays, as JSON-able data."""
-    return {
+    meta: dict[str, Any] = {
         "model": adapter.model,
         "config": adapter.config.__dict__,
         "domain_names": list(adapter.domain_names),
@@ -79,6 +80,9 @@ def adapter_meta(adapter: TrainedAdapter) -> dict[str, Any]:
         },
         "dropped": adapter.dropped,
     }
+    if adapter.sample is not None:  # only then: an adapter of every user is stored as before
+        meta["sample"] = adapter.sample.__dict__
+    return meta
 
 
 def adapter_from_stored(meta: dict[str, Any], payload: bytes) -> TrainedAdapter:
@@ -123,6 +127,7 @@ def adapter_from_stored(meta: dict[str, Any], payload: bytes) -> TrainedAdapter:
         seconds=float(meta["seconds"]),
         dropped=dict(meta.get("dropped", {})),
         counts=arrays["counts"].astype(np.int64) if "counts" in arrays.files else None,
+        sample=UserSample(**meta["sample"]) if "sample" in meta else None,
     )
 
 

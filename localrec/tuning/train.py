@@ -301,6 +301,7 @@ def train_adapter(
         time.perf_counter() - start,
         dropped,
         counts,
+        dataset.sample,
     )
 
 

@@ -171,7 +171,7 @@ COMMAND_SPECS: dict[tuple[str, ...], tuple[int, tuple[str, ...], tuple[str, ...]
     ("models", "pull"): (1, (), ()),
     ("threshold", "suggest"): (0, ("--json",), ("--domain", "--user-vector", "--max-users")),
     ("eval",): (0, ("--json", "--no-adapter"), ("--negatives", "--setting", "--domain")),
-    ("tune",): (0, (), ("--seed", "--epochs", "--dim")),
+    ("tune",): (0, (), ("--seed", "--epochs", "--dim", "--sample-users")),
 }
 
 
@@ -179,7 +179,16 @@ NUMBER = st.one_of(st.integers(-3, 40).map(str), st.sampled_from(VALUES[:6]))
 # Mostly values of the right type, so that the command runs; sometimes anything at all.
 OPTION_VALUES: dict[str, st.SearchStrategy[str]] = {
     **dict.fromkeys(
-        ("-k", "--chunk-size", "--negatives", "--seed", "--epochs", "--dim", "--max-users"),
+        (
+            "-k",
+            "--chunk-size",
+            "--negatives",
+            "--seed",
+            "--epochs",
+            "--dim",
+            "--max-users",
+            "--sample-users",
+        ),
         NUMBER,
     ),
     "--threshold": st.one_of(st.floats(-1.5, 1.5).map(str), st.sampled_from(VALUES[:6])),
