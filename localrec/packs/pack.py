@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +73,9 @@ class Pack:
         self.similarity = content.similarity
         self.parts = content.parts
         self._adapter_payload = content.adapter
+        self._adapter: TrainedAdapter | None = None
+        # Decoding empties the payload: threads asking at once must wait for the first.
+        self._adapter_lock = threading.Lock()
 
     @property
     def model(self) -> str:
@@ -123,13 +125,16 @@ class Pack:
     def item_matrix(self) -> ItemMatrix:
         return ItemMatrix(self.model, None, self.ids, self.domains, self.vectors)
 
-    @cached_property
+    @property
     def adapter(self) -> TrainedAdapter | None:
-        if self._adapter_payload is None or "adapter" not in self.meta:
-            return None
-        adapter = adapter_from_stored(self.meta["adapter"], self._adapter_payload)
-        self._adapter_payload = None  # decoded once: the bytes are not needed again
-        return adapter
+        """The pack's tuned adapter (None without one), decoded once, by whichever thread
+        asks first; the others wait for it."""
+        with self._adapter_lock:
+            if self._adapter is None and self._adapter_payload is not None:
+                if "adapter" in self.meta:
+                    self._adapter = adapter_from_stored(self.meta["adapter"], self._adapter_payload)
+                self._adapter_payload = None  # decoded once: the bytes are not needed again
+            return self._adapter
 
     def hybrid(
         self,

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from localrec.scoring.memo import CandidateMemo
 from localrec.weighting import ages, per_event_decay
 
 __all__ = [
@@ -85,12 +86,13 @@ class ItemItemScorer:
         self.name = name
         self.recency_decay = recency_decay
         self.similarity = sp.csc_matrix(weights, dtype=np.float64)
+        self._columns: CandidateMemo[_Columns] = CandidateMemo()
 
     def score(
         self, histories: Sequence[ItemArray], candidates: IntArray, target_domain: int
     ) -> FloatArray:
         profile = _history_matrix(histories, self.similarity.shape[0], self.recency_decay)
-        return _gather_scores(profile, self.similarity, candidates)
+        return _gather_scores(profile, self.similarity, candidates, self._columns)
 
     def contributions(self, history: ItemArray, target: int) -> FloatArray:
         """Each history item's part in `target`'s score, in history order; they sum to it."""
@@ -175,6 +177,8 @@ class ItemKNNScorer:
         right = sp.diags(counts**-norm_target)
         self.similarity = (left @ pairs @ right).tocsc()
         self._walk: tuple[sp.csr_matrix, sp.csc_matrix] | None = None
+        self._columns: CandidateMemo[_Columns] = CandidateMemo()
+        self._walk_columns: CandidateMemo[_Columns] = CandidateMemo()
 
     @classmethod
     def from_similarity(
@@ -186,13 +190,15 @@ class ItemKNNScorer:
         knn.recency_decay = recency_decay
         knn.similarity = sp.csc_matrix(similarity)
         knn._walk = None
+        knn._columns = CandidateMemo()
+        knn._walk_columns = CandidateMemo()
         return knn
 
     def score(
         self, histories: Sequence[ItemArray], candidates: IntArray, target_domain: int
     ) -> FloatArray:
         profile = _history_matrix(histories, self.similarity.shape[0], self.recency_decay)
-        return _gather_scores(profile, self.similarity, candidates)
+        return _gather_scores(profile, self.similarity, candidates, self._columns)
 
     @property
     def transition(self) -> sp.csr_matrix:
@@ -215,7 +221,8 @@ class ItemKNNScorer:
         follow a history item directly, which is most of them in a new domain."""
         by_row, by_column = self._walk_matrices()
         profile = _history_matrix(histories, by_row.shape[0], self.recency_decay)
-        return _gather_scores(sp.csr_matrix(profile @ by_row), by_column, candidates)
+        walked = sp.csr_matrix(profile @ by_row)
+        return _gather_scores(walked, by_column, candidates, self._walk_columns)
 
     def contributions(self, history: ItemArray, target: int, two_hop: bool = False) -> FloatArray:
         """Each history item's part in `target`'s score, in history order: its recency
@@ -363,20 +370,36 @@ def _history_matrix(histories: Sequence[ItemArray], n_items: int, decay: float) 
     return sp.csr_matrix((weights, (rows, cols)), shape=(len(histories), n_items))
 
 
+# Where each candidate is among the columns some user needs, and those columns (CSR: the
+# form a product with a CSR profile wants; scipy converted them on every call).
+_Columns = tuple[IntArray, sp.csr_matrix]
+
+
+def _candidate_columns(matrix: sp.spmatrix, candidates: IntArray) -> _Columns:
+    # Only the columns some user needs: far fewer than all items for sampled candidates.
+    needed, where = np.unique(candidates, return_inverse=True)
+    return where.reshape(candidates.shape), sp.csr_matrix(matrix[:, needed])
+
+
 def _gather_scores(
-    profile: sp.csr_matrix, matrix: sp.csc_matrix, candidates: IntArray
+    profile: sp.csr_matrix,
+    matrix: sp.spmatrix,
+    candidates: IntArray,
+    memo: CandidateMemo[_Columns] | None = None,
 ) -> FloatArray:
-    """scores[i, j] = (profile @ matrix)[i, candidates[i, j]], one dense block at a time."""
+    """scores[i, j] = (profile @ matrix)[i, candidates[i, j]], one dense block at a time;
+    the candidates' columns kept in `memo` (one per matrix) for the same candidates."""
     out = np.zeros(candidates.shape, dtype=np.float64)
     if candidates.size == 0 or profile.nnz == 0:
         return out
-    # Only the columns some user needs: far fewer than all items for sampled candidates.
-    needed, where = np.unique(candidates, return_inverse=True)
-    where = where.reshape(candidates.shape)
-    columns = matrix[:, needed]
-    step = max(1, _BLOCK_CELLS // len(needed))
+    if memo is None:
+        where, columns = _candidate_columns(matrix, candidates)
+    else:
+        where, columns = memo.get(candidates, lambda: _candidate_columns(matrix, candidates))
+    step = max(1, _BLOCK_CELLS // columns.shape[1])
     for start in range(0, candidates.shape[0], step):
         stop = start + step
-        block = np.asarray((profile[start:stop] @ columns).toarray(), dtype=np.float64)
+        rows = profile if start == 0 and stop >= profile.shape[0] else profile[start:stop]
+        block = np.asarray((rows @ columns).toarray(), dtype=np.float64)
         out[start:stop] = np.take_along_axis(block, where[start:stop], axis=1)
     return out
