@@ -25,7 +25,11 @@ from localrec.store.db import ItemRow
 from localrec.store.vectors import ItemMatrix
 from localrec.tuning.storage import adapter_from_stored
 
-__all__ = ["Pack", "open_pack", "require_pack_model"]
+__all__ = ["KEPT_ITEM_ROWS", "Pack", "open_pack", "require_pack_model"]
+
+# Item rows a pack keeps once read (a server reads the same histories' and lists' items
+# over and over; the file never changes). Past this many they are all let go.
+KEPT_ITEM_ROWS = 8192
 
 
 def open_pack(path: Path | str) -> Pack:
@@ -76,6 +80,7 @@ class Pack:
         self._adapter: TrainedAdapter | None = None
         # Decoding empties the payload: threads asking at once must wait for the first.
         self._adapter_lock = threading.Lock()
+        self._rows: dict[str, ItemRow] = {}
 
     @property
     def model(self) -> str:
@@ -100,16 +105,23 @@ class Pack:
         return list(self._domain_names)
 
     def get_items(self, ids: Sequence[str]) -> dict[str, ItemRow]:
-        """The pack's items among `ids`, read from the file it was opened as."""
+        """The pack's items among `ids`, read from the file it was opened as (once: see
+        KEPT_ITEM_ROWS)."""
+        kept = self._rows
         wanted = [i for i in dict.fromkeys(ids) if i in self.index]
-        if not wanted:
-            return {}
+        found = {i: kept[i] for i in wanted if i in kept}
+        missing = [i for i in wanted if i not in found]
+        if not missing:
+            return found
         with self._lock, pack_errors(self.path):
-            rows = item_rows(self._conn, wanted)
-        return {
+            rows = item_rows(self._conn, missing)
+        read = {
             item_id: ItemRow(item_id, domain, title, json.loads(fields), json.loads(attributes))
             for item_id, domain, title, fields, attributes in rows
         }
+        # Replaced whole, never changed in place: other threads read the old or the new.
+        self._rows = {**(kept if len(kept) + len(read) <= KEPT_ITEM_ROWS else {}), **read}
+        return {**found, **read}
 
     def close(self) -> None:
         """Close the pack file."""

@@ -370,15 +370,18 @@ def _history_matrix(histories: Sequence[ItemArray], n_items: int, decay: float) 
     return sp.csr_matrix((weights, (rows, cols)), shape=(len(histories), n_items))
 
 
-# Where each candidate is among the columns some user needs, and those columns (CSR: the
-# form a product with a CSR profile wants; scipy converted them on every call).
-_Columns = tuple[IntArray, sp.csr_matrix]
+# Where each candidate is among the columns some user needs (None: in the same order, as
+# a domain's sorted rows are), and those columns (CSR: the form a product with a CSR
+# profile wants; scipy converted them on every call).
+_Columns = tuple[IntArray | None, sp.csr_matrix]
 
 
 def _candidate_columns(matrix: sp.spmatrix, candidates: IntArray) -> _Columns:
     # Only the columns some user needs: far fewer than all items for sampled candidates.
     needed, where = np.unique(candidates, return_inverse=True)
-    return where.reshape(candidates.shape), sp.csr_matrix(matrix[:, needed])
+    where = where.reshape(candidates.shape)
+    same_order = len(candidates) == 1 and len(needed) == candidates.shape[1]
+    return (None if same_order else where), sp.csr_matrix(matrix[:, needed])
 
 
 def _gather_scores(
@@ -401,5 +404,7 @@ def _gather_scores(
         stop = start + step
         rows = profile if start == 0 and stop >= profile.shape[0] else profile[start:stop]
         block = np.asarray((rows @ columns).toarray(), dtype=np.float64)
-        out[start:stop] = np.take_along_axis(block, where[start:stop], axis=1)
+        out[start:stop] = (
+            block if where is None else np.take_along_axis(block, where[start:stop], axis=1)
+        )
     return out

@@ -1,5 +1,6 @@
 """An opened pack is shared by a server's threads: its adapter is decoded once, by the
-first thread that asks, while the others wait for it."""
+first thread that asks, while the others wait for it; the item rows it keeps are the
+ones its file holds."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import localrec.packs.pack as pack_module
 from localrec.packs.format import write_pack
 from localrec.packs.pack import open_pack
-from tests.packs.files import content
+from tests.packs.files import ROWS, content, write
 
 THREADS = 8
 
@@ -59,3 +61,33 @@ def test_threads_asking_at_once_get_the_one_adapter(
         assert all(a is got[0] for a in got)
         assert (got[0] is not None) is with_adapter
         assert pack.adapter is got[0]  # and later askers get it too
+
+
+def test_item_rows_kept_are_the_ones_read_from_threads_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "p.lrpack")
+    monkeypatch.setattr(pack_module, "KEPT_ITEM_ROWS", 50)  # let go of them now and then
+    with open_pack(path) as reference:
+        want = reference.get_items([f"item-{r}" for r in range(ROWS)])
+    rng = np.random.default_rng(0)
+    asks = [[f"item-{r}" for r in rng.integers(0, ROWS + 20, size=12)] for _ in range(400)]
+    failed: list[str] = []
+    start = threading.Barrier(THREADS)
+    with open_pack(path) as pack:
+
+        def ask(share: list[list[str]]) -> None:
+            start.wait()
+            for ids in share:
+                got = pack.get_items(ids)
+                known = {i for i in ids if i in want}  # item-300 and up are not in it
+                if got != {i: want[i] for i in known}:
+                    failed.append(f"{ids}: {sorted(got)}")
+
+        threads = [threading.Thread(target=ask, args=(asks[t::THREADS],)) for t in range(THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failed == []
+        assert 0 < len(pack._rows) <= 50 + 12
