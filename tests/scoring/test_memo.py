@@ -89,3 +89,24 @@ def test_the_hybrid_keeps_the_same_numbers() -> None:
         np.testing.assert_array_equal(
             kept.score(histories, candidates, 1), model().score(histories, candidates, 1)
         )
+
+
+def test_history_matrix_is_the_coo_route_bit_for_bit() -> None:
+    """Item-kNN's (histories x items) recency weights, built as CSR straight away: the
+    matrix scipy's COO route gives, repeats summed in the same order."""
+    import scipy.sparse as sp
+
+    from localrec.scoring.itemknn import _history_matrix
+    from localrec.weighting import per_event_decay
+
+    rng = np.random.default_rng(4)
+    histories = [rng.integers(0, 30, size=int(rng.integers(0, 25))) for _ in range(40)]
+    got = _history_matrix(histories, 30, 0.8)
+    rows = np.concatenate([np.full(len(h), r) for r, h in enumerate(histories)])
+    ages = np.concatenate([np.arange(len(h))[::-1] for h in histories])
+    weights = per_event_decay(ages, 0.8)
+    want = sp.csr_matrix((weights, (rows, np.concatenate(histories))), shape=(40, 30))
+    assert got.has_canonical_format and want.has_canonical_format
+    np.testing.assert_array_equal(got.indptr, want.indptr)
+    np.testing.assert_array_equal(got.indices, want.indices)
+    np.testing.assert_array_equal(got.data, want.data)
