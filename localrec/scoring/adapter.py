@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from localrec.data.protocol import RARE_TARGET_MAX
 from localrec.scoring.history import History
-from localrec.scoring.history_means import history_weights, rows_product
+from localrec.scoring.history_means import history_weights
 from localrec.scoring.select import take_rows
 
 __all__ = [
@@ -164,11 +164,8 @@ class DomainAdapter:
         weights = history_weights(
             histories, item_domains, self.domain, len(vectors), config.half_life, config.max_prefix
         )
-        id_part = None
-        if self.inputs is not None:  # free text has no learned input vector
-            id_part = np.asarray(rows_product(weights.catalogue, self.inputs), np.float32)
-        m_src, m_same = weights.mean(weights.src, vectors), weights.mean(weights.same, vectors)
-        return self.user_reps(m_src, m_same, id_part)
+        id_part = None if self.inputs is None else weights.learned(self.inputs)
+        return self.user_reps(weights.mean(False, vectors), weights.mean(True, vectors), id_part)
 
 
 def normalised(

@@ -1,55 +1,88 @@
 """The recency-weighted history means the adapter's user vector is made of (`adapter`):
 of other domains' items, of the target domain's, and of learned per-item input vectors.
 
-Built straight from the events, oldest first, as a device asks for one history at a
-time: scipy's general constructors and products cost a millisecond or more each on a
-36k-item catalogue whatever the history's length, which was most of a served list's
-adapter time. Training builds its (many) prefixes with `adapter.normalised`; the means
-are the same up to float rounding (tests/scoring/test_history_means.py).
+Summed straight from the events, in numpy: a device asks for one history at a time,
+and scipy's sparse matrices cost a millisecond or more per list on a 36k-item catalogue
+whatever the history's length (it converted a stored adapter's float16 input vectors,
+36k x 64, to float32 on every product). Training builds its (many) prefixes as sparse
+matrices with `adapter.normalised`; the means are the same up to float rounding
+(tests/scoring/test_history_means.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from localrec.scoring.history import FREE_TEXT, History
 from localrec.weighting import ages, recency
 
-__all__ = ["HistoryWeights", "history_weights", "rows_product"]
+__all__ = ["HistoryWeights", "history_weights"]
 
-# rows_product gathers the rows it reads when they are at most this share of the table;
-# past it, scipy's product over the whole table is as cheap (a big evaluation batch).
-_GATHER_SHARE = 0.25
+# History events whose vectors are gathered at once (a batch of many histories is taken
+# in slices of this many events: 4096 x 384 float32 is 6 MB).
+_EVENTS_AT_ONCE = 4096
 
 
 @dataclass(frozen=True)
 class HistoryWeights:
-    """Row-normalised (histories x columns) recency weights of the last `max_prefix`
-    events of each history.
+    """The last `max_prefix` events of each history, oldest first, history by history.
 
-    `src` holds the items of other domains and free text, `same` the target domain's: the
-    catalogue's items are columns 0..n-1, free-text events get columns n, n+1, ... and
-    their vectors are `free` (None when there is no free text). `catalogue` is src + same
-    over the catalogue's columns only (free text has no learned input vector).
+    `rows` is each event's history, `cols` its catalogue row (free-text events get
+    n_items, n_items + 1, ... and their vectors are `free`, None when there is no free
+    text), `same` whether it is an item of the target domain, and `weights` its recency
+    weight 0.5 ** (age / half_life) over the sum of those of its history's events of the
+    same group (the target domain's, or the others and free text).
     """
 
-    src: sp.csr_matrix
-    same: sp.csr_matrix
-    catalogue: sp.csr_matrix
+    histories: int
+    rows: np.ndarray
+    cols: np.ndarray
+    same: np.ndarray
+    weights: np.ndarray
     free: np.ndarray | None
     n_items: int
 
-    def mean(self, weights: sp.csr_matrix, vectors: np.ndarray) -> np.ndarray:
-        """The weighted mean of catalogue vectors, plus that of free-text vectors."""
-        if self.free is None:
-            return np.asarray(rows_product(weights, vectors), np.float32)
-        n = self.n_items
-        catalogue = rows_product(weights[:, :n], vectors)
-        return np.asarray(catalogue + weights[:, n:] @ self.free, np.float32)
+    def mean(self, same: bool, vectors: np.ndarray) -> np.ndarray:
+        """Each history's weighted mean of its target-domain (`same`) or other events'
+        vectors (catalogue rows of `vectors`, or free text's own): (histories, dim)."""
+        keep = self.same == same
+        cols = self.cols[keep]
+        free = self.free
+
+        def table(at: slice) -> np.ndarray:
+            picked = cols[at]
+            if free is None:
+                return np.asarray(vectors[picked], np.float32)
+            out = np.empty((len(picked), vectors.shape[1]), np.float32)
+            known = picked < self.n_items
+            out[known] = vectors[picked[known]]
+            out[~known] = free[picked[~known] - self.n_items]
+            return out
+
+        return self._summed(keep, table, vectors.shape[1])
+
+    def learned(self, inputs: np.ndarray) -> np.ndarray:
+        """Each history's weighted sum of the learned input vectors of its catalogue
+        items (free text has none), each with its group's weight: (histories, d)."""
+        keep = self.cols < self.n_items
+        cols = self.cols[keep]
+        return self._summed(
+            keep, lambda at: np.asarray(inputs[cols[at]], np.float32), inputs.shape[1]
+        )
+
+    def _summed(
+        self, keep: np.ndarray, table: Callable[[slice], np.ndarray], dim: int
+    ) -> np.ndarray:
+        """sum over the kept events e of history r of weights[e] * table(e), per r."""
+        out = np.zeros((self.histories, dim), np.float32)
+        rows, weights = self.rows[keep], self.weights[keep]
+        for start in range(0, len(rows), _EVENTS_AT_ONCE):
+            at = slice(start, start + _EVENTS_AT_ONCE)
+            np.add.at(out, rows[at], weights[at, None] * table(at))
+        return out
 
 
 def history_weights(
@@ -60,9 +93,7 @@ def history_weights(
     half_life: float,
     max_prefix: int,
 ) -> HistoryWeights:
-    """The weights of each history's last `max_prefix` events: 0.5 ** (age / half_life),
-    divided by their sum over the history's events of the same group (other domains and
-    free text, or the target domain)."""
+    """The weights of each history's last `max_prefix` events (see `HistoryWeights`)."""
     rows_l, cols_l, ages_l, free_l = [], [], [], []
     extra = 0
     for r, history in enumerate(histories):
@@ -81,48 +112,19 @@ def history_weights(
         cols_l.append(h)
         ages_l.append(ages(len(h)))
     b = len(histories)
-    shape = (b, n_items + extra)
     if not rows_l:
-        empty = sp.csr_matrix(shape, dtype=np.float32)
-        return HistoryWeights(empty, empty, empty[:, :n_items], None, n_items)
+        none = np.zeros(0, dtype=np.int64)
+        return HistoryWeights(
+            b, none, none, none.astype(bool), none.astype(np.float32), None, n_items
+        )
     rows, cols = np.concatenate(rows_l), np.concatenate(cols_l)
     weights = recency(np.concatenate(ages_l), half_life)
     in_catalogue = cols < n_items
     same = np.zeros(len(cols), dtype=bool)
     same[in_catalogue] = item_domains[cols[in_catalogue]] == target_domain
     # Each event's weight over its group's sum: the groups split every row in two.
-    group = same.astype(np.int64)
-    sums = np.bincount(rows * 2 + group, weights=weights, minlength=2 * b)
-    data = (weights / sums[rows * 2 + group]).astype(np.float32)
+    group = rows * 2 + same
+    sums = np.bincount(group, weights=weights, minlength=2 * b)
+    normalised = (weights / sums[group]).astype(np.float32)
     free_vectors = np.concatenate(free_l).astype(np.float32) if free_l else None
-
-    def matrix(keep: np.ndarray, columns: int) -> sp.csr_matrix:
-        indptr = np.zeros(b + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows[keep], minlength=b), out=indptr[1:])
-        return sp.csr_matrix((data[keep], cols[keep], indptr), shape=(b, columns))
-
-    return HistoryWeights(
-        matrix(~same, shape[1]),
-        matrix(same, shape[1]),
-        matrix(in_catalogue, n_items),
-        free_vectors,
-        n_items,
-    )
-
-
-def rows_product(weights: sp.csr_matrix, dense: np.ndarray) -> np.ndarray:
-    """weights @ dense, reading only the rows of `dense` that `weights` uses.
-
-    scipy first converts all of `dense` to the result's type: a stored adapter's float16
-    input vectors (36k x 64 on Food-Kitchen) were converted on every call, 11 ms of a 14
-    ms adapter score. The sums are scipy's, in the same order."""
-    dtype = np.result_type(weights.dtype, dense.dtype)
-    used, columns = np.unique(weights.indices, return_inverse=True)
-    if len(used) > _GATHER_SHARE * len(dense):
-        whole: np.ndarray = weights @ np.asarray(dense, dtype)
-        return whole
-    compact = sp.csr_matrix(
-        (weights.data, columns.reshape(-1), weights.indptr), shape=(weights.shape[0], len(used))
-    )
-    out: np.ndarray = compact @ np.asarray(dense[used], dtype)
-    return out
+    return HistoryWeights(b, rows, cols, same, normalised, free_vectors, n_items)

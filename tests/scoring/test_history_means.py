@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from localrec.scoring.adapter import AdapterConfig, DomainAdapter, normalised
 from localrec.scoring.history import FREE_TEXT, History
-from localrec.scoring.history_means import history_weights, rows_product
+from localrec.scoring.history_means import history_weights
 from tests.fakes import random_domain_adapter
 
 ITEMS, DIM, D = 40, 6, 3
@@ -74,22 +75,23 @@ def test_weights_are_trainings_normalised_matrices() -> None:
     recency = 0.5 ** (ages / CONFIG.half_life)
     same = domains[cols] == 1
     shape = (len(batch), ITEMS)
-    for ours, theirs in (
-        (weights.src, normalised(rows, cols, recency, ~same, shape)),
-        (weights.same, normalised(rows, cols, recency, same, shape)),
-    ):
+    np.testing.assert_array_equal(weights.rows, rows)
+    np.testing.assert_array_equal(weights.cols, cols)
+    np.testing.assert_array_equal(weights.same, same)
+    for group in (~same, same):
+        ours = sp.csr_matrix((weights.weights[group], (rows[group], cols[group])), shape=shape)
+        theirs = normalised(rows, cols, recency, group, shape)
         np.testing.assert_allclose(ours.toarray(), theirs.toarray(), rtol=1e-6)
-    np.testing.assert_allclose(
-        weights.catalogue.toarray(), (weights.src + weights.same).toarray(), rtol=1e-6
-    )
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float32])
-@pytest.mark.parametrize("density", [0.02, 0.9])  # gathered rows, and scipy's whole product
-def test_rows_product_is_scipys_product(dtype: type, density: float) -> None:
-    import scipy.sparse as sp
+def test_a_batch_is_summed_in_slices_as_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import localrec.scoring.history_means as means
 
-    rng = np.random.default_rng(2)
-    weights = sp.random(4, 200, density=density, format="csr", dtype=np.float32, random_state=3)
-    dense: np.ndarray = rng.normal(size=(200, 5)).astype(dtype)
-    np.testing.assert_array_equal(rows_product(weights, dense), weights @ dense)
+    rng = np.random.default_rng(9)
+    part = random_domain_adapter(rng, ITEMS, DIM, D, domain=1, stored=np.float16, inputs=True)
+    vectors = rng.normal(size=(ITEMS, DIM)).astype(np.float32)
+    domains = np.repeat([0, 1], ITEMS // 2)
+    batch = histories(rng) * 7
+    whole = part.user_vectors(batch, vectors, domains, CONFIG)
+    monkeypatch.setattr(means, "_EVENTS_AT_ONCE", 3)
+    np.testing.assert_allclose(part.user_vectors(batch, vectors, domains, CONFIG), whole, rtol=1e-6)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 from localrec.scoring.adapter import AdapterConfig
 from localrec.scoring.history import History
@@ -110,3 +111,27 @@ def test_history_matrix_is_the_coo_route_bit_for_bit() -> None:
     np.testing.assert_array_equal(got.indptr, want.indptr)
     np.testing.assert_array_equal(got.indices, want.indices)
     np.testing.assert_array_equal(got.data, want.data)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_product_is_scipys_product_bit_for_bit(dtype: type) -> None:
+    """Item-kNN's profile x columns product in numpy alone: scipy's sums in scipy's order,
+    for profiles of any row order (a walked profile's are not sorted), in blocks."""
+    import scipy.sparse as sp
+
+    from localrec.scoring.itemknn import _dense_product
+
+    columns = sp.random(60, 25, density=0.3, format="csr", dtype=dtype, random_state=1)
+    profile = sp.random(7, 60, density=0.2, format="csr", random_state=2)
+    shuffled = profile.copy()
+    rng = np.random.default_rng(3)
+    for r in range(7):  # the same entries, stored in another order
+        lo, hi = shuffled.indptr[r], shuffled.indptr[r + 1]
+        order = lo + rng.permutation(hi - lo)
+        shuffled.indices[lo:hi], shuffled.data[lo:hi] = profile.indices[order], profile.data[order]
+    for matrix in (profile, shuffled):
+        want = (matrix @ columns).toarray()
+        np.testing.assert_array_equal(_dense_product(matrix, 0, 7, columns), want)
+        np.testing.assert_array_equal(_dense_product(matrix, 2, 5, columns), want[2:5])
+    empty = sp.csr_matrix((3, 60))
+    np.testing.assert_array_equal(_dense_product(empty, 0, 3, columns), np.zeros((3, 25)))
