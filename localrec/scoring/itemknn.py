@@ -437,5 +437,6 @@ def _dense_product(
     )
     terms = columns.data[at] * np.repeat(weights, lengths)
     cells = np.repeat(owners, lengths) * width + columns.indices[at]
-    block: FloatArray = np.bincount(cells, weights=terms, minlength=rows * width)
-    return block.reshape(rows, width)
+    block = np.bincount(cells, weights=terms, minlength=rows * width).astype(np.float64)
+    out: FloatArray = block.reshape(rows, width)
+    return out
