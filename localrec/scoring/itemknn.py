@@ -437,6 +437,6 @@ def _dense_product(
     )
     terms = columns.data[at] * np.repeat(weights, lengths)
     cells = np.repeat(owners, lengths) * width + columns.indices[at]
-    block = np.bincount(cells, weights=terms, minlength=rows * width).astype(np.float64)
+    block = np.bincount(cells, weights=terms, minlength=rows * width).astype(np.float64, copy=False)
     out: FloatArray = block.reshape(rows, width)
     return out
