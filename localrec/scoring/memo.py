@@ -14,26 +14,33 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-__all__ = ["KEPT_CANDIDATE_SETS", "CandidateMemo"]
+__all__ = ["KEPT_CANDIDATE_CELLS", "KEPT_CANDIDATE_SETS", "CandidateMemo"]
 
 T = TypeVar("T")
 # Candidate arrays kept per memo: a device's domains (and a pool or two) at once.
 KEPT_CANDIDATE_SETS = 4
+# Larger candidate arrays are not kept: an evaluation batch (many histories' candidates)
+# is not asked for again, and what it would keep could be hundreds of MB.
+KEPT_CANDIDATE_CELLS = 1 << 17
 
 
 class CandidateMemo(Generic[T]):
-    """The value `make()` gave for each of the last few candidate arrays (compared by
-    value; a copy of the key is kept, so the caller may reuse its array).
+    """The value `make()` gave for each of the last few candidate arrays of at most
+    `cells` candidates (compared by value; a copy of the key is kept, so the caller may
+    reuse its array).
 
     Safe to share between threads: the entries are replaced whole, never changed in
     place, so a reader sees the old entries or the new ones; two threads missing at once
     both compute the same value. Callers must not modify what it returns."""
 
-    def __init__(self, size: int = KEPT_CANDIDATE_SETS) -> None:
+    def __init__(self, size: int = KEPT_CANDIDATE_SETS, cells: int = KEPT_CANDIDATE_CELLS) -> None:
         self.size = size
+        self.cells = cells
         self._entries: tuple[tuple[np.ndarray, T], ...] = ()
 
     def get(self, candidates: np.ndarray, make: Callable[[], T]) -> T:
+        if candidates.size > self.cells:
+            return make()
         for key, value in self._entries:
             if key.shape == candidates.shape and np.array_equal(key, candidates):
                 return value

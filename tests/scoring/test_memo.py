@@ -38,6 +38,11 @@ def test_memo_keeps_by_value_and_copies_its_keys() -> None:
     assert memo.get(np.array([[7, 2, 3]]), make(99)) == 2
     assert memo.get(np.array([[1, 2, 3]]), make(4)) == 4  # kept first, so dropped first
     assert made == [1, 2, 3, 4]
+    big: CandidateMemo[int] = CandidateMemo(cells=4)
+    assert big.get(np.arange(5), make(5)) == 5
+    assert big.get(np.arange(5), make(6)) == 6  # more than `cells` candidates: not kept
+    assert big.get(np.arange(4), make(7)) == 7
+    assert big.get(np.arange(4), make(99)) == 7
 
 
 def calls(rng: np.random.Generator) -> list[np.ndarray]:
