@@ -19,6 +19,11 @@ ad-hoc text history (embedded by the model on each call).
    one Recommender): p50 and p99 over all their requests;
 3. `GET /v1/health`, one caller: what HTTP, uvicorn and FastAPI cost around any call.
 
+With 8 clients the server's requests queue for its interpreter (and the machine's 2
+cores): a closed loop of N clients waits about N times the server's CPU time per
+request, so the script also prints that time, read from /proc over the serial HTTP run
+(Linux only).
+
 It prints the load average before and after: on a machine shared with other CPU-heavy
 jobs every figure grows, the in-process baseline too.
 
@@ -90,6 +95,15 @@ def start_server(pack: Path, db: Path) -> tuple[subprocess.Popen[str], str]:
         raise SystemExit(f"the server did not start: {first}{process.stderr.read()}")
     threading.Thread(target=process.stderr.read, daemon=True).start()  # keep draining
     return process, first.split()[2].rstrip("/")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The process's user + system CPU time so far (None where /proc has no such file)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bodies(users: list[str]) -> list[dict[str, Any]]:
@@ -195,7 +209,9 @@ def main() -> int:
             figures[f"in-process, {args.clients} threads"] = summary(
                 in_process(call, stored, args.clients)
             )
+        cpu_before = cpu_seconds(process.pid)
         figures["HTTP, serial"] = summary(http_clients(url, stored, 1))
+        cpu_after = cpu_seconds(process.pid)
         figures["HTTP, text history"] = summary(http_clients(url, text, 1))
         figures[f"HTTP, {args.clients} clients"] = summary(http_clients(url, stored, args.clients))
         with httpx.Client(base_url=url) as client:
@@ -217,6 +233,10 @@ def main() -> int:
     print(f"{'':<28} {'p50 ms':>8} {'p99 ms':>8}")
     for name, (p50, p99) in figures.items():
         print(f"{name:<28} {p50:>8.2f} {p99:>8.2f}")
+    if cpu_before is not None and cpu_after is not None:
+        # Over the serial run's requests and its client's 5 warm-up requests.
+        per_request = (cpu_after - cpu_before) / (len(stored) + 5) * 1000
+        print(f"server CPU per serial HTTP request: {per_request:.2f} ms")
     base = figures["in-process, serial"][0]
     print(
         f"HTTP p50 / in-process p50: {figures['HTTP, serial'][0] / base:.2f}x "

@@ -1,5 +1,6 @@
 """Stand-ins for real things: a deterministic encoder for storage and scoring tests (never for
-model quality) and tiny GGUF files for the model-file checks."""
+model quality), a random adapter for the scoring arithmetic, and tiny GGUF files for the
+model-file checks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from localrec.embedding.llama_encoder import normalise_rows
 from localrec.models.registry import ModelSpec
+from localrec.scoring.adapter import DomainAdapter
 
 
 class FakeEncoder:
@@ -59,3 +61,26 @@ def write_tiny_gguf(path: Path, arch: str = "bert", pooling: int | None = 1) -> 
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def random_domain_adapter(
+    rng: np.random.Generator,
+    items: int,
+    dim: int,
+    d: int,
+    *,
+    domain: int = 0,
+    stored: type = np.float32,
+    inputs: bool = False,
+) -> DomainAdapter:
+    """A domain's adapter of random weights; `stored` is the dtype of its offsets and input
+    vectors (float16 as a stored adapter's)."""
+    return DomainAdapter(
+        domain=domain,
+        w_src=rng.normal(size=(d, dim)).astype(np.float32),
+        w_same=rng.normal(size=(d, dim)).astype(np.float32),
+        proj=rng.normal(size=(d, dim)).astype(np.float32),
+        offsets=rng.normal(size=(items, d)).astype(stored),
+        bias=rng.normal(size=items).astype(np.float32),
+        inputs=rng.normal(size=(items, d)).astype(stored) if inputs else None,
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,11 @@ from localrec.store.db import ItemRow
 from localrec.store.vectors import ItemMatrix
 from localrec.tuning.storage import adapter_from_stored
 
-__all__ = ["Pack", "open_pack", "require_pack_model"]
+__all__ = ["KEPT_ITEM_ROWS", "Pack", "open_pack", "require_pack_model"]
+
+# Item rows a pack keeps once read (a server reads the same histories' and lists' items
+# over and over; the file never changes). Past this many they are all let go.
+KEPT_ITEM_ROWS = 8192
 
 
 def open_pack(path: Path | str) -> Pack:
@@ -74,6 +77,10 @@ class Pack:
         self.similarity = content.similarity
         self.parts = content.parts
         self._adapter_payload = content.adapter
+        self._adapter: TrainedAdapter | None = None
+        # Decoding empties the payload: threads asking at once must wait for the first.
+        self._adapter_lock = threading.Lock()
+        self._rows: dict[str, ItemRow] = {}
 
     @property
     def model(self) -> str:
@@ -98,16 +105,23 @@ class Pack:
         return list(self._domain_names)
 
     def get_items(self, ids: Sequence[str]) -> dict[str, ItemRow]:
-        """The pack's items among `ids`, read from the file it was opened as."""
+        """The pack's items among `ids`, read from the file it was opened as (once: see
+        KEPT_ITEM_ROWS)."""
+        kept = self._rows
         wanted = [i for i in dict.fromkeys(ids) if i in self.index]
-        if not wanted:
-            return {}
+        found = {i: kept[i] for i in wanted if i in kept}
+        missing = [i for i in wanted if i not in found]
+        if not missing:
+            return found
         with self._lock, pack_errors(self.path):
-            rows = item_rows(self._conn, wanted)
-        return {
+            rows = item_rows(self._conn, missing)
+        read = {
             item_id: ItemRow(item_id, domain, title, json.loads(fields), json.loads(attributes))
             for item_id, domain, title, fields, attributes in rows
         }
+        # Replaced whole, never changed in place: other threads read the old or the new.
+        self._rows = {**(kept if len(kept) + len(read) <= KEPT_ITEM_ROWS else {}), **read}
+        return {**found, **read}
 
     def close(self) -> None:
         """Close the pack file."""
@@ -123,13 +137,16 @@ class Pack:
     def item_matrix(self) -> ItemMatrix:
         return ItemMatrix(self.model, None, self.ids, self.domains, self.vectors)
 
-    @cached_property
+    @property
     def adapter(self) -> TrainedAdapter | None:
-        if self._adapter_payload is None or "adapter" not in self.meta:
-            return None
-        adapter = adapter_from_stored(self.meta["adapter"], self._adapter_payload)
-        self._adapter_payload = None  # decoded once: the bytes are not needed again
-        return adapter
+        """The pack's tuned adapter (None without one), decoded once, by whichever thread
+        asks first; the others wait for it."""
+        with self._adapter_lock:
+            if self._adapter is None and self._adapter_payload is not None:
+                if "adapter" in self.meta:
+                    self._adapter = adapter_from_stored(self.meta["adapter"], self._adapter_payload)
+                self._adapter_payload = None  # decoded once: the bytes are not needed again
+            return self._adapter
 
     def hybrid(
         self,

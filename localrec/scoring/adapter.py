@@ -25,16 +25,15 @@ import scipy.sparse as sp
 
 from localrec.data.protocol import RARE_TARGET_MAX
 from localrec.data.sampling import UserSample
-from localrec.scoring.history import FREE_TEXT, History
+from localrec.scoring.history import History
+from localrec.scoring.history_means import history_weights
 from localrec.scoring.select import take_rows
-from localrec.weighting import ages, recency
 
 __all__ = [
     "AdapterConfig",
     "DomainAdapter",
     "TrainedAdapter",
     "aligned",
-    "history_weights",
     "predict_unseen_bias",
     "rarely_seen",
 ]
@@ -144,11 +143,16 @@ class DomainAdapter:
     ) -> np.ndarray:
         """s(u, i) for each history's row of candidates (catalogue rows)."""
         users = self.user_vectors(histories, vectors, item_domains, config)
-        unique, inverse = np.unique(candidates, return_inverse=True)
-        reps = self.item_reps(vectors, unique)
-        gathered = reps[inverse.reshape(candidates.shape)]
+        gathered = self.candidate_reps(vectors, candidates)
         out: np.ndarray = np.einsum("bd,bcd->bc", users, gathered) + self.bias[candidates]
         return out
+
+    def candidate_reps(self, vectors: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """q_i for each history's row of candidates: (histories, candidates, d)."""
+        unique, inverse = np.unique(candidates, return_inverse=True)
+        reps = self.item_reps(vectors, unique)
+        gathered: np.ndarray = reps[inverse.reshape(candidates.shape)]
+        return gathered
 
     def user_vectors(
         self,
@@ -158,66 +162,11 @@ class DomainAdapter:
         config: AdapterConfig,
     ) -> np.ndarray:
         """u for each history: its last `max_prefix` events, recency-weighted."""
-        src, same, free = history_weights(
+        weights = history_weights(
             histories, item_domains, self.domain, len(vectors), config.half_life, config.max_prefix
         )
-        n = len(vectors)
-
-        def mean(weights: sp.csr_matrix) -> np.ndarray:
-            """The weighted mean of catalogue vectors, plus that of free-text vectors."""
-            if free is None:
-                return np.asarray(weights @ vectors, np.float32)
-            return np.asarray(weights[:, :n] @ vectors + weights[:, n:] @ free, np.float32)
-
-        id_part = None
-        if self.inputs is not None:  # free text has no learned input vector
-            catalogue = src + same if free is None else src[:, :n] + same[:, :n]
-            id_part = np.asarray(catalogue @ self.inputs, np.float32)
-        return self.user_reps(mean(src), mean(same), id_part)
-
-
-def history_weights(
-    histories: Sequence[History],
-    item_domains: np.ndarray,
-    target_domain: int,
-    n_items: int,
-    half_life: float,
-    max_prefix: int,
-) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray | None]:
-    """Two row-normalised (histories x items) weight matrices of the last `max_prefix`
-    events: other-domain and same-domain items. Free-text events get columns after the
-    catalogue's, and their vectors come third (None when there is no free text)."""
-    rows_l, cols_l, ages_l, free_l = [], [], [], []
-    extra = 0
-    for r, history in enumerate(histories):
-        h = np.asarray(history.rows[-max_prefix:], dtype=np.int64)
-        if not len(h):
-            continue
-        free = h == FREE_TEXT
-        if free.any():
-            assert history.free_vectors is not None, "free-text events need their vectors"
-            count = int(free.sum())
-            free_l.append(history.free_vectors[len(history.free_vectors) - count :])
-            h = h.copy()
-            h[free] = n_items + extra + np.arange(count)
-            extra += count
-        rows_l.append(np.full(len(h), r))
-        cols_l.append(h)
-        ages_l.append(ages(len(h)))
-    shape = (len(histories), n_items + extra)
-    if not rows_l:
-        empty = sp.csr_matrix(shape, dtype=np.float32)
-        return empty, empty, None
-    rows, cols, event_ages = np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(ages_l)
-    weights = recency(event_ages, half_life)
-    domains = np.append(item_domains, np.full(extra, -1, dtype=item_domains.dtype))
-    same = domains[cols] == target_domain
-    free_vectors = np.concatenate(free_l).astype(np.float32) if free_l else None
-    return (
-        normalised(rows, cols, weights, ~same, shape),
-        normalised(rows, cols, weights, same, shape),
-        free_vectors,
-    )
+        id_part = None if self.inputs is None else weights.learned(self.inputs)
+        return self.user_reps(weights.mean(False, vectors), weights.mean(True, vectors), id_part)
 
 
 def normalised(

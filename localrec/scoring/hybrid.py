@@ -29,6 +29,7 @@ from localrec.scoring.adapter import DomainAdapter, TrainedAdapter
 from localrec.scoring.history import History
 from localrec.scoring.item_models import item_item_part
 from localrec.scoring.itemknn import ItemItemScorer, ItemKNNScorer
+from localrec.scoring.memo import CandidateMemo
 from localrec.scoring.profiles import MEAN_HALF_LIFE, zero_shot_scores
 
 __all__ = [
@@ -133,6 +134,10 @@ class HybridModel:
     knn: ItemKNNScorer
     mean_half_life: float = MEAN_HALF_LIFE
     others: dict[str, ItemItemScorer] = field(default_factory=dict)
+    # What each candidate array alone gives: z(log(1 + popularity)) and the rare flags.
+    _candidate_parts: CandidateMemo[tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=CandidateMemo, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         missing = [name for name in used_parts(self.adapter) if name not in self.others]
@@ -219,7 +224,9 @@ class HybridModel:
         if cold_rows:
             scored = self.zero_shot([histories[i] for i in cold_rows], candidates[cold_rows])
             text = dict(zip(cold_rows, np.asarray(scored, np.float64), strict=True))
-        popularity = popularity_part(self.adapter.counts, candidates)
+        popularity, rare_rows = self._candidate_parts.get(
+            candidates, lambda: self._of_candidates(candidates)
+        )
         out = np.empty_like(tuned)
         for i in range(len(histories)):
             setting = settings[i]
@@ -232,14 +239,25 @@ class HybridModel:
                 continue
             shrink = model.bias_shrink.get(setting, 0.0)
             own = tuned[i : i + 1] - shrink * model.bias[candidates[i : i + 1]]
-            rare = self.adapter.rare(candidates[i : i + 1])
+            rare = rare_rows[i : i + 1]
             out[i] = hybrid_scores(
                 own, cf[i], model.hybrid_weight[setting], rare, model.rare_weight
             )[0]
             pop = model.popularity_weight.get(setting, 0.0)
             if pop:
-                out[i] += pop * standardise(popularity[i : i + 1])[0]
+                out[i] += pop * popularity[i]
         return out
+
+    def _of_candidates(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's z(log(1 + popularity)) and rare flags: the candidates' alone."""
+        popularity = popularity_part(self.adapter.counts, candidates)
+        z = np.zeros(popularity.shape)
+        for i in range(len(candidates)):
+            z[i] = standardise(popularity[i : i + 1])[0]
+        rare = self.adapter.rare(candidates)
+        z.setflags(write=False)
+        rare.setflags(write=False)
+        return z, rare
 
     def cf_parts(self, history: History, domain: int) -> tuple[np.ndarray, tuple[str, ...]] | None:
         """The history's catalogue rows CF goes through, and the collaborative parts with a

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from localrec.errors import InputError
+from localrec.scoring.memo import CandidateMemo
 from localrec.weighting import ages, per_event_decay
 
 __all__ = [
@@ -94,12 +95,13 @@ class ItemItemScorer:
         self.name = name
         self.recency_decay = recency_decay
         self.similarity = sp.csc_matrix(weights, dtype=np.float64)
+        self._columns: CandidateMemo[_Columns] = CandidateMemo()
 
     def score(
         self, histories: Sequence[ItemArray], candidates: IntArray, target_domain: int
     ) -> FloatArray:
         profile = _history_matrix(histories, self.similarity.shape[0], self.recency_decay)
-        return _gather_scores(profile, self.similarity, candidates)
+        return _gather_scores(profile, self.similarity, candidates, self._columns)
 
     def contributions(self, history: ItemArray, target: int) -> FloatArray:
         """Each history item's part in `target`'s score, in history order; they sum to it."""
@@ -181,6 +183,8 @@ class ItemKNNScorer:
         left, right = pair_normalisers(item_counts(sequences, n_items), norm_source, norm_target)
         self.similarity = (sp.diags(left) @ pairs @ sp.diags(right)).tocsc()
         self._walk: tuple[sp.csr_matrix, sp.csc_matrix] | None = None
+        self._columns: CandidateMemo[_Columns] = CandidateMemo()
+        self._walk_columns: CandidateMemo[_Columns] = CandidateMemo()
 
     @classmethod
     def from_similarity(
@@ -192,13 +196,15 @@ class ItemKNNScorer:
         knn.recency_decay = recency_decay
         knn.similarity = sp.csc_matrix(similarity)
         knn._walk = None
+        knn._columns = CandidateMemo()
+        knn._walk_columns = CandidateMemo()
         return knn
 
     def score(
         self, histories: Sequence[ItemArray], candidates: IntArray, target_domain: int
     ) -> FloatArray:
         profile = _history_matrix(histories, self.similarity.shape[0], self.recency_decay)
-        return _gather_scores(profile, self.similarity, candidates)
+        return _gather_scores(profile, self.similarity, candidates, self._columns)
 
     @property
     def transition(self) -> sp.csr_matrix:
@@ -221,7 +227,8 @@ class ItemKNNScorer:
         follow a history item directly, which is most of them in a new domain."""
         by_row, by_column = self._walk_matrices()
         profile = _history_matrix(histories, by_row.shape[0], self.recency_decay)
-        return _gather_scores(sp.csr_matrix(profile @ by_row), by_column, candidates)
+        walked = sp.csr_matrix(profile @ by_row)
+        return _gather_scores(walked, by_column, candidates, self._walk_columns)
 
     def contributions(self, history: ItemArray, target: int, two_hop: bool = False) -> FloatArray:
         """Each history item's part in `target`'s score, in history order: its recency
@@ -384,23 +391,76 @@ def _history_matrix(histories: Sequence[ItemArray], n_items: int, decay: float) 
     ends = np.cumsum(lengths)
     from_end = ends[rows] - 1 - np.arange(len(cols))
     weights = per_event_decay(from_end, decay)
-    return sp.csr_matrix((weights, (rows, cols)), shape=(len(histories), n_items))
+    # Built as CSR straight away (the events are grouped by row already), then the
+    # repeats summed as the COO route sums them: the same matrix at a third of the cost.
+    indptr = np.concatenate([[0], ends])
+    matrix = sp.csr_matrix((weights, cols, indptr), shape=(len(histories), n_items))
+    matrix.sum_duplicates()
+    return matrix
 
 
-def _gather_scores(
-    profile: sp.csr_matrix, matrix: sp.csc_matrix, candidates: IntArray
-) -> FloatArray:
-    """scores[i, j] = (profile @ matrix)[i, candidates[i, j]], one dense block at a time."""
-    out = np.zeros(candidates.shape, dtype=np.float64)
-    if candidates.size == 0 or profile.nnz == 0:
-        return out
+# Where each candidate is among the columns some user needs (None: in the same order, as
+# a domain's sorted rows are), and those columns (CSR: the form a product with a CSR
+# profile wants; scipy converted them on every call).
+_Columns = tuple[IntArray | None, sp.csr_matrix]
+
+
+def _candidate_columns(matrix: sp.spmatrix, candidates: IntArray) -> _Columns:
     # Only the columns some user needs: far fewer than all items for sampled candidates.
     needed, where = np.unique(candidates, return_inverse=True)
     where = where.reshape(candidates.shape)
-    columns = matrix[:, needed]
-    step = max(1, _BLOCK_CELLS // len(needed))
+    same_order = len(candidates) == 1 and len(needed) == candidates.shape[1]
+    return (None if same_order else where), sp.csr_matrix(matrix[:, needed])
+
+
+def _gather_scores(
+    profile: sp.csr_matrix,
+    matrix: sp.spmatrix,
+    candidates: IntArray,
+    memo: CandidateMemo[_Columns] | None = None,
+) -> FloatArray:
+    """scores[i, j] = (profile @ matrix)[i, candidates[i, j]], one dense block at a time;
+    the candidates' columns kept in `memo` (one per matrix) for the same candidates."""
+    out = np.zeros(candidates.shape, dtype=np.float64)
+    if candidates.size == 0 or profile.nnz == 0:
+        return out
+    if memo is None:
+        where, columns = _candidate_columns(matrix, candidates)
+    else:
+        where, columns = memo.get(candidates, lambda: _candidate_columns(matrix, candidates))
+    step = max(1, _BLOCK_CELLS // columns.shape[1])
     for start in range(0, candidates.shape[0], step):
-        stop = start + step
-        block = np.asarray((profile[start:stop] @ columns).toarray(), dtype=np.float64)
-        out[start:stop] = np.take_along_axis(block, where[start:stop], axis=1)
+        stop = min(start + step, candidates.shape[0])
+        block = _dense_product(profile, start, stop, columns)
+        out[start:stop] = (
+            block if where is None else np.take_along_axis(block, where[start:stop], axis=1)
+        )
+    return out
+
+
+def _dense_product(
+    profile: sp.csr_matrix, start: int, stop: int, columns: sp.csr_matrix
+) -> FloatArray:
+    """(profile[start:stop] @ columns) as a dense block, in numpy alone.
+
+    The sums scipy's CSR product makes, in the same order (each output cell adds its
+    terms in the order of the profile's entries, from 0), so the same bits; without its
+    matrices built and checked per call, which were most of a served list's item-kNN
+    time."""
+    rows, width = stop - start, columns.shape[1]
+    first, last = int(profile.indptr[start]), int(profile.indptr[stop])
+    sources = profile.indices[first:last]
+    weights = np.asarray(profile.data[first:last], dtype=np.float64)
+    owners = np.repeat(np.arange(rows), np.diff(profile.indptr[start : stop + 1]))
+    begins = columns.indptr[sources]
+    lengths = columns.indptr[sources + 1] - begins
+    # Where each entry of the rows `sources` of `columns` is, one row after another.
+    ends = np.cumsum(lengths)
+    at = np.repeat(begins - (ends - lengths), lengths) + np.arange(
+        int(ends[-1]) if len(ends) else 0
+    )
+    terms = columns.data[at] * np.repeat(weights, lengths)
+    cells = np.repeat(owners, lengths) * width + columns.indices[at]
+    block = np.bincount(cells, weights=terms, minlength=rows * width).astype(np.float64, copy=False)
+    out: FloatArray = block.reshape(rows, width)
     return out
