@@ -140,3 +140,21 @@ def test_dense_product_is_scipys_product_bit_for_bit(dtype: type) -> None:
         np.testing.assert_array_equal(_dense_product(matrix, 2, 5, columns), want[2:5])
     empty = sp.csr_matrix((3, 60))
     np.testing.assert_array_equal(_dense_product(empty, 0, 3, columns), np.zeros((3, 25)))
+
+
+def test_a_batch_gathers_the_bits_each_row_alone_gets() -> None:
+    """Many rows go through scipy's product, one row through numpy's: a validation batch
+    and a served list of the same history score the same bits, walk included."""
+    data, _ = synthetic(seed=5)
+    knn = ItemKNNScorer(data.train, data.n_items)
+    rng = np.random.default_rng(11)
+    histories = [np.asarray(s[:-1]) for s in data.train[:40] if len(s) > 1]
+    candidates = rng.integers(0, data.n_items, size=(len(histories), 30))
+    batch = knn.two_hop(histories, candidates), knn.score(histories, candidates, 0)
+    for i, history in enumerate(histories):
+        alone = knn.two_hop([history], candidates[i : i + 1])
+        np.testing.assert_array_equal(alone[0], batch[0][i])
+        np.testing.assert_array_equal(
+            knn.score([history], candidates[i : i + 1], 0)[0], batch[1][i]
+        )
+    assert np.count_nonzero(batch[0]) > 0 and np.count_nonzero(batch[1]) > 0
