@@ -438,7 +438,7 @@ def _gather_scores(
         block = (
             _dense_product(profile, start, stop, columns)
             if stop - start == 1
-            else np.asarray(sp.csr_matrix(profile[start:stop] @ columns).toarray(), np.float64)
+            else np.asarray((profile[start:stop] @ columns).toarray(), np.float64)
         )
         out[start:stop] = (
             block if where is None else np.take_along_axis(block, where[start:stop], axis=1)
