@@ -176,6 +176,24 @@ def catalogue_items() -> list[dict[str, str]]:
     return items
 
 
+def catalogue_db(
+    path: Path, events: list[dict[str, Any]] | None = None, encoder: Any = None
+) -> Path:
+    """A database at `path` with the catalogue's items, then `events`, then (given an
+    encoder) every item's vector."""
+    from localrec.store.db import Store
+    from localrec.store.ingest import add_events, add_items
+    from localrec.store.item_vectors import encode_items
+
+    with Store(path) as store:
+        add_items(store, catalogue_items())
+        if events:
+            add_events(store, events)
+        if encoder is not None:
+            encode_items(store, encoder)
+    return path
+
+
 def catalogue_events(users: int = 800, patterns: int = 60, seed: int = 7) -> list[dict[str, Any]]:
     """`users` users with 3-5 events each, alternating domains, each step mostly moving on
     to the next theme (a pattern text similarity cannot see, so `tune` has something to

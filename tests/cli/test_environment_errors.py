@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from localrec.store.db import Store
-from localrec.store.ingest import add_events, add_items
-from localrec.store.item_vectors import encode_items
+from localrec.store.ingest import add_items
 from tests.helpers import (
     assert_clean,
+    catalogue_db,
     catalogue_events,
     catalogue_items,
     count,
@@ -45,12 +45,8 @@ WRITES: tuple[tuple[str, ...], ...] = (
 def app(tmp_path: Path, model_home: Path, encoder: Any) -> tuple[Path, str, Path]:
     """A database in its own directory, encoded with the real model; a user of it; and an
     events file outside that directory."""
-    db = tmp_path / "data" / "app.db"
     events = catalogue_events(users=30, patterns=6)
-    with Store(db) as store:
-        add_items(store, catalogue_items())
-        add_events(store, events)
-        encode_items(store, encoder)
+    db = catalogue_db(tmp_path / "data" / "app.db", events, encoder)
     more = write_jsonl(tmp_path / "more.jsonl", [{"user": "zed", "item": "k001"}])
     return db, str(events[0]["user"]), more
 

@@ -13,10 +13,7 @@ import pytest
 from localrec.errors import InputError
 from localrec.recommend.history import MAX_HISTORY_CHARS, MAX_HISTORY_EVENTS
 from localrec.recommend.recommender import Recommender
-from localrec.store.db import Store
-from localrec.store.ingest import add_items
-from localrec.store.item_vectors import encode_items
-from tests.helpers import assert_clean, catalogue_items, invoke
+from tests.helpers import assert_clean, catalogue_db, invoke
 
 
 class CountingEncoder:
@@ -37,11 +34,7 @@ class CountingEncoder:
 
 @pytest.fixture
 def db(tmp_path: Path, model_home: Path, encoder: Any) -> Path:
-    path = tmp_path / "app.db"
-    with Store(path) as store:
-        add_items(store, catalogue_items())
-        encode_items(store, encoder)
-    return path
+    return catalogue_db(tmp_path / "app.db", encoder=encoder)
 
 
 def test_each_distinct_phrase_is_embedded_once(db: Path, encoder: Any) -> None:

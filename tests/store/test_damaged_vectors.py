@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.fakes import FakeEncoder
-from tests.helpers import catalogue_items
+from tests.helpers import catalogue_db
 
 DAMAGED = "k003"
 
@@ -23,16 +23,8 @@ def _xor(blob: bytes, start: int, length: int = 64) -> bytes:
 
 
 def _encoded(tmp_path: Path) -> Path:
-    from localrec.store.db import Store
-    from localrec.store.ingest import add_events, add_items
-    from localrec.store.item_vectors import encode_items
-
-    db = tmp_path / "app.db"
-    with Store(db) as store:
-        add_items(store, catalogue_items())
-        add_events(store, [{"user": "ann", "item": "k000"}, {"user": "ann", "item": "k001"}])
-        encode_items(store, FakeEncoder())
-    return db
+    events = [{"user": "ann", "item": "k000"}, {"user": "ann", "item": "k001"}]
+    return catalogue_db(tmp_path / "app.db", events, FakeEncoder())
 
 
 def _swap(blob: bytes, start: int) -> bytes:

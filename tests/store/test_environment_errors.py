@@ -17,19 +17,14 @@ from localrec.errors import (
     DatabaseReadOnly,
 )
 from localrec.store.db import Store
-from localrec.store.ingest import add_events, add_items
-from localrec.store.item_vectors import encode_items
+from localrec.store.ingest import add_events
 from tests.fakes import FakeEncoder
-from tests.helpers import catalogue_items, file_digest, read_only
+from tests.helpers import catalogue_db, file_digest, read_only
 
 
 def _db(tmp_path: Path) -> Path:
-    db = tmp_path / "data" / "app.db"
-    with Store(db) as store:
-        add_items(store, catalogue_items())
-        add_events(store, [{"user": "ann", "item": "k000"}, {"user": "ann", "item": "b001"}])
-        encode_items(store, FakeEncoder())
-    return db
+    events = [{"user": "ann", "item": "k000"}, {"user": "ann", "item": "b001"}]
+    return catalogue_db(tmp_path / "data" / "app.db", events, FakeEncoder())
 
 
 def damage_page(db: Path, table: str) -> None:
