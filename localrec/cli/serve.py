@@ -49,6 +49,14 @@ def _one(ctx: click.Context, name: str, here: Path | None, there: Path | None) -
     help="A web origin allowed to call the API from a browser, e.g. http://localhost:3000 "
     "(repeatable; none by default).",
 )
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Server processes, each with its own copy of the model and pack: with several, "
+    "concurrent requests use several cores (about one per core).",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -59,6 +67,7 @@ def serve(
     port: int,
     token: str | None,
     cors: tuple[str, ...],
+    workers: int,
 ) -> None:
     """Serve recommendations over HTTP on this machine (loopback by default).
 
@@ -67,7 +76,8 @@ def serve(
     SIGTERM after the requests in flight.
     """
     from localrec import __version__
-    from localrec.serve.server import Server, ServeSettings
+    from localrec.serve.server import ServeSettings
+    from localrec.serve.workers import open_server
 
     db = _one(ctx, "db", db_file, ctx.obj.get("db_path")) or db_path(ctx)
     pack = _one(ctx, "pack", pack_file, pack_path(ctx))
@@ -82,9 +92,13 @@ def serve(
         verbose=ctx.obj["verbose"],
         version=__version__,
     )
-    server = Server(settings)
+    server = open_server(settings, workers)
     say(f"localrec serve: {server.url}  (playground; API under /v1, schema at /openapi.json)")
-    say(f"serving {pack or db}" + (f" with the private database {db}" if pack else ""))
+    say(
+        f"serving {pack or db}"
+        + (f" with the private database {db}" if pack else "")
+        + (f" in {workers} worker processes" if workers > 1 else "")
+    )
     who = "writes need" if server.loopback else "every request needs"
     where = f"the token in {server.token_file}" if server.token_file else "the --token"
     say(f"{who} `Authorization: Bearer TOKEN`, {where}; Ctrl-C stops")

@@ -20,7 +20,16 @@ from typing import Any
 from localrec.errors import ServeError
 from localrec.serve.auth import check_token, is_loopback, load_or_create_token
 
-__all__ = ["DEFAULT_PORT", "ServeSettings", "Server", "require_extra"]
+__all__ = [
+    "DEFAULT_PORT",
+    "GRACE_SECONDS",
+    "ServeSettings",
+    "Server",
+    "bind",
+    "check_origins",
+    "require_extra",
+    "url_of",
+]
 
 DEFAULT_PORT = 8765
 GRACE_SECONDS = 10  # how long requests in flight may take after a signal
@@ -51,7 +60,7 @@ class ServeSettings:
     version: str = "unknown"  # localrec's (the CLI gives it): /v1/health and the schema say it
 
 
-def _check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+def check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
     for origin in origins:
         if origin in ("*", "null") or not _ORIGIN.fullmatch(origin):
             raise ServeError(
@@ -61,7 +70,7 @@ def _check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
     return origins
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int) -> socket.socket:
     if not 0 <= port <= 65535:
         raise ServeError(f"--port {port} is not a port number (0 to 65535)")
     try:
@@ -84,10 +93,18 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def url_of(host: str, sock: socket.socket) -> str:
+    """The URL of the server listening on `sock`, bound to `host`."""
+    port = int(sock.getsockname()[1])
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
 class Server:
     """A bound, loaded server; `run()` serves until a signal or `stop()`."""
 
-    def __init__(self, settings: ServeSettings) -> None:
+    def __init__(self, settings: ServeSettings, sock: socket.socket | None = None) -> None:
+        """`sock`: a socket already bound and listening (a worker of `Workers`); by default
+        the server binds its own."""
         require_extra()
         import uvicorn
 
@@ -98,13 +115,13 @@ class Server:
 
         self.settings = settings
         self.loopback = is_loopback(settings.host)
-        cors = _check_origins(settings.cors)
+        cors = check_origins(settings.cors)
         if settings.token is not None:
             self.token, self.token_file = check_token(settings.token), None
         else:
             token, path = load_or_create_token()
             self.token, self.token_file = token, path
-        self.socket = _bind(settings.host, settings.port)
+        self.socket = sock if sock is not None else bind(settings.host, settings.port)
         try:
             recommender = Recommender(
                 settings.db, settings.model, pack=settings.pack, verbose=settings.verbose
@@ -140,13 +157,8 @@ class Server:
         self.close()  # after the requests in flight: uvicorn waited for them
 
     @property
-    def port(self) -> int:
-        return int(self.socket.getsockname()[1])
-
-    @property
     def url(self) -> str:
-        host = self.settings.host
-        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
+        return url_of(self.settings.host, self.socket)
 
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM (in the main thread) or `stop()`."""

@@ -10,8 +10,12 @@ over the same `Service`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -161,13 +165,76 @@ def server(device: Device) -> Iterator[Running]:
     running.stop()
 
 
+class Spawned:
+    """`python -m localrec serve --workers N` as a child process on a free port of
+    127.0.0.1, with a private database of its own; `stop()` sends SIGTERM."""
+
+    def __init__(self, device: Device, home: Path, db: Path, workers: int) -> None:
+        from tests.helpers import subprocess_env
+
+        self.db = db
+        args = ["serve", "--pack", str(device.pack), "--db", str(db), "--port", "0"]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "localrec", *args, "--workers", str(workers)],
+            env=subprocess_env(home, OPENBLAS_NUM_THREADS="1"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stderr is not None
+        first = self.process.stderr.readline()  # printed once every worker is loaded
+        assert first.startswith("localrec serve: http://127.0.0.1:"), (
+            first + self.process.stderr.read()
+        )
+        self.url = first.split()[2].rstrip("/")
+        self.token = (home / "serve" / "token").read_text().strip()
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+
+    def workers(self) -> list[int]:
+        """The pids of the worker processes (children that serve, not multiprocessing's
+        resource tracker)."""
+        found = []
+        listed = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        for pid in map(int, listed.read_text().split()):
+            with contextlib.suppress(OSError):
+                if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+        return found
+
+    def stop(self) -> str:
+        """SIGTERM, then what the server wrote to stderr; it must exit cleanly."""
+        self.process.send_signal(signal.SIGTERM)
+        _, err = self.process.communicate(timeout=90)
+        assert self.process.returncode in (0, -signal.SIGTERM), err
+        return err
+
+
+@pytest.fixture(scope="module")
+def two_workers(
+    device: Device, pulled_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Spawned]:
+    """`localrec serve --workers 2` over the device's pack, with a database of its own."""
+    root = tmp_path_factory.mktemp("workers")
+    spawned = Spawned(device, link_models(pulled_home, root / "home"), root / "me.db", 2)
+    yield spawned
+    if spawned.process.poll() is None:
+        spawned.stop()
+
+
 def app_server(app: Any) -> Running:
     """Any ASGI app (say, `create_app` under another policy) on a free port of 127.0.0.1."""
     import uvicorn
 
-    from localrec.serve.server import _bind
+    from localrec.serve.server import bind
 
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    sock = _bind(LOOPBACK, 0)
+    sock = bind(LOOPBACK, 0)
     url = f"http://{LOOPBACK}:{sock.getsockname()[1]}"
     return Running(uvicorn.Server(config), url, "", [sock])

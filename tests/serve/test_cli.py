@@ -56,6 +56,8 @@ def test_the_rest_of_the_cli_does_not_import_it(tmp_path: Path) -> None:
         (["--cors", "null"], "--cors 'null': give one web origin"),
         (["--token", "short"], "--token must be 16 to 256 characters"),
         (["--port", "70000"], "--port 70000 is not a port number (0 to 65535)"),
+        (["--workers", "0"], "--workers 0: give 1 to 64 processes"),
+        (["--workers", "65"], "--workers 65: give 1 to 64 processes"),
     ],
 )
 def test_bad_options_in_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
@@ -77,18 +79,22 @@ def test_db_given_twice(tmp_path: Path) -> None:
     assert line.startswith("Error: --db is given twice")
 
 
-def test_an_address_of_another_machine(tmp_path: Path) -> None:
-    """In a child process: here, every address but 127.0.0.1 is refused before a bind."""
-    home = tmp_path / "home"
-    args = ["--db", str(tmp_path / "me.db"), "serve", "--host", "192.0.2.1"]
-    shown = subprocess.run(
+def in_child(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m localrec ARGS` in a child process."""
+    return subprocess.run(
         [sys.executable, "-m", "localrec", *args],
         env=subprocess_env(home),
         capture_output=True,
         text=True,
         check=False,
-        timeout=120,
+        timeout=300,
     )
+
+
+def test_an_address_of_another_machine(tmp_path: Path) -> None:
+    """In a child process: here, every address but 127.0.0.1 is refused before a bind."""
+    home = tmp_path / "home"
+    shown = in_child(["--db", str(tmp_path / "me.db"), "serve", "--host", "192.0.2.1"], home)
     assert shown.returncode == 1 and shown.stdout == ""
     assert shown.stderr.startswith("Error: cannot listen on 192.0.2.1 port 8765 (")
     assert len(shown.stderr.strip().splitlines()) == 1
@@ -99,3 +105,14 @@ def test_an_address_of_another_machine(tmp_path: Path) -> None:
 def test_a_missing_pack_in_one_line(tmp_path: Path) -> None:
     line = one_line(["--pack", str(tmp_path / "nope.lrpack"), "--port", "0"], tmp_path)
     assert "nope.lrpack" in line and line.startswith("Error: ")
+
+
+def test_a_worker_that_cannot_start_stops_the_server_in_one_line(tmp_path: Path) -> None:
+    """The pack is read in each worker process: its error reaches the parent, which says it
+    in one line, stops the workers already started and exits 1."""
+    args = ["--db", str(tmp_path / "me.db"), "serve", "--port", "0", "--workers", "2"]
+    shown = in_child([*args, "--pack", str(tmp_path / "nope.lrpack")], tmp_path / "home")
+    assert shown.returncode == 1 and shown.stdout == ""
+    assert "Traceback" not in shown.stderr
+    lines = shown.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "nope.lrpack" in lines[0]

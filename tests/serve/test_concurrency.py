@@ -1,20 +1,39 @@
 """8 clients x 200 requests at once, mixing writes and reads: no error, nothing lost, every
 client reads its own writes, and lists made while others write or embed are the lists a
-lone caller gets."""
+lone caller gets. Against the server in one process, and against `--workers 2`, where
+each request opens a connection of its own so that consecutive requests of one client
+land on either worker: a write acknowledged by one is read by the other."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
 
 from tests.helpers import catalogue_items, count
-from tests.serve.conftest import Device, Running
+from tests.serve.conftest import Device, Running, Spawned
 
 CLIENTS = 8
 REQUESTS = 200
 HISTORIES = ("bought a green tea kettle; rated a sushi knife 5/5", "espresso; chocolate")
 
 
-def test_eight_clients_at_once_lose_nothing(server: Running, device: Device) -> None:
+@pytest.mark.parametrize("kind", ["one process", "two workers"])
+def test_eight_clients_at_once_lose_nothing(
+    kind: str, request: pytest.FixtureRequest, device: Device
+) -> None:
+    server: Running | Spawned
+    db: Path
+    connections: dict[str, Any] = {}
+    if kind == "one process":
+        server, db = request.getfixturevalue("server"), device.db
+    else:
+        spawned: Spawned = request.getfixturevalue("two_workers")
+        server, db = spawned, spawned.db
+        connections["limits"] = httpx.Limits(max_keepalive_connections=0)
     items = [i["id"] for i in catalogue_items()]
     with server.client() as client:
         alone = {
@@ -28,7 +47,7 @@ def test_eight_clients_at_once_lose_nothing(server: Running, device: Device) -> 
         user = f"concurrent-{c}"
         recorded = 0
         problems: list[str] = []
-        with server.client(headers=server.auth) as client:
+        with server.client(headers=server.auth, **connections) as client:
             for j in range(REQUESTS):
                 kind = j % 4
                 if kind == 0:
@@ -61,7 +80,7 @@ def test_eight_clients_at_once_lose_nothing(server: Running, device: Device) -> 
         problems = [p for found in pool.map(work, range(CLIENTS)) for p in found]
     assert problems == []
     for c in range(CLIENTS):
-        assert count(device.db, "events", "WHERE user_id = ?", (f"concurrent-{c}",)) == 50
+        assert count(db, "events", "WHERE user_id = ?", (f"concurrent-{c}",)) == 50
     with server.client() as client:
         stats = client.get("/v1/stats").json()
     assert stats["events"] == events_before + CLIENTS * REQUESTS // 4

@@ -1,5 +1,6 @@
 """`localrec serve` as a process: SIGTERM while clients are recording stops it gracefully,
-with every acknowledged event stored and no request's events stored in part."""
+with every acknowledged event stored and no request's events stored in part; with
+`--workers 2` too, where the parent passes the signal on to each worker."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import link_models
 from tests.helpers import subprocess_env
@@ -21,8 +23,11 @@ CLIENTS = 4
 BATCH = 5  # events per request: one transaction, stored whole or not at all
 
 
-def start(device: Device, home: Path, db: Path) -> tuple[subprocess.Popen[str], str]:
+def start(
+    device: Device, home: Path, db: Path, workers: int = 1
+) -> tuple[subprocess.Popen[str], str]:
     args = ["serve", "--pack", str(device.pack), "--db", str(db), "--port", "0"]
+    args += ["--workers", str(workers)]
     process = subprocess.Popen(
         [sys.executable, "-m", "localrec", *args],
         env=subprocess_env(home, OPENBLAS_NUM_THREADS="1"),
@@ -37,12 +42,13 @@ def start(device: Device, home: Path, db: Path) -> tuple[subprocess.Popen[str], 
     return process, first.split()[2].rstrip("/")
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_finishes_the_requests_in_flight_and_closes(
-    device: Device, pulled_home: Path, tmp_path: Path
+    device: Device, pulled_home: Path, tmp_path: Path, workers: int
 ) -> None:
     home = link_models(pulled_home, tmp_path / "home")
     db = tmp_path / "me.db"
-    process, url = start(device, home, db)
+    process, url = start(device, home, db, workers)
     token = (home / "serve" / "token").read_text().strip()
     acknowledged: set[tuple[str, int]] = set()
     lock = threading.Lock()
@@ -93,3 +99,5 @@ def test_sigterm_finishes_the_requests_in_flight_and_closes(
     assert set(stored.values()) == {BATCH}  # no request stored in part
     assert acknowledged <= set(stored)  # nothing acknowledged was lost
     assert len(stored) <= len(acknowledged) + CLIENTS  # at most the one in flight per client
+    if workers > 1:  # the connections were spread: both workers stored events
+        assert len({user for user, _ in stored}) == CLIENTS
