@@ -18,6 +18,7 @@ NDCG@10 over the four cells. Prints NDCG@10 % per method and cell, then, per cel
 chosen blend minus each of max-sim, the zero-shot default and lexical (paired per-case
 difference, its standard error and 95% bootstrap interval, `eval --compare`'s).
 Needs the dataset's vectors in the cache: run `localrec eval DATASET_DIR` once first.
+The figures and the decision they led to are in docs/results.md (Zero-shot).
 """
 
 from __future__ import annotations
@@ -146,12 +147,11 @@ def main() -> None:
             cases={k: v for p in per_setting for k, v in p.cases.items()},
             slices=[r for p in per_setting for r in p.slices],
         )
+        cases = len(data.valid if split == "valid" else data.test)
+        gained = f" ({cut} cut from training)" if split == "valid" else ""
         print(
-            f"{split}: {len(data.valid if split == 'valid' else data.test)} cases per setting "
-            f"({cut} cut from training)"
-            * (split == "valid")
-            + f" scored in {time.perf_counter() - wall:.1f} s wall, "
-            f"{cpu_seconds() - cpu:.1f} s CPU"
+            f"{split}: {cases} cases per setting{gained}, scored in "
+            f"{time.perf_counter() - wall:.1f} s wall, {cpu_seconds() - cpu:.1f} s CPU"
         )
     cells = [(s, d) for s in SETTINGS for d in dataset.domain_names]
     ndcg = {
@@ -183,7 +183,7 @@ def main() -> None:
                 print(
                     f"  - {base:<10} {p.setting:<6} {p.domain:<8} {100 * p.difference:+6.2f} "
                     f"({100 * se:.2f}) [{100 * p.low:+.2f}, {100 * p.high:+.2f}] "
-                    f"n={p.n} {'> 1 SE' if p.difference > se else ''}"
+                    f"n={p.n}{'  > 1 SE' if p.difference > se else ''}"
                 )
 
 
