@@ -9,6 +9,7 @@ database once no request holds it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -150,6 +151,13 @@ class Server:
             server_header=False,
         )
         self._uvicorn = uvicorn.Server(config)
+        # What is loaded now (the pack's rows, the model, FastAPI's routes: ~90k objects)
+        # lives as long as the server. Left to the cyclic collector, each full pass walks
+        # them all (57 ms with the Food-Kitchen pack), in the middle of some request;
+        # frozen, they are never walked again. Serial requests: p50 6.8-7.4 against
+        # 8.2-11.0 ms, p99 13.5-16.0 against 16.1-22.4 ms (4 runs each, load ~5).
+        gc.collect()
+        gc.freeze()
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Any) -> AsyncIterator[None]:
