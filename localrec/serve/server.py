@@ -8,10 +8,13 @@ database once no request holds it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import re
 import socket
+import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -103,9 +106,12 @@ def url_of(host: str, sock: socket.socket) -> str:
 class Server:
     """A bound, loaded server; `run()` serves until a signal or `stop()`."""
 
-    def __init__(self, settings: ServeSettings, sock: socket.socket | None = None) -> None:
-        """`sock`: a socket already bound and listening (a worker of `Workers`); by default
-        the server binds its own."""
+    def __init__(
+        self, settings: ServeSettings, sock: socket.socket | None = None, *, handed: bool = False
+    ) -> None:
+        """`sock`: a socket already bound and listening; by default the server binds its
+        own. With `handed` (a worker of `Workers`), `sock` is instead the channel on which
+        the parent passes each connection it accepted, and the server listens on nothing."""
         require_extra()
         import uvicorn
 
@@ -115,6 +121,8 @@ class Server:
         from localrec.serve.service import Service
 
         self.settings = settings
+        self.handed = handed
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.loopback = is_loopback(settings.host)
         cors = check_origins(settings.cors)
         if settings.token is not None:
@@ -161,6 +169,7 @@ class Server:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Any) -> AsyncIterator[None]:
+        self._loop = asyncio.get_running_loop()
         yield
         self.close()  # after the requests in flight: uvicorn waited for them
 
@@ -171,9 +180,45 @@ class Server:
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM (in the main thread) or `stop()`."""
         try:
-            self._uvicorn.run(sockets=[self.socket])
+            if self.handed:
+                adopt = threading.Thread(target=self._adopt, daemon=True, name="localrec-adopt")
+                adopt.start()
+                self._uvicorn.run(sockets=[])
+            else:
+                self._uvicorn.run(sockets=[self.socket])
         finally:
             self.close()
+
+    def _adopt(self) -> None:
+        """Serve each connection the parent passes on the channel, as uvicorn serves one it
+        accepted itself, until the channel closes."""
+        server = self._uvicorn
+        while not server.started:  # the app and its lifespan are up before any request
+            if server.should_exit:
+                return
+            time.sleep(0.01)
+        config, loop = server.config, self._loop
+        assert loop is not None
+
+        def protocol() -> asyncio.Protocol:
+            made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=server.server_state, app_state=server.lifespan.state
+            )
+            return made
+
+        while True:
+            try:
+                _, fds, _, _ = socket.recv_fds(self.socket, 1, 1)
+            except OSError:
+                return  # closed: the server is stopping
+            if not fds:
+                return  # the parent closed its end
+            conn = socket.socket(fileno=fds[0])
+            try:
+                asyncio.run_coroutine_threadsafe(loop.connect_accepted_socket(protocol, conn), loop)
+            except RuntimeError:  # the loop has closed: the server stopped meanwhile
+                conn.close()
+                return
 
     @property
     def started(self) -> bool:

@@ -6,8 +6,10 @@ binds the port and settles the token once, then starts each worker in a fresh in
 (`spawn`: nothing of the parent's threads, BLAS pools or model is shared), one after
 another, each loading the model and the pack and warming up before the next starts (they
 may write the same caches under LOCALREC_HOME). Each worker is a whole `Server` with its
-own `Recommender` and SQLite connection; the kernel hands each new connection to one of
-them. SQLite keeps the workers' writes apart (one `BEGIN IMMEDIATE` transaction per write,
+own `Recommender` and SQLite connection, and listens on nothing: the parent accepts each
+connection and passes it (its file descriptor, over a Unix socket) to the next worker in
+turn, so keep-alive connections are spread evenly; left to the kernel, one worker took
+most of them. SQLite keeps the workers' writes apart (one `BEGIN IMMEDIATE` transaction per write,
 with a busy timeout), and a list read in one worker sees every event another worker has
 acknowledged, because each read starts after that write committed.
 
@@ -57,10 +59,11 @@ def open_server(settings: ServeSettings, workers: int = 1) -> Server | Workers:
     return Workers(settings, workers)
 
 
-def _worker(settings: ServeSettings, sock: socket.socket, conn: Connection) -> None:
-    """A worker process: a whole server on the parent's socket; says when it is ready."""
+def _worker(settings: ServeSettings, channel: socket.socket, conn: Connection) -> None:
+    """A worker process: a whole server, serving the connections the parent passes on
+    `channel`; says when it is ready."""
     try:
-        server = Server(settings, sock=sock)
+        server = Server(settings, sock=channel, handed=True)
     except LocalrecError as exc:
         conn.send(("error", str(exc)))
         return
@@ -93,11 +96,14 @@ class Workers:
         self.count = count
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[BaseProcess] = []
+        self._channels: list[socket.socket] = []  # ours, to each worker
         self._stop = threading.Event()
         self.socket = bind(settings.host, settings.port)
         try:
             for _ in range(count):
-                self._processes.append(self._start())
+                process, channel = self._start()
+                self._processes.append(process)
+                self._channels.append(channel)
         except BaseException:
             self.close()
             raise
@@ -110,20 +116,26 @@ class Workers:
     def pids(self) -> list[int]:
         return [p.pid for p in self._processes if p.pid is not None]
 
-    def _start(self) -> BaseProcess:
-        """One more worker, loaded and warm; its reason to fail as a `ServeError`."""
+    def _start(self) -> tuple[BaseProcess, socket.socket]:
+        """One more worker, loaded and warm, and the channel to pass it connections; its
+        reason to fail as a `ServeError`."""
         ours, theirs = self._context.Pipe(duplex=False)
+        channel, far_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         process = self._context.Process(
-            target=_worker, args=(self.settings, self.socket, theirs), name="localrec-worker"
+            target=_worker, args=(self.settings, far_end, theirs), name="localrec-worker"
         )
-        process.start()
-        theirs.close()
+        try:
+            process.start()
+        finally:
+            theirs.close()
+            far_end.close()
         deadline = time.monotonic() + START_SECONDS
         try:
             while not ours.poll(0.2):
                 if not process.is_alive() or time.monotonic() > deadline:
                     process.kill()
                     process.join()
+                    channel.close()
                     raise ServeError(
                         f"a worker process stopped before it was ready (exit code "
                         f"{process.exitcode}); run `localrec serve` without --workers to see why"
@@ -135,8 +147,35 @@ class Workers:
             ours.close()
         if kind != "ready":
             process.join(30)
+            channel.close()
             raise ServeError(message)
-        return process
+        return process, channel
+
+    def _hand_out(self) -> None:
+        """Accept each connection and pass it to the next worker in turn, so that keep-alive
+        connections are spread evenly (left to the kernel, one worker took most of them:
+        whichever woke first accepted every connection waiting). A worker that has gone is
+        skipped."""
+        turn = 0
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed: stopping
+            with conn:
+                for step in range(len(self._channels)):
+                    try:
+                        socket.send_fds(
+                            self._channels[(turn + step) % len(self._channels)],
+                            [b"c"],
+                            [conn.fileno()],
+                        )
+                        break
+                    except OSError:
+                        continue
+            turn += 1
 
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM (in the main thread) or `stop()`; replace any worker
@@ -145,6 +184,8 @@ class Workers:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, self._on_signal)
+        self.socket.settimeout(0.5)  # the accepting thread sees a stop within that
+        threading.Thread(target=self._hand_out, daemon=True, name="localrec-accept").start()
         try:
             while not self._stop.wait(0.5):
                 for n, process in enumerate(self._processes):
@@ -154,7 +195,9 @@ class Workers:
                             process.pid,
                             process.exitcode,
                         )
-                        self._processes[n] = self._start()
+                        self._processes[n], channel = self._start()
+                        self._channels[n], gone = channel, self._channels[n]
+                        gone.close()
         finally:
             self.close()
             for sig, handler in previous.items():
@@ -174,10 +217,12 @@ class Workers:
         """SIGTERM to every worker, then wait while they finish their requests in flight
         (killed if one takes much longer than the grace period); idempotent."""
         self._stop.set()
+        self.socket.close()  # nothing new is accepted, then the workers are told to stop
         for process in self._processes:
             if process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)
-        self.socket.close()  # the workers no longer accept: nothing new may queue here
+        for channel in self._channels:
+            channel.close()
         for process in self._processes:
             process.join(GRACE_SECONDS + 20)
             if process.is_alive():
