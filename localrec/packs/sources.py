@@ -137,7 +137,7 @@ def chunks_from_events(
     user, item, time = columns
     kind, _ = event_files(path)
     if kind == "parquet":
-        events = ray.data.read_parquet(str(path), columns=[user, item, time])
+        events = ray.data.read_parquet(str(path)).select_columns([user, item, time])
     elif kind == "csv":
         events = ray.data.read_csv(str(path))
     else:
