@@ -1,15 +1,22 @@
 """The FastAPI application: the routes under /v1, the OpenAPI schema at /openapi.json and
 the playground page at /. Each route parses its body and calls one `Service` method.
 
-Routes are plain functions, so the server runs them on its thread pool: requests overlap
-while one waits on SQLite, numpy or the encoder (`Service` decides what may overlap).
+Routes are plain functions, so a lone server runs them on its thread pool: requests
+overlap while one waits on SQLite, numpy or the encoder (`Service` decides what may
+overlap). A worker of `--workers N` (`inline`) instead runs its reads on its event loop,
+one request after another: the other workers use the other cores, and the thread pool's
+hand-offs and the threads' contention for the interpreter cost a worker 15-25% more CPU
+per list (see docs/serve.md). Writes always go to the thread pool, as they may wait on
+SQLite or VACUUM for a while.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Query
 from fastapi.openapi.utils import get_openapi
@@ -51,9 +58,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(service: Service, policy: Policy, cors: tuple[str, ...] = ()) -> FastAPI:
+_Route = TypeVar("_Route", bound=Callable[..., Any])
+
+
+def create_app(
+    service: Service, policy: Policy, cors: tuple[str, ...] = (), *, inline: bool = False
+) -> FastAPI:
     """The application over one opened `Service`; `policy` says who may call it, `cors`
-    which web origins may read its answers (none unless given)."""
+    which web origins may read its answers (none unless given); `inline` runs the reads on
+    the event loop rather than the thread pool (a worker of several)."""
     app = FastAPI(
         title="localrec",
         version=service.version,
@@ -64,7 +77,7 @@ def create_app(service: Service, policy: Policy, cors: tuple[str, ...] = ()) -> 
         responses=_ERRORS,
     )
     install_handlers(app)
-    _routes(app, service)
+    _routes(app, service, inline)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.openapi = lambda: _schema(app, policy)  # type: ignore[method-assign]
     app.add_middleware(Guard, policy=policy)
@@ -80,27 +93,46 @@ def create_app(service: Service, policy: Policy, cors: tuple[str, ...] = ()) -> 
     return app
 
 
-def _routes(app: FastAPI, service: Service) -> None:
+def _on_loop(route: _Route) -> _Route:
+    """The same route, run on the event loop: FastAPI awaits a coroutine function where it
+    would send a plain one to its thread pool (it reads the parameters through `wraps`)."""
+
+    @functools.wraps(route)
+    async def here(*args: Any, **kwargs: Any) -> Any:
+        return route(*args, **kwargs)
+
+    return here  # type: ignore[return-value]
+
+
+def _routes(app: FastAPI, service: Service, inline: bool) -> None:
+
+    def read(route: _Route) -> _Route:
+        return _on_loop(route) if inline else route
+
     @app.get("/", include_in_schema=False)
     def playground() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
     @app.get("/v1/health", response_model=HealthOut, tags=["server"])
+    @read
     def health() -> dict[str, Any]:
         """The model, pack, database and domains being served."""
         return service.health()
 
     @app.get("/v1/stats", tags=["server"])
+    @read
     def stats() -> dict[str, Any]:
         """What `localrec stats --json` prints."""
         return service.stats()
 
     @app.get("/v1/users", response_model=UsersOut, tags=["users"])
+    @read
     def users(limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
         """Stored users with their number of events, the most recently active first."""
         return service.users(limit)
 
     @app.post("/v1/recommend", response_model=ListOut, tags=["recommendations"])
+    @read
     def recommend(body: RecommendRequest) -> JSONResponse:
         """A list for a stored `user` or an ad-hoc `history` (`localrec recommend`)."""
         # The library's to_dict() is ListOut (tests/serve check it); validating it again
@@ -108,11 +140,13 @@ def _routes(app: FastAPI, service: Service) -> None:
         return JSONResponse(service.recommend(body))
 
     @app.post("/v1/score", response_model=ScoredOut, tags=["recommendations"])
+    @read
     def score(body: ScoreRequest) -> dict[str, Any]:
         """s(u, p) of the given items, in their order: cosines (`localrec score`)."""
         return service.score(body)
 
     @app.post("/v1/similar", response_model=ScoredOut, tags=["recommendations"])
+    @read
     def similar(body: SimilarRequest) -> dict[str, Any]:
         """The items closest to one item (`localrec similar`)."""
         return service.similar(body)

@@ -149,7 +149,7 @@ class Server:
             self.close()
             raise
         policy = Policy(self.token, self.loopback, settings.host)
-        app = create_app(self.service, policy, cors)
+        app = create_app(self.service, policy, cors, inline=handed)
         app.router.lifespan_context = self._lifespan
         config = uvicorn.Config(
             app,
