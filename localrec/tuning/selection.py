@@ -17,6 +17,7 @@ zero-shot text by more than a standard error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -36,7 +37,13 @@ from localrec.data.protocol import (
 )
 from localrec.scoring.adapter import AdapterConfig, DomainAdapter, TrainedAdapter, rarely_seen
 from localrec.scoring.history import histories_of_rows
-from localrec.scoring.hybrid import CF_PARTS, ITEM_ITEM_PARTS, HybridModel, hybrid_scores
+from localrec.scoring.hybrid import (
+    CF_PARTS,
+    ITEM_ITEM_PARTS,
+    HybridModel,
+    blend,
+    standardise,
+)
 from localrec.scoring.item_models import item_item_part
 from localrec.scoring.itemknn import ItemItemScorer, ItemKNNScorer
 from localrec.scoring.profiles import zero_shot_scores
@@ -54,6 +61,7 @@ def choose_weights(adapter: DomainAdapter, valid: Validation) -> str | None:
     is not worth keeping (its validation cases do not show it helps), or None."""
     name = valid.dataset.domain_names[adapter.domain]
     cells: dict[str, Cell] = {}
+    zero_shots: dict[str, np.ndarray] = {}
     zero_shot_cases: dict[str, np.ndarray] = {}
     for s in SETTINGS:
         cell = valid.cell(adapter, s)
@@ -61,7 +69,7 @@ def choose_weights(adapter: DomainAdapter, valid: Validation) -> str | None:
         if cell is None or zero_shot is None:
             adapter.hybrid_weight[s] = 1.0  # no validation case to choose by
             continue
-        cells[s] = cell
+        cells[s], zero_shots[s] = cell, zero_shot
         zero_shot_cases[s] = valid.case_ndcg(zero_shot, cell.cands)
         choice = choose_cell(cell, valid.ties)
         adapter.cf_weights[s] = choice.cf_weights
@@ -75,7 +83,7 @@ def choose_weights(adapter: DomainAdapter, valid: Validation) -> str | None:
     adapter.rare_weight = _best_rare_weight(cells, adapter, valid)
     if not cells:
         return f"no validation case ends in {name!r}, so nothing shows it would help"
-    served = valid.served(adapter)
+    served = valid.served(adapter, cells, zero_shots)
     hybrid_cases = {s: valid.case_ndcg(served[s], cells[s].cands) for s in cells}
     for setting, cases in hybrid_cases.items():  # as served: rare and cold weights too
         adapter.hybrid_ndcg[setting] = float(cases.mean())
@@ -154,7 +162,7 @@ class Validation:
 
     def case_ndcg(self, scores: np.ndarray, cands: np.ndarray) -> np.ndarray:
         """Each case's NDCG@10, ranks as `ndcg` gives them."""
-        return ndcg_per_case(rank_of_target(scores + self.ties[cands]), 10)
+        return _case_ndcg(scores + self.ties[cands])
 
     def tuned_scores(self, adapter: DomainAdapter, setting: str, rows: np.ndarray) -> np.ndarray:
         """The adapter's scores of the cases `rows`, a block of rows at a time."""
@@ -220,9 +228,13 @@ class Validation:
         scores = zero_shot_scores("zero-shot", histories, self.cands[setting][rows], self.vectors)
         return np.asarray(scores, np.float64)
 
-    def served(self, adapter: DomainAdapter) -> dict[str, np.ndarray]:
+    def served(
+        self, adapter: DomainAdapter, cells: Mapping[str, Cell], text: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         """Per setting, the validation cases of the adapter's domain as the hybrid serves
-        them (`HybridModel.score`, the rule `recommend` and `eval` rank by)."""
+        them (`HybridModel.blend_rows`, the rule `recommend` and `eval` rank by), from the
+        scores already made: each setting's `cells` (the adapter's, the parts') and
+        zero-shot `text`, computed on the same rows as `HybridModel.score` would."""
         trained = TrainedAdapter(
             "",
             self.config,
@@ -237,17 +249,17 @@ class Validation:
         others = {n: self.other(n) for n in ITEM_ITEM_PARTS}
         model = HybridModel(trained, self.vectors, self.dataset.domains, self.knn, others=others)
         out: dict[str, np.ndarray] = {}
-        for s in SETTINGS:
+        for s, cell in cells.items():
             rows = self.rows(s, adapter.domain)
-            scores = np.empty((len(rows), self.cands[s].shape[1]), np.float64)
-            for start in range(0, len(rows), _ROWS):
-                part = rows[start : start + _ROWS]
-                histories = histories_of_rows(self.histories(s, part))
-                scores[start : start + len(part)] = model.score(
-                    histories, self.cands[s][part], adapter.domain
-                )
-            if len(rows):
-                out[s] = scores
+            histories = histories_of_rows(self.histories(s, rows))
+            out[s] = model.blend_rows(
+                histories,
+                cell.cands,
+                adapter.domain,
+                cell.tuned,
+                lambda name, some, cell=cell: cell.parts[name][some],
+                lambda some, s=s: text[s][some],
+            )
         return out
 
 
@@ -260,11 +272,15 @@ def _best_cold_weight(
     cold = replace(adapter, inputs=None)
     rows = valid.rows(setting, adapter.domain)
     cands = valid.cands[setting][rows]
-    tuned = valid.tuned_scores(cold, setting, rows)
-    weight, _ = best_weight(
-        HYBRID_WEIGHTS, lambda w: valid.case_ndcg(hybrid_scores(tuned, zero_shot, w), cands)
-    )
+    z_tuned = standardise(valid.tuned_scores(cold, setting, rows))
+    z_text, tied = standardise(zero_shot), valid.ties[cands]
+    weight, _ = best_weight(HYBRID_WEIGHTS, lambda w: _case_ndcg(blend(z_tuned, z_text, w) + tied))
     return weight
+
+
+def _case_ndcg(broken: np.ndarray) -> np.ndarray:
+    """Each case's NDCG@10 of scores already tie-broken (the tie-breaks added)."""
+    return ndcg_per_case(rank_of_target(broken), 10)
 
 
 def _not_better(gains: np.ndarray, adapter: DomainAdapter) -> str | None:
@@ -303,27 +319,29 @@ def _best_rare_weight(
     if not any(cell.rare_target.any() for cell in cells.values()):
         return None
     rare_cases = np.concatenate([cell.rare_target for cell in cells.values()])
+    # Per setting: its blend's standardised scores, and its candidates' tie-breaks.
+    kept = {s: (cell.standardised(), valid.ties[cell.cands]) for s, cell in cells.items()}
 
     def pooled(rare_weight: float | None) -> np.ndarray:
         """Per-case NDCG@10 of every validation case, the settings one after another."""
         return np.concatenate(
             [
-                valid.case_ndcg(
-                    cell.hybrid(
-                        cell.cf(adapter.cf_weights[s]),
+                _case_ndcg(
+                    z.hybrid(
+                        adapter.cf_weights[s],
                         adapter.hybrid_weight[s],
                         adapter.bias_shrink[s],
                         adapter.popularity_weight[s],
                         rare_weight,
-                    ),
-                    cell.cands,
+                    )
+                    + tied
                 )
-                for s, cell in cells.items()
+                for s, (z, tied) in kept.items()
             ]
         )
 
     knn_cases = np.concatenate(
-        [valid.case_ndcg(cell.parts["itemknn"], cell.cands) for cell in cells.values()]
+        [_case_ndcg(cell.parts["itemknn"] + kept[s][1]) for s, cell in cells.items()]
     )
     knn_rare = knn_cases[rare_cases].mean()
     best: tuple[float, float | None] | None = None

@@ -73,7 +73,7 @@ def test_a_collaborative_part_is_added_only_when_it_helps_beyond_noise() -> None
         return valid_ndcg(scores, ties, cell.cands)
 
     singles = {name: case_ndcg(cell.parts[name]) for name in CF_PARTS}
-    weights = _collaborative(cell, singles, case_ndcg)
+    weights = _collaborative(cell.standardised(), singles, case_ndcg)
     assert set(weights) == {"itemknn", "walk"} and weights["itemknn"] == 1.0
 
 
@@ -100,8 +100,7 @@ def test_the_hub_guard_keeps_coverage_up_with_item_knn() -> None:
     knn[:, 10:13] = 2.0
     popularity = np.full((n, width), 0.5)
     popularity[:, 1:10] = 1.0
-    cell = _cell(tuned, {"itemknn": knn}, popularity)
-    cell.cands, cell.domain_size = cands, 400
+    cell = replace(_cell(tuned, {"itemknn": knn}, popularity), cands=cands, domain_size=400)
     choice = choose_cell(cell, tie_break(400))
     notes = choice.notes
     assert notes["coverage@10"] >= notes["itemknn coverage@10"] > 0.5
@@ -113,12 +112,8 @@ def test_the_hub_guard_keeps_coverage_up_with_item_knn() -> None:
 def _rare_cell(tuned: list[float], knn: list[float], rare: list[bool], first: int) -> Cell:
     flags = np.array([rare])
     cell = _cell(np.array([tuned]), {"itemknn": np.array([knn])}, np.zeros((1, 4)))
-    cell.cands, cell.rare, cell.rare_target = (
-        np.arange(first, first + 4)[None, :],
-        flags,
-        flags[:, 0],
-    )
-    return cell
+    cands = np.arange(first, first + 4)[None, :]
+    return replace(cell, cands=cands, rare=flags, rare_target=flags[:, 0])
 
 
 @pytest.mark.parametrize(
