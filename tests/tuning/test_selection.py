@@ -3,14 +3,22 @@ the hub guard, the rare weight, the keep rule, and validation cut from training.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 
 import numpy as np
 import pytest
 
-from localrec.data.protocol import held_out_from_training, tie_break, training_counts
+from localrec.data.protocol import SETTINGS, held_out_from_training, tie_break, training_counts
 from localrec.scoring.adapter import AdapterConfig, DomainAdapter
-from localrec.scoring.hybrid import CF_PARTS
+from localrec.scoring.history import histories_of_rows
+from localrec.scoring.hybrid import (
+    CF_PARTS,
+    ITEM_ITEM_PARTS,
+    HybridModel,
+    combine_parts,
+    hybrid_scores,
+    standardise,
+)
 from localrec.scoring.itemknn import ItemKNNScorer
 from localrec.tuning.rules import best_weight, paired_error, simplest_within_error
 from localrec.tuning.search import Cell, _collaborative, choose_cell
@@ -194,3 +202,73 @@ def test_validation_cut_from_training_leaves_the_held_out_items_out_of_every_fit
     for model in adapter.domains.values():
         assert not model.offsets[[59, 119]].any()
         assert model.inputs is not None and not model.inputs[[59, 119]].any()
+
+
+def test_the_search_standardises_once_and_blends_as_the_served_rule() -> None:
+    """A cell's standardised scores are made once and reused for every weight the search
+    tries; each blend is the served rule computed afresh, bit for bit, whatever the order
+    of the questions. The cell is frozen: nothing they were made from can change."""
+    rng = np.random.default_rng(2)
+    n, width = 30, 12
+    parts = {name: rng.random((n, width)) for name in CF_PARTS}
+    cell = replace(
+        _cell(rng.random((n, width)), parts, np.log1p(rng.integers(0, 9, (n, width)))),
+        bias=rng.random((n, width)),
+        rare=rng.random((n, width)) < 0.3,
+    )
+    z = cell.standardised()
+    asked = [
+        ({"itemknn": 1.0, "walk": 0.5}, 0.25, 0.0, 0.0, None),
+        ({"itemknn": 1.0, "rp3beta": 2.0}, 1e6, 0.5, -0.25, None),
+        ({"itemknn": 1.0, "walk": 0.5}, 0.75, 1.0, 0.1, 1.5),
+        ({"walk": 1.0, "cooccurrence": 0.25, "itemknn": 3.0}, 0.25, 0.5, -1.0, 0.0),
+    ]
+    for weights, weight, shrink, popularity, rare_weight in asked * 2:
+        cf = combine_parts(cell.parts, weights)
+        np.testing.assert_array_equal(z.cf(weights), cf)
+        expected = hybrid_scores(
+            cell.tuned - shrink * cell.bias if shrink else cell.tuned,
+            cf,
+            weight,
+            cell.rare,
+            rare_weight,
+        )
+        if popularity:
+            expected = expected + popularity * standardise(cell.popularity)
+        got = z.hybrid(weights, weight, shrink, popularity, rare_weight)
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(FrozenInstanceError):
+        cell.tuned = np.zeros((n, width))  # type: ignore[misc]
+
+
+def test_the_served_pass_scores_the_cases_as_the_hybrid_model_does() -> None:
+    """`tune` scores its validation cases as served from the scores it made for the
+    search (`HybridModel.blend_rows`); `HybridModel.score` makes them anew, as `eval` and
+    `recommend` do: the same bits, with every part, bias left out, popularity, a rare
+    and a cold weight in play."""
+    dataset, vectors = synthetic()
+    config = AdapterConfig(dim=8, epochs=1, negatives=20, min_pairs=10)
+    valid = Validation.build(dataset, vectors, config)
+    ids = [str(i) for i in range(120)]
+    adapter = train_adapter(dataset, vectors, "fake", ids, config, validation=valid)
+    model = adapter.domains[1]
+    for s in SETTINGS:
+        model.cf_weights[s] = {"itemknn": 1.0, "walk": 0.5, "cooccurrence": 0.25, "rp3beta": 2}
+        model.bias_shrink[s], model.popularity_weight[s], model.cold_weight[s] = 0.5, -0.25, 0.5
+    model.rare_weight = 1.5
+    # Items 0-29 unseen (histories of them alone are cold), 60-79 seen twice (rare).
+    counts = valid.counts.copy()
+    counts[:30], counts[60:80] = 0, 2
+    valid, adapter = replace(valid, counts=counts), replace(adapter, counts=counts, seen=counts > 0)
+    assert any(adapter.cold(h) for h in valid.cases["mixed"].histories)
+    cells = {s: valid.cell(model, s) for s in SETTINGS}
+    text = {s: valid.zero_shot_scores(s, 1) for s in SETTINGS}
+    assert all(cell is not None for cell in cells.values())
+    served = valid.served(model, cells, text)  # type: ignore[arg-type]
+    others = {name: valid.other(name) for name in ITEM_ITEM_PARTS}
+    hybrid = HybridModel(adapter, vectors, valid.dataset.domains, valid.knn, others=others)
+    for s in SETTINGS:
+        rows = valid.rows(s, 1)
+        histories = histories_of_rows(valid.histories(s, rows))
+        expected = hybrid.score(histories, valid.cands[s][rows], 1)
+        np.testing.assert_array_equal(served[s], expected)
