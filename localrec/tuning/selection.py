@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -50,21 +51,27 @@ from localrec.scoring.profiles import zero_shot_scores
 from localrec.tuning.rules import best_weight, paired_error
 from localrec.tuning.search import HYBRID_WEIGHTS, Cell, choose_cell
 
-__all__ = ["Validation", "choose_weights"]
+__all__ = ["Scored", "Validation", "choose_weights"]
 
 # Rows of validation cases the adapter scores at once (cases x candidates x dim floats).
 _ROWS = 512
+# Per setting, an adapter's scores of the validation cases of its domain
+# (`Validation.tuned_ndcg`; a setting without such a case has none).
+Scored = dict[str, np.ndarray]
 
 
-def choose_weights(adapter: DomainAdapter, valid: Validation) -> str | None:
+def choose_weights(
+    adapter: DomainAdapter, valid: Validation, scored: Scored | None = None
+) -> str | None:
     """Set the adapter's hybrid, collaborative, popularity, cold and rare weights; why it
-    is not worth keeping (its validation cases do not show it helps), or None."""
+    is not worth keeping (its validation cases do not show it helps), or None. `scored`:
+    this adapter's scores of the validation cases, if `tuned_ndcg` made them already."""
     name = valid.dataset.domain_names[adapter.domain]
     cells: dict[str, Cell] = {}
     zero_shots: dict[str, np.ndarray] = {}
     zero_shot_cases: dict[str, np.ndarray] = {}
     for s in SETTINGS:
-        cell = valid.cell(adapter, s)
+        cell = valid.cell(adapter, s, scored)
         zero_shot = valid.zero_shot_scores(s, adapter.domain)
         if cell is None or zero_shot is None:
             adapter.hybrid_weight[s] = 1.0  # no validation case to choose by
@@ -179,12 +186,18 @@ class Validation:
             )
         return out
 
-    def tuned_ndcg(self, adapter: DomainAdapter, setting: str) -> float:
-        rows = self.rows(setting, adapter.domain)
-        if not len(rows):
-            return 0.0
-        scores = self.tuned_scores(adapter, setting, rows)
-        return self.ndcg(scores, self.cands[setting][rows])
+    def tuned_ndcg(self, adapter: DomainAdapter) -> tuple[dict[str, float], Scored]:
+        """The adapter's validation NDCG@10 per setting, and its scores (`Scored`)."""
+        ndcg: dict[str, float] = {}
+        scored: Scored = {}
+        for s in SETTINGS:
+            rows = self.rows(s, adapter.domain)
+            if not len(rows):
+                ndcg[s] = 0.0
+                continue
+            scored[s] = self.tuned_scores(adapter, s, rows)
+            ndcg[s] = self.ndcg(scored[s], self.cands[s][rows])
+        return ndcg, scored
 
     def parts(self, setting: str, d: int) -> dict[str, np.ndarray]:
         """Every collaborative part's raw scores of the setting's cases ending in `d`."""
@@ -200,16 +213,19 @@ class Validation:
             self._parts[key] = {n: np.asarray(parts[n], np.float64) for n in CF_PARTS}
         return self._parts[key]
 
-    def cell(self, adapter: DomainAdapter, setting: str) -> Cell | None:
+    def cell(
+        self, adapter: DomainAdapter, setting: str, scored: Scored | None = None
+    ) -> Cell | None:
         """One setting's validation cases of the adapter's domain, with every score the
-        hybrid may blend."""
+        hybrid may blend (the adapter's from `scored`, when given)."""
         rows = self.rows(setting, adapter.domain)
         if not len(rows):
             return None
         cands = self.cands[setting][rows]
         rare = rarely_seen(self.counts[cands])
+        tuned = self.tuned_scores(adapter, setting, rows) if scored is None else scored[setting]
         return Cell(
-            tuned=self.tuned_scores(adapter, setting, rows),
+            tuned=tuned,
             bias=adapter.bias[cands].astype(np.float64),
             parts=self.parts(setting, adapter.domain),
             popularity=np.log1p(self.counts[cands].astype(np.float64)),
@@ -257,10 +273,19 @@ class Validation:
                 cell.cands,
                 adapter.domain,
                 cell.tuned,
-                lambda name, some, cell=cell: cell.parts[name][some],
-                lambda some, s=s: text[s][some],
+                partial(_part_rows, cell.parts),
+                partial(_rows, text[s]),
             )
         return out
+
+
+def _rows(scores: np.ndarray, rows: list[int]) -> np.ndarray:
+    out: np.ndarray = scores[rows]
+    return out
+
+
+def _part_rows(parts: Mapping[str, np.ndarray], name: str, rows: list[int]) -> np.ndarray:
+    return _rows(parts[name], rows)
 
 
 def _best_cold_weight(

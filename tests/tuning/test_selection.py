@@ -4,6 +4,7 @@ the hub guard, the rare weight, the keep rule, and validation cut from training.
 from __future__ import annotations
 
 from dataclasses import FrozenInstanceError, replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from localrec.scoring.hybrid import (
 from localrec.scoring.itemknn import ItemKNNScorer
 from localrec.tuning.rules import best_weight, paired_error, simplest_within_error
 from localrec.tuning.search import Cell, _collaborative, choose_cell
-from localrec.tuning.selection import Validation, _best_rare_weight, _not_better
+from localrec.tuning.selection import Validation, _best_rare_weight, _not_better, choose_weights
 from localrec.tuning.train import train_adapter
 from tests.synthetic import synthetic
 
@@ -272,3 +273,23 @@ def test_the_served_pass_scores_the_cases_as_the_hybrid_model_does() -> None:
         histories = histories_of_rows(valid.histories(s, rows))
         expected = hybrid.score(histories, valid.cands[s][rows], 1)
         np.testing.assert_array_equal(served[s], expected)
+
+
+def test_choosing_on_the_kept_epochs_scores_chooses_as_scoring_anew() -> None:
+    """`train_adapter` hands `choose_weights` the scores its kept epoch made
+    (`tuned_ndcg`); they are the adapter's own, so every choice is the same."""
+    dataset, vectors = synthetic()
+    config = AdapterConfig(dim=8, epochs=1, negatives=20, min_pairs=10)
+    valid = Validation.build(dataset, vectors, config)
+    ids = [str(i) for i in range(120)]
+    adapter = train_adapter(dataset, vectors, "fake", ids, config, validation=valid)
+    chosen = adapter.domains[1]
+    fields = ("cf_weights", "hybrid_weight", "bias_shrink", "popularity_weight", "cold_weight")
+    names = (*fields, "choices", "hybrid_ndcg", "zero_shot_ndcg")
+    blanks: list[dict[str, Any]] = [{"rare_weight": 0.5, **{n: {} for n in names}} for _ in "ab"]
+    again, given = (replace(chosen, **blank) for blank in blanks)
+    ndcg, scored = valid.tuned_ndcg(given)
+    assert ndcg == chosen.valid_ndcg
+    assert choose_weights(again, valid) == choose_weights(given, valid, scored)
+    for name in (*names, "rare_weight"):
+        assert getattr(again, name) == getattr(given, name) == getattr(chosen, name)
