@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from localrec.data.protocol import SETTINGS, held_out_from_training, tie_break, training_counts
-from localrec.scoring.adapter import AdapterConfig, DomainAdapter
+from localrec.scoring.adapter import AdapterConfig, DomainAdapter, TrainedAdapter
 from localrec.scoring.history import histories_of_rows
 from localrec.scoring.hybrid import (
     CF_PARTS,
@@ -242,16 +242,21 @@ def test_the_search_standardises_once_and_blends_as_the_served_rule() -> None:
         cell.tuned = np.zeros((n, width))  # type: ignore[misc]
 
 
+def _trained() -> tuple[Validation, TrainedAdapter]:
+    """A small adapter trained on the synthetic dataset, and the validation it chose on."""
+    dataset, vectors = synthetic()
+    config = AdapterConfig(dim=8, epochs=1, negatives=20, min_pairs=10)
+    valid = Validation.build(dataset, vectors, config)
+    ids = [str(i) for i in range(120)]
+    return valid, train_adapter(dataset, vectors, "fake", ids, config, validation=valid)
+
+
 def test_the_served_pass_scores_the_cases_as_the_hybrid_model_does() -> None:
     """`tune` scores its validation cases as served from the scores it made for the
     search (`HybridModel.blend_rows`); `HybridModel.score` makes them anew, as `eval` and
     `recommend` do: the same bits, with every part, bias left out, popularity, a rare
     and a cold weight in play."""
-    dataset, vectors = synthetic()
-    config = AdapterConfig(dim=8, epochs=1, negatives=20, min_pairs=10)
-    valid = Validation.build(dataset, vectors, config)
-    ids = [str(i) for i in range(120)]
-    adapter = train_adapter(dataset, vectors, "fake", ids, config, validation=valid)
+    valid, adapter = _trained()
     model = adapter.domains[1]
     for s in SETTINGS:
         model.cf_weights[s] = {"itemknn": 1.0, "walk": 0.5, "cooccurrence": 0.25, "rp3beta": 2}
@@ -267,7 +272,7 @@ def test_the_served_pass_scores_the_cases_as_the_hybrid_model_does() -> None:
     assert all(cell is not None for cell in cells.values())
     served = valid.served(model, cells, text)  # type: ignore[arg-type]
     others = {name: valid.other(name) for name in ITEM_ITEM_PARTS}
-    hybrid = HybridModel(adapter, vectors, valid.dataset.domains, valid.knn, others=others)
+    hybrid = HybridModel(adapter, valid.vectors, valid.dataset.domains, valid.knn, others=others)
     for s in SETTINGS:
         rows = valid.rows(s, 1)
         histories = histories_of_rows(valid.histories(s, rows))
@@ -278,11 +283,7 @@ def test_the_served_pass_scores_the_cases_as_the_hybrid_model_does() -> None:
 def test_choosing_on_the_kept_epochs_scores_chooses_as_scoring_anew() -> None:
     """`train_adapter` hands `choose_weights` the scores its kept epoch made
     (`tuned_ndcg`); they are the adapter's own, so every choice is the same."""
-    dataset, vectors = synthetic()
-    config = AdapterConfig(dim=8, epochs=1, negatives=20, min_pairs=10)
-    valid = Validation.build(dataset, vectors, config)
-    ids = [str(i) for i in range(120)]
-    adapter = train_adapter(dataset, vectors, "fake", ids, config, validation=valid)
+    valid, adapter = _trained()
     chosen = adapter.domains[1]
     fields = ("cf_weights", "hybrid_weight", "bias_shrink", "popularity_weight", "cold_weight")
     names = (*fields, "choices", "hybrid_ndcg", "zero_shot_ndcg")
