@@ -78,9 +78,9 @@ class Cell:
 
 @dataclass
 class Standardised:
-    """A cell's standardised scores, each made at most once: the parts, the adapter's score
-    per share of its bias left out, the collaborative score per choice of parts, popularity.
-    Local to one search: a cell is frozen, so they cannot go stale."""
+    """A cell's standardised scores, each made once and kept: the parts, the adapter's
+    score for a share of its bias left out, the collaborative score per choice of parts,
+    popularity. Local to one search: a cell is frozen, so they cannot go stale."""
 
     cell: Cell
     _parts: dict[str, np.ndarray] = field(default_factory=dict)
@@ -105,12 +105,12 @@ class Standardised:
         return self._cf[key]
 
     def z_own(self, shrink: float) -> np.ndarray:
-        """z(adapter - shrink * bias)."""
+        """z(adapter - shrink * bias), kept for the last share asked only (the search
+        asks for one share after another)."""
         if shrink not in self._own:
             cell = self.cell
-            self._own[shrink] = standardise(
-                cell.tuned - shrink * cell.bias if shrink else cell.tuned
-            )
+            own = standardise(cell.tuned - shrink * cell.bias if shrink else cell.tuned)
+            self._own = {shrink: own}
         return self._own[shrink]
 
     def hybrid(
@@ -161,7 +161,6 @@ class _Blend:
 def choose_cell(cell: Cell, ties: np.ndarray) -> Choice:
     """The hybrid of one domain and setting (module docstring)."""
     tied = ties[cell.cands]
-    z = cell.standardised()
 
     def case_ndcg(scores: np.ndarray, broken: bool = False) -> np.ndarray:
         return ndcg_per_case(rank_of_target(scores if broken else scores + tied), TOP)
@@ -171,7 +170,8 @@ def choose_cell(cell: Cell, ties: np.ndarray) -> Choice:
         return coverage_at_k(tops.ravel(), cell.domain_size), hub_share(tops, cell.cands)
 
     singles = {name: case_ndcg(cell.parts[name]) for name in CF_PARTS}
-    weights = _collaborative(z, singles, case_ndcg)
+    weights = _collaborative(cell.standardised(), singles, case_ndcg)
+    z = cell.standardised()  # of the chosen parts only: the others' are let go
     blends: list[_Blend] = []
     for shrink in BIAS_SHRINKS:
 
