@@ -267,15 +267,17 @@ class Validation:
         out: dict[str, np.ndarray] = {}
         for s, cell in cells.items():
             rows = self.rows(s, adapter.domain)
-            histories = histories_of_rows(self.histories(s, rows))
-            out[s] = model.blend_rows(
-                histories,
-                cell.cands,
-                adapter.domain,
-                cell.tuned,
-                partial(_part_rows, cell.parts),
-                partial(_rows, text[s]),
-            )
+            out[s] = np.empty_like(cell.tuned)
+            for start in range(0, len(rows), _ROWS):  # a block at a time, as scored
+                block = slice(start, start + _ROWS)
+                out[s][block] = model.blend_rows(
+                    histories_of_rows(self.histories(s, rows[block])),
+                    cell.cands[block],
+                    adapter.domain,
+                    cell.tuned[block],
+                    partial(_part_rows, {name: p[block] for name, p in cell.parts.items()}),
+                    partial(_rows, text[s][block]),
+                )
         return out
 
 
