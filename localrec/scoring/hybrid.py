@@ -17,7 +17,7 @@ domain without an adapter is ranked by zero-shot text alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +38,10 @@ __all__ = [
     "SETTINGS",
     "HybridModel",
     "Setting",
+    "blend",
     "cf_weights",
     "combine_parts",
+    "combine_standardised",
     "hybrid_scores",
     "popularity_part",
     "setting_of",
@@ -82,22 +84,42 @@ def hybrid_scores(
     Candidates flagged in `rare` (seen 1 to RARE_TARGET_MAX times in training) get `rare_weight`
     instead, when one was chosen.
     """
+    return blend(standardise(adapter_scores), standardise(knn_scores), weight, rare, rare_weight)
+
+
+def blend(
+    z_adapter: np.ndarray,
+    z_cf: np.ndarray,
+    weight: float,
+    rare: np.ndarray | None = None,
+    rare_weight: float | None = None,
+) -> np.ndarray:
+    """`hybrid_scores` of scores already standardised (`tune` tries many weights on the
+    same ones)."""
     if weight >= 1e5:
-        return standardise(knn_scores) + 1e-3 * standardise(adapter_scores)
+        return z_cf + 1e-3 * z_adapter
     knn_weight: Any = weight
     if rare is not None and rare_weight is not None:
         knn_weight = np.where(rare, rare_weight, weight)
-    out: np.ndarray = standardise(adapter_scores) + knn_weight * standardise(knn_scores)
+    out: np.ndarray = z_adapter + knn_weight * z_cf
     return out
 
 
 def combine_parts(parts: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
     """sum of weight * z(part) over the weighted parts (in CF_PARTS order)."""
+    used = {name: standardise(parts[name]) for name in CF_PARTS if weights.get(name, 0.0)}
+    return combine_standardised(used, weights)
+
+
+def combine_standardised(
+    z_parts: Mapping[str, np.ndarray], weights: Mapping[str, float]
+) -> np.ndarray:
+    """`combine_parts` of parts already standardised."""
     total: np.ndarray | None = None
     for name in CF_PARTS:
         weight = weights.get(name, 0.0)
         if weight:
-            term = weight * standardise(parts[name])
+            term = weight * z_parts[name]
             total = term if total is None else total + term
     if total is None:
         raise ValueError(f"no collaborative part has a weight: {dict(weights)}")
@@ -202,8 +224,31 @@ class HybridModel:
         """The hybrid's score of each history's row of `candidates` (catalogue rows)."""
         if not self.knows(domain):
             return self.zero_shot(histories, candidates)
-        model = self.adapter.domains[domain]
         tuned = np.asarray(self.tuned(histories, candidates, domain), np.float64)
+        known = [h.known for h in histories]
+
+        def part(name: str, rows: list[int]) -> np.ndarray:
+            return self.part(name, [known[i] for i in rows], candidates[rows], domain)
+
+        def text(rows: list[int]) -> np.ndarray:
+            return self.zero_shot([histories[i] for i in rows], candidates[rows])
+
+        return self.blend_rows(histories, candidates, domain, tuned, part, text)
+
+    def blend_rows(
+        self,
+        histories: Sequence[History],
+        candidates: np.ndarray,
+        domain: int,
+        tuned: np.ndarray,
+        part: Callable[[str, list[int]], np.ndarray],
+        text: Callable[[list[int]], np.ndarray],
+    ) -> np.ndarray:
+        """`score`'s rule, given the adapter's scores (float64) of the rows of a domain
+        the adapter knows, a collaborative part's raw scores of some rows (`part(name,
+        rows)`) and zero-shot text's (`text(rows)`): asked only for what the rule uses.
+        `tune` passes what it scored already."""
+        model = self.adapter.domains[domain]
         known = [h.known for h in histories]
         settings = [setting_of(h, self.domains, domain) for h in histories]
         cold = [self.adapter.cold(k) for k in known]
@@ -213,17 +258,14 @@ class HybridModel:
             rows = [i for i in warm if settings[i] == setting]
             if rows:
                 weights = cf_weights(model, setting)
-                parts = {
-                    name: self.part(name, [known[i] for i in rows], candidates[rows], domain)
-                    for name in weights
-                }
+                parts = {name: np.asarray(part(name, rows), np.float64) for name in weights}
                 scored = combine_parts(parts, weights)
                 cf.update((i, scored[n : n + 1]) for n, i in enumerate(rows))
         cold_rows = [i for i, c in enumerate(cold) if c and model.cold_weight.get(settings[i], 0.0)]
-        text: dict[int, np.ndarray] = {}
+        texts: dict[int, np.ndarray] = {}
         if cold_rows:
-            scored = self.zero_shot([histories[i] for i in cold_rows], candidates[cold_rows])
-            text = dict(zip(cold_rows, np.asarray(scored, np.float64), strict=True))
+            scored = text(cold_rows)
+            texts = dict(zip(cold_rows, np.asarray(scored, np.float64), strict=True))
         popularity, rare_rows = self._candidate_parts.get(
             candidates, lambda: self._of_candidates(candidates)
         )
@@ -231,9 +273,9 @@ class HybridModel:
         for i in range(len(histories)):
             setting = settings[i]
             if cold[i]:
-                if i in text:
+                if i in texts:
                     weight = model.cold_weight[setting]
-                    out[i] = hybrid_scores(tuned[i : i + 1], text[i][None, :], weight)[0]
+                    out[i] = hybrid_scores(tuned[i : i + 1], texts[i][None, :], weight)[0]
                 else:  # no text weight: the adapter alone, on the hybrid's scale
                     out[i] = standardise(tuned[i : i + 1])[0]
                 continue

@@ -31,7 +31,7 @@ from localrec.data.protocol import (
     rank_of_target,
     top_k_items,
 )
-from localrec.scoring.hybrid import CF_PARTS, combine_parts, hybrid_scores, standardise
+from localrec.scoring.hybrid import CF_PARTS, blend, combine_standardised, standardise
 from localrec.tuning.rules import best_weight, simplest_within_error
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "POPULARITY_WEIGHTS",
     "Cell",
     "Choice",
+    "Standardised",
     "choose_cell",
 ]
 
@@ -55,7 +56,7 @@ POPULARITY_WEIGHTS = (-1.0, -0.75, -0.5, -0.35, -0.25, -0.15, -0.1, 0.0, 0.1, 0.
 TOP = 10
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Cell:
     """One setting's validation cases of a domain, with every score the hybrid may blend:
     the adapter's, its item bias, each collaborative part's and log(1 + popularity)."""
@@ -68,26 +69,64 @@ class Cell:
     rare: np.ndarray  # candidates seen 1 to RARE_TARGET_MAX times in training
     rare_target: np.ndarray  # cases whose target is such an item
     domain_size: int
-    _popularity_z: np.ndarray | None = field(default=None, repr=False)
+
+    def standardised(self) -> Standardised:
+        """The scores the hybrid standardises, standardised once (the search tries many
+        weights on the same ones)."""
+        return Standardised(self)
+
+
+@dataclass
+class Standardised:
+    """A cell's standardised scores, each made once and kept: the parts, the adapter's
+    score for a share of its bias left out, the collaborative score per choice of parts,
+    popularity. Local to one search: a cell is frozen, so they cannot go stale."""
+
+    cell: Cell
+    _parts: dict[str, np.ndarray] = field(default_factory=dict)
+    _own: dict[float, np.ndarray] = field(default_factory=dict)
+    _cf: dict[tuple[float, ...], np.ndarray] = field(default_factory=dict)
+    _popularity: np.ndarray | None = None
+
+    def part(self, name: str) -> np.ndarray:
+        if name not in self._parts:
+            self._parts[name] = standardise(self.cell.parts[name])
+        return self._parts[name]
 
     def cf(self, weights: Mapping[str, float]) -> np.ndarray:
-        return combine_parts(self.parts, weights)
+        """The collaborative score, unstandardised (`combine_parts`)."""
+        used = {name: self.part(name) for name in CF_PARTS if weights.get(name, 0.0)}
+        return combine_standardised(used, weights)
+
+    def z_cf(self, weights: Mapping[str, float]) -> np.ndarray:
+        key = tuple(weights.get(name, 0.0) for name in CF_PARTS)
+        if key not in self._cf:
+            self._cf[key] = standardise(self.cf(weights))
+        return self._cf[key]
+
+    def z_own(self, shrink: float) -> np.ndarray:
+        """z(adapter - shrink * bias), kept for the last share asked only (the search
+        asks for one share after another)."""
+        if shrink not in self._own:
+            cell = self.cell
+            own = standardise(cell.tuned - shrink * cell.bias if shrink else cell.tuned)
+            self._own = {shrink: own}
+        return self._own[shrink]
 
     def hybrid(
         self,
-        cf: np.ndarray,
+        weights: Mapping[str, float],
         weight: float,
         shrink: float,
         popularity: float,
         rare_weight: float | None = None,
     ) -> np.ndarray:
         """The served rule (`HybridModel.score`) on these cases, for a warm user."""
-        own = self.tuned - shrink * self.bias if shrink else self.tuned
-        out = hybrid_scores(own, cf, weight, self.rare, rare_weight)
+        out = blend(self.z_own(shrink), self.z_cf(weights), weight, self.cell.rare, rare_weight)
         if popularity:
-            if self._popularity_z is None:
-                self._popularity_z = standardise(self.popularity)
-            out = out + popularity * self._popularity_z
+            if self._popularity is None:
+                self._popularity = standardise(self.cell.popularity)
+            out = out + popularity * self._popularity
         return out
 
 
@@ -121,34 +160,37 @@ class _Blend:
 
 def choose_cell(cell: Cell, ties: np.ndarray) -> Choice:
     """The hybrid of one domain and setting (module docstring)."""
+    tied = ties[cell.cands]
 
-    def case_ndcg(scores: np.ndarray) -> np.ndarray:
-        return ndcg_per_case(rank_of_target(scores + ties[cell.cands]), TOP)
+    def case_ndcg(scores: np.ndarray, broken: bool = False) -> np.ndarray:
+        return ndcg_per_case(rank_of_target(scores if broken else scores + tied), TOP)
 
-    def lists(scores: np.ndarray) -> tuple[float, float]:
-        tops = top_k_items(scores + ties[cell.cands], cell.cands, TOP)
+    def lists(broken: np.ndarray) -> tuple[float, float]:
+        tops = top_k_items(broken, cell.cands, TOP)
         return coverage_at_k(tops.ravel(), cell.domain_size), hub_share(tops, cell.cands)
 
     singles = {name: case_ndcg(cell.parts[name]) for name in CF_PARTS}
-    weights = _collaborative(cell, singles, case_ndcg)
-    cf = cell.cf(weights)
+    weights = _collaborative(cell.standardised(), singles, case_ndcg)
+    z = cell.standardised()  # of the chosen parts only: the others' are let go
     blends: list[_Blend] = []
     for shrink in BIAS_SHRINKS:
 
         def blended(weight: float, shrink: float = shrink) -> np.ndarray:
-            return case_ndcg(cell.hybrid(cf, weight, shrink, 0.0))
+            return case_ndcg(z.hybrid(weights, weight, shrink, 0.0))
 
         weight, _ = best_weight(HYBRID_WEIGHTS, blended)
         for popularity in POPULARITY_WEIGHTS:
-            scores = cell.hybrid(cf, weight, shrink, popularity)
-            blends.append(_Blend(shrink, weight, popularity, case_ndcg(scores), *lists(scores)))
+            broken = z.hybrid(weights, weight, shrink, popularity) + tied
+            blends.append(
+                _Blend(shrink, weight, popularity, case_ndcg(broken, True), *lists(broken))
+            )
     components = {
         "adapter": case_ndcg(cell.tuned),
         **{name: singles[name] for name in weights},
         "popularity": case_ndcg(cell.popularity),
     }
     floor = max(float(c.mean()) for c in components.values())
-    knn_coverage, knn_hub = lists(cell.parts["itemknn"])
+    knn_coverage, knn_hub = lists(cell.parts["itemknn"] + tied)
     above = [b for b in blends if float(b.cases.mean()) >= floor]
     guarded = [b for b in above if b.coverage >= knn_coverage]
     pool = guarded or above or blends
@@ -178,7 +220,7 @@ def choose_cell(cell: Cell, ties: np.ndarray) -> Choice:
 
 
 def _collaborative(
-    cell: Cell,
+    z: Standardised,
     singles: Mapping[str, np.ndarray],
     case_ndcg: Callable[[np.ndarray], np.ndarray],
 ) -> dict[str, float]:
@@ -194,7 +236,7 @@ def _collaborative(
                 continue
             for value in PART_WEIGHTS:
                 trial = {**weights, name: value}
-                cases = case_ndcg(cell.cf(trial))
+                cases = case_ndcg(z.cf(trial))
                 if best is None or float(cases.mean()) > float(best[1].mean()):
                     best = (trial, cases)
         assert best is not None

@@ -17,7 +17,9 @@ zero-shot text by more than a standard error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -36,32 +38,45 @@ from localrec.data.protocol import (
 )
 from localrec.scoring.adapter import AdapterConfig, DomainAdapter, TrainedAdapter, rarely_seen
 from localrec.scoring.history import histories_of_rows
-from localrec.scoring.hybrid import CF_PARTS, ITEM_ITEM_PARTS, HybridModel, hybrid_scores
+from localrec.scoring.hybrid import (
+    CF_PARTS,
+    ITEM_ITEM_PARTS,
+    HybridModel,
+    blend,
+    standardise,
+)
 from localrec.scoring.item_models import item_item_part
 from localrec.scoring.itemknn import ItemItemScorer, ItemKNNScorer
 from localrec.scoring.profiles import zero_shot_scores
 from localrec.tuning.rules import best_weight, paired_error
 from localrec.tuning.search import HYBRID_WEIGHTS, Cell, choose_cell
 
-__all__ = ["Validation", "choose_weights"]
+__all__ = ["Scored", "Validation", "choose_weights"]
 
 # Rows of validation cases the adapter scores at once (cases x candidates x dim floats).
 _ROWS = 512
+# Per setting, an adapter's scores of the validation cases of its domain
+# (`Validation.tuned_ndcg`; a setting without such a case has none).
+Scored = dict[str, np.ndarray]
 
 
-def choose_weights(adapter: DomainAdapter, valid: Validation) -> str | None:
+def choose_weights(
+    adapter: DomainAdapter, valid: Validation, scored: Scored | None = None
+) -> str | None:
     """Set the adapter's hybrid, collaborative, popularity, cold and rare weights; why it
-    is not worth keeping (its validation cases do not show it helps), or None."""
+    is not worth keeping (its validation cases do not show it helps), or None. `scored`:
+    this adapter's scores of the validation cases, if `tuned_ndcg` made them already."""
     name = valid.dataset.domain_names[adapter.domain]
     cells: dict[str, Cell] = {}
+    zero_shots: dict[str, np.ndarray] = {}
     zero_shot_cases: dict[str, np.ndarray] = {}
     for s in SETTINGS:
-        cell = valid.cell(adapter, s)
+        cell = valid.cell(adapter, s, scored)
         zero_shot = valid.zero_shot_scores(s, adapter.domain)
         if cell is None or zero_shot is None:
             adapter.hybrid_weight[s] = 1.0  # no validation case to choose by
             continue
-        cells[s] = cell
+        cells[s], zero_shots[s] = cell, zero_shot
         zero_shot_cases[s] = valid.case_ndcg(zero_shot, cell.cands)
         choice = choose_cell(cell, valid.ties)
         adapter.cf_weights[s] = choice.cf_weights
@@ -75,7 +90,7 @@ def choose_weights(adapter: DomainAdapter, valid: Validation) -> str | None:
     adapter.rare_weight = _best_rare_weight(cells, adapter, valid)
     if not cells:
         return f"no validation case ends in {name!r}, so nothing shows it would help"
-    served = valid.served(adapter)
+    served = valid.served(adapter, cells, zero_shots)
     hybrid_cases = {s: valid.case_ndcg(served[s], cells[s].cands) for s in cells}
     for setting, cases in hybrid_cases.items():  # as served: rare and cold weights too
         adapter.hybrid_ndcg[setting] = float(cases.mean())
@@ -154,7 +169,7 @@ class Validation:
 
     def case_ndcg(self, scores: np.ndarray, cands: np.ndarray) -> np.ndarray:
         """Each case's NDCG@10, ranks as `ndcg` gives them."""
-        return ndcg_per_case(rank_of_target(scores + self.ties[cands]), 10)
+        return _case_ndcg(scores + self.ties[cands])
 
     def tuned_scores(self, adapter: DomainAdapter, setting: str, rows: np.ndarray) -> np.ndarray:
         """The adapter's scores of the cases `rows`, a block of rows at a time."""
@@ -171,12 +186,18 @@ class Validation:
             )
         return out
 
-    def tuned_ndcg(self, adapter: DomainAdapter, setting: str) -> float:
-        rows = self.rows(setting, adapter.domain)
-        if not len(rows):
-            return 0.0
-        scores = self.tuned_scores(adapter, setting, rows)
-        return self.ndcg(scores, self.cands[setting][rows])
+    def tuned_ndcg(self, adapter: DomainAdapter) -> tuple[dict[str, float], Scored]:
+        """The adapter's validation NDCG@10 per setting, and its scores (`Scored`)."""
+        ndcg: dict[str, float] = {}
+        scored: Scored = {}
+        for s in SETTINGS:
+            rows = self.rows(s, adapter.domain)
+            if not len(rows):
+                ndcg[s] = 0.0
+                continue
+            scored[s] = self.tuned_scores(adapter, s, rows)
+            ndcg[s] = self.ndcg(scored[s], self.cands[s][rows])
+        return ndcg, scored
 
     def parts(self, setting: str, d: int) -> dict[str, np.ndarray]:
         """Every collaborative part's raw scores of the setting's cases ending in `d`."""
@@ -192,16 +213,19 @@ class Validation:
             self._parts[key] = {n: np.asarray(parts[n], np.float64) for n in CF_PARTS}
         return self._parts[key]
 
-    def cell(self, adapter: DomainAdapter, setting: str) -> Cell | None:
+    def cell(
+        self, adapter: DomainAdapter, setting: str, scored: Scored | None = None
+    ) -> Cell | None:
         """One setting's validation cases of the adapter's domain, with every score the
-        hybrid may blend."""
+        hybrid may blend (the adapter's from `scored`, when given)."""
         rows = self.rows(setting, adapter.domain)
         if not len(rows):
             return None
         cands = self.cands[setting][rows]
         rare = rarely_seen(self.counts[cands])
+        tuned = self.tuned_scores(adapter, setting, rows) if scored is None else scored[setting]
         return Cell(
-            tuned=self.tuned_scores(adapter, setting, rows),
+            tuned=tuned,
             bias=adapter.bias[cands].astype(np.float64),
             parts=self.parts(setting, adapter.domain),
             popularity=np.log1p(self.counts[cands].astype(np.float64)),
@@ -220,9 +244,13 @@ class Validation:
         scores = zero_shot_scores("zero-shot", histories, self.cands[setting][rows], self.vectors)
         return np.asarray(scores, np.float64)
 
-    def served(self, adapter: DomainAdapter) -> dict[str, np.ndarray]:
+    def served(
+        self, adapter: DomainAdapter, cells: Mapping[str, Cell], text: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         """Per setting, the validation cases of the adapter's domain as the hybrid serves
-        them (`HybridModel.score`, the rule `recommend` and `eval` rank by)."""
+        them (`HybridModel.blend_rows`, the rule `recommend` and `eval` rank by), from the
+        scores already made: each setting's `cells` (the adapter's, the parts') and
+        zero-shot `text`, computed on the same rows as `HybridModel.score` would."""
         trained = TrainedAdapter(
             "",
             self.config,
@@ -237,18 +265,29 @@ class Validation:
         others = {n: self.other(n) for n in ITEM_ITEM_PARTS}
         model = HybridModel(trained, self.vectors, self.dataset.domains, self.knn, others=others)
         out: dict[str, np.ndarray] = {}
-        for s in SETTINGS:
+        for s, cell in cells.items():
             rows = self.rows(s, adapter.domain)
-            scores = np.empty((len(rows), self.cands[s].shape[1]), np.float64)
-            for start in range(0, len(rows), _ROWS):
-                part = rows[start : start + _ROWS]
-                histories = histories_of_rows(self.histories(s, part))
-                scores[start : start + len(part)] = model.score(
-                    histories, self.cands[s][part], adapter.domain
+            out[s] = np.empty_like(cell.tuned)
+            for start in range(0, len(rows), _ROWS):  # a block at a time, as scored
+                block = slice(start, start + _ROWS)
+                out[s][block] = model.blend_rows(
+                    histories_of_rows(self.histories(s, rows[block])),
+                    cell.cands[block],
+                    adapter.domain,
+                    cell.tuned[block],
+                    partial(_part_rows, {name: p[block] for name, p in cell.parts.items()}),
+                    partial(_rows, text[s][block]),
                 )
-            if len(rows):
-                out[s] = scores
         return out
+
+
+def _rows(scores: np.ndarray, rows: list[int]) -> np.ndarray:
+    out: np.ndarray = scores[rows]
+    return out
+
+
+def _part_rows(parts: Mapping[str, np.ndarray], name: str, rows: list[int]) -> np.ndarray:
+    return _rows(parts[name], rows)
 
 
 def _best_cold_weight(
@@ -260,11 +299,15 @@ def _best_cold_weight(
     cold = replace(adapter, inputs=None)
     rows = valid.rows(setting, adapter.domain)
     cands = valid.cands[setting][rows]
-    tuned = valid.tuned_scores(cold, setting, rows)
-    weight, _ = best_weight(
-        HYBRID_WEIGHTS, lambda w: valid.case_ndcg(hybrid_scores(tuned, zero_shot, w), cands)
-    )
+    z_tuned = standardise(valid.tuned_scores(cold, setting, rows))
+    z_text, tied = standardise(zero_shot), valid.ties[cands]
+    weight, _ = best_weight(HYBRID_WEIGHTS, lambda w: _case_ndcg(blend(z_tuned, z_text, w) + tied))
     return weight
+
+
+def _case_ndcg(broken: np.ndarray) -> np.ndarray:
+    """Each case's NDCG@10 of scores already tie-broken (the tie-breaks added)."""
+    return ndcg_per_case(rank_of_target(broken), 10)
 
 
 def _not_better(gains: np.ndarray, adapter: DomainAdapter) -> str | None:
@@ -303,27 +346,29 @@ def _best_rare_weight(
     if not any(cell.rare_target.any() for cell in cells.values()):
         return None
     rare_cases = np.concatenate([cell.rare_target for cell in cells.values()])
+    # Per setting: its blend's standardised scores, and its candidates' tie-breaks.
+    kept = {s: (cell.standardised(), valid.ties[cell.cands]) for s, cell in cells.items()}
 
     def pooled(rare_weight: float | None) -> np.ndarray:
         """Per-case NDCG@10 of every validation case, the settings one after another."""
         return np.concatenate(
             [
-                valid.case_ndcg(
-                    cell.hybrid(
-                        cell.cf(adapter.cf_weights[s]),
+                _case_ndcg(
+                    z.hybrid(
+                        adapter.cf_weights[s],
                         adapter.hybrid_weight[s],
                         adapter.bias_shrink[s],
                         adapter.popularity_weight[s],
                         rare_weight,
-                    ),
-                    cell.cands,
+                    )
+                    + tied
                 )
-                for s, cell in cells.items()
+                for s, (z, tied) in kept.items()
             ]
         )
 
     knn_cases = np.concatenate(
-        [valid.case_ndcg(cell.parts["itemknn"], cell.cands) for cell in cells.values()]
+        [_case_ndcg(cell.parts["itemknn"] + kept[s][1]) for s, cell in cells.items()]
     )
     knn_rare = knn_cases[rare_cases].mean()
     best: tuple[float, float | None] | None = None

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from localrec.data.dataset import SequenceDataset
-from localrec.data.protocol import SETTINGS, training_counts
+from localrec.data.protocol import training_counts
 from localrec.errors import TrainingError
 from localrec.scoring.adapter import (
     AdapterConfig,
@@ -28,7 +28,7 @@ from localrec.scoring.adapter import (
     normalised,
     predict_unseen_bias,
 )
-from localrec.tuning.selection import Validation, choose_weights
+from localrec.tuning.selection import Scored, Validation, choose_weights
 from localrec.weighting import ages, recency
 
 __all__ = ["Pairs", "batch_loss_and_grads", "build_pairs", "train_adapter"]
@@ -239,7 +239,7 @@ def train_adapter(
         if config.id_inputs:
             params["inputs"] = np.zeros((n_items, config.dim), np.float32)
         optimiser = _Adam(params, config.learning_rate)
-        best: tuple[float, int, dict[str, np.ndarray], dict[str, float]] | None = None
+        best: tuple[float, int, dict[str, np.ndarray], dict[str, float], Scored] | None = None
         per_epoch = min(len(pairs), config.max_pairs_per_epoch)
         steps = math.ceil(per_epoch / config.batch_size)
         for epoch in range(1, config.epochs + 1):
@@ -267,18 +267,19 @@ def train_adapter(
                 if on_batch is not None:
                     on_batch(step + 1, steps)
             snapshot = _domain_adapter(d, params, vectors, seen, domain_items)
-            ndcg: dict[str, float] = {s: valid.tuned_ndcg(snapshot, s) for s in SETTINGS}
+            ndcg, scored = valid.tuned_ndcg(snapshot)
             mean = float(np.mean(list(ndcg.values())))
             if on_epoch is not None:
                 on_epoch(dataset.domain_names[d], epoch, mean, ndcg)
             if best is None or mean > best[0]:
-                best = (mean, epoch, {k: v.copy() for k, v in params.items()}, ndcg)
+                best = (mean, epoch, {k: v.copy() for k, v in params.items()}, ndcg, scored)
             elif epoch - best[1] >= config.patience:
                 break
         assert best is not None
         adapter = _domain_adapter(d, best[2], vectors, seen, domain_items)
         adapter.epoch, adapter.valid_ndcg = best[1], best[3]
-        why_not = choose_weights(adapter, valid)
+        # The kept epoch's snapshot was this very adapter: its scores are reused.
+        why_not = choose_weights(adapter, valid, best[4])
         adapter.seconds = time.perf_counter() - domain_start
         if why_not:
             dropped[name] = why_not

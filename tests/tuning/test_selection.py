@@ -3,18 +3,27 @@ the hub guard, the rare weight, the keep rule, and validation cut from training.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
+from typing import Any
 
 import numpy as np
 import pytest
 
-from localrec.data.protocol import held_out_from_training, tie_break, training_counts
-from localrec.scoring.adapter import AdapterConfig, DomainAdapter
-from localrec.scoring.hybrid import CF_PARTS
+from localrec.data.protocol import SETTINGS, held_out_from_training, tie_break, training_counts
+from localrec.scoring.adapter import AdapterConfig, DomainAdapter, TrainedAdapter
+from localrec.scoring.history import histories_of_rows
+from localrec.scoring.hybrid import (
+    CF_PARTS,
+    ITEM_ITEM_PARTS,
+    HybridModel,
+    combine_parts,
+    hybrid_scores,
+    standardise,
+)
 from localrec.scoring.itemknn import ItemKNNScorer
 from localrec.tuning.rules import best_weight, paired_error, simplest_within_error
 from localrec.tuning.search import Cell, _collaborative, choose_cell
-from localrec.tuning.selection import Validation, _best_rare_weight, _not_better
+from localrec.tuning.selection import Validation, _best_rare_weight, _not_better, choose_weights
 from localrec.tuning.train import train_adapter
 from tests.synthetic import synthetic
 
@@ -73,7 +82,7 @@ def test_a_collaborative_part_is_added_only_when_it_helps_beyond_noise() -> None
         return valid_ndcg(scores, ties, cell.cands)
 
     singles = {name: case_ndcg(cell.parts[name]) for name in CF_PARTS}
-    weights = _collaborative(cell, singles, case_ndcg)
+    weights = _collaborative(cell.standardised(), singles, case_ndcg)
     assert set(weights) == {"itemknn", "walk"} and weights["itemknn"] == 1.0
 
 
@@ -100,8 +109,7 @@ def test_the_hub_guard_keeps_coverage_up_with_item_knn() -> None:
     knn[:, 10:13] = 2.0
     popularity = np.full((n, width), 0.5)
     popularity[:, 1:10] = 1.0
-    cell = _cell(tuned, {"itemknn": knn}, popularity)
-    cell.cands, cell.domain_size = cands, 400
+    cell = replace(_cell(tuned, {"itemknn": knn}, popularity), cands=cands, domain_size=400)
     choice = choose_cell(cell, tie_break(400))
     notes = choice.notes
     assert notes["coverage@10"] >= notes["itemknn coverage@10"] > 0.5
@@ -113,12 +121,8 @@ def test_the_hub_guard_keeps_coverage_up_with_item_knn() -> None:
 def _rare_cell(tuned: list[float], knn: list[float], rare: list[bool], first: int) -> Cell:
     flags = np.array([rare])
     cell = _cell(np.array([tuned]), {"itemknn": np.array([knn])}, np.zeros((1, 4)))
-    cell.cands, cell.rare, cell.rare_target = (
-        np.arange(first, first + 4)[None, :],
-        flags,
-        flags[:, 0],
-    )
-    return cell
+    cands = np.arange(first, first + 4)[None, :]
+    return replace(cell, cands=cands, rare=flags, rare_target=flags[:, 0])
 
 
 @pytest.mark.parametrize(
@@ -199,3 +203,94 @@ def test_validation_cut_from_training_leaves_the_held_out_items_out_of_every_fit
     for model in adapter.domains.values():
         assert not model.offsets[[59, 119]].any()
         assert model.inputs is not None and not model.inputs[[59, 119]].any()
+
+
+def test_the_search_standardises_once_and_blends_as_the_served_rule() -> None:
+    """A cell's standardised scores are made once and reused for every weight the search
+    tries; each blend is the served rule computed afresh, bit for bit, whatever the order
+    of the questions. The cell is frozen: nothing they were made from can change."""
+    rng = np.random.default_rng(2)
+    n, width = 30, 12
+    parts = {name: rng.random((n, width)) for name in CF_PARTS}
+    cell = replace(
+        _cell(rng.random((n, width)), parts, np.log1p(rng.integers(0, 9, (n, width)))),
+        bias=rng.random((n, width)),
+        rare=rng.random((n, width)) < 0.3,
+    )
+    z = cell.standardised()
+    asked = [
+        ({"itemknn": 1.0, "walk": 0.5}, 0.25, 0.0, 0.0, None),
+        ({"itemknn": 1.0, "rp3beta": 2.0}, 1e6, 0.5, -0.25, None),
+        ({"itemknn": 1.0, "walk": 0.5}, 0.75, 1.0, 0.1, 1.5),
+        ({"walk": 1.0, "cooccurrence": 0.25, "itemknn": 3.0}, 0.25, 0.5, -1.0, 0.0),
+    ]
+    for weights, weight, shrink, popularity, rare_weight in asked * 2:
+        cf = combine_parts(cell.parts, weights)
+        np.testing.assert_array_equal(z.cf(weights), cf)
+        expected = hybrid_scores(
+            cell.tuned - shrink * cell.bias if shrink else cell.tuned,
+            cf,
+            weight,
+            cell.rare,
+            rare_weight,
+        )
+        if popularity:
+            expected = expected + popularity * standardise(cell.popularity)
+        got = z.hybrid(weights, weight, shrink, popularity, rare_weight)
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(FrozenInstanceError):
+        cell.tuned = np.zeros((n, width))  # type: ignore[misc]
+
+
+def _trained() -> tuple[Validation, TrainedAdapter]:
+    """A small adapter trained on the synthetic dataset, and the validation it chose on."""
+    dataset, vectors = synthetic()
+    config = AdapterConfig(dim=8, epochs=1, negatives=20, min_pairs=10)
+    valid = Validation.build(dataset, vectors, config)
+    ids = [str(i) for i in range(120)]
+    return valid, train_adapter(dataset, vectors, "fake", ids, config, validation=valid)
+
+
+def test_the_served_pass_scores_the_cases_as_the_hybrid_model_does() -> None:
+    """`tune` scores its validation cases as served from the scores it made for the
+    search (`HybridModel.blend_rows`); `HybridModel.score` makes them anew, as `eval` and
+    `recommend` do: the same bits, with every part, bias left out, popularity, a rare
+    and a cold weight in play."""
+    valid, adapter = _trained()
+    model = adapter.domains[1]
+    for s in SETTINGS:
+        model.cf_weights[s] = {"itemknn": 1.0, "walk": 0.5, "cooccurrence": 0.25, "rp3beta": 2}
+        model.bias_shrink[s], model.popularity_weight[s], model.cold_weight[s] = 0.5, -0.25, 0.5
+    model.rare_weight = 1.5
+    # Items 0-29 unseen (histories of them alone are cold), 60-79 seen twice (rare).
+    counts = valid.counts.copy()
+    counts[:30], counts[60:80] = 0, 2
+    valid, adapter = replace(valid, counts=counts), replace(adapter, counts=counts, seen=counts > 0)
+    assert any(adapter.cold(h) for h in valid.cases["mixed"].histories)
+    cells = {s: valid.cell(model, s) for s in SETTINGS}
+    text = {s: valid.zero_shot_scores(s, 1) for s in SETTINGS}
+    assert all(cell is not None for cell in cells.values())
+    served = valid.served(model, cells, text)  # type: ignore[arg-type]
+    others = {name: valid.other(name) for name in ITEM_ITEM_PARTS}
+    hybrid = HybridModel(adapter, valid.vectors, valid.dataset.domains, valid.knn, others=others)
+    for s in SETTINGS:
+        rows = valid.rows(s, 1)
+        histories = histories_of_rows(valid.histories(s, rows))
+        expected = hybrid.score(histories, valid.cands[s][rows], 1)
+        np.testing.assert_array_equal(served[s], expected)
+
+
+def test_choosing_on_the_kept_epochs_scores_chooses_as_scoring_anew() -> None:
+    """`train_adapter` hands `choose_weights` the scores its kept epoch made
+    (`tuned_ndcg`); they are the adapter's own, so every choice is the same."""
+    valid, adapter = _trained()
+    chosen = adapter.domains[1]
+    fields = ("cf_weights", "hybrid_weight", "bias_shrink", "popularity_weight", "cold_weight")
+    names = (*fields, "choices", "hybrid_ndcg", "zero_shot_ndcg")
+    blanks: list[dict[str, Any]] = [{"rare_weight": 0.5, **{n: {} for n in names}} for _ in "ab"]
+    again, given = (replace(chosen, **blank) for blank in blanks)
+    ndcg, scored = valid.tuned_ndcg(given)
+    assert ndcg == chosen.valid_ndcg
+    assert choose_weights(again, valid) == choose_weights(given, valid, scored)
+    for name in (*names, "rare_weight"):
+        assert getattr(again, name) == getattr(given, name) == getattr(chosen, name)
