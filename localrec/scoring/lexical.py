@@ -46,50 +46,40 @@ class LexicalIndex:
     def build(cls, titles: Sequence[str]) -> LexicalIndex:
         """The index of `titles` (the catalogue in row order)."""
         vocabulary: dict[str, int] = {}
-        indptr = [0]
-        indices: list[int] = []
-        counts: list[int] = []
-        for title in titles:
-            row: dict[int, int] = {}
-            for term in tokens(title):
-                column = vocabulary.setdefault(term, len(vocabulary))
-                row[column] = row.get(column, 0) + 1
-            indices.extend(row)
-            counts.extend(row.values())
-            indptr.append(len(indices))
-        shape = (len(titles), len(vocabulary))
-        tf = sp.csr_matrix(
-            (np.asarray(counts, dtype=np.float64), np.asarray(indices, dtype=np.int64), indptr),
-            shape=shape,
-        )
+        tf = _term_counts(titles, vocabulary, grow=True)
         df = np.bincount(tf.indices, minlength=len(vocabulary)).astype(np.float64)
         idf = np.log((1.0 + len(titles)) / (1.0 + df)) + 1.0
         return cls(vocabulary, idf, _weighted(tf, idf))
 
     def vectorise(self, texts: Sequence[str]) -> sp.csr_matrix:
         """TF-IDF rows of texts outside the catalogue (terms it lacks are left out)."""
-        indptr = [0]
-        indices: list[int] = []
-        counts: list[int] = []
-        for text in texts:
-            row: dict[int, int] = {}
-            for term in tokens(text):
-                column = self.vocabulary.get(term)
-                if column is not None:
-                    row[column] = row.get(column, 0) + 1
-            indices.extend(row)
-            counts.extend(row.values())
-            indptr.append(len(indices))
-        tf = sp.csr_matrix(
-            (np.asarray(counts, dtype=np.float64), np.asarray(indices, dtype=np.int64), indptr),
-            shape=(len(texts), len(self.vocabulary)),
-        )
-        return _weighted(tf, self.idf)
+        return _weighted(_term_counts(texts, self.vocabulary, grow=False), self.idf)
 
     @property
     def nbytes(self) -> int:
         """Memory of the rows and weights (the vocabulary's strings not counted)."""
         return int(self.rows.data.nbytes + self.rows.indices.nbytes + self.rows.indptr.nbytes)
+
+
+def _term_counts(texts: Sequence[str], vocabulary: dict[str, int], *, grow: bool) -> sp.csr_matrix:
+    """How often each term of `vocabulary` occurs in each text (texts x terms); with `grow`,
+    a term it lacks is added to it, else left out."""
+    indptr = [0]
+    indices: list[int] = []
+    counts: list[int] = []
+    for text in texts:
+        row: dict[int, int] = {}
+        for term in tokens(text):
+            column = vocabulary.setdefault(term, len(vocabulary)) if grow else vocabulary.get(term)
+            if column is not None:
+                row[column] = row.get(column, 0) + 1
+        indices.extend(row)
+        counts.extend(row.values())
+        indptr.append(len(indices))
+    return sp.csr_matrix(
+        (np.asarray(counts, dtype=np.float64), np.asarray(indices, dtype=np.int64), indptr),
+        shape=(len(texts), len(vocabulary)),
+    )
 
 
 def _weighted(tf: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
