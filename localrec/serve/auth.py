@@ -30,6 +30,7 @@ __all__ = [
     "host_is_local",
     "is_loopback",
     "load_or_create_token",
+    "settle_token",
     "token_path",
 ]
 
@@ -88,6 +89,13 @@ def load_or_create_token(path: Path | None = None) -> tuple[str, Path]:
         os.close(fd)
     os.replace(partial, path)  # whole or not at all
     return token, path
+
+
+def settle_token(given: str | None) -> tuple[str, Path | None]:
+    """The token requests need: --token, checked (no file), or the one kept on disk."""
+    if given is not None:
+        return check_token(given), None
+    return load_or_create_token()
 
 
 def bearer_matches(header: str | None, token: str) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from localrec.errors import ServeError
-from localrec.serve.auth import check_token, is_loopback, load_or_create_token
+from localrec.serve.auth import is_loopback, settle_token
 
 __all__ = [
     "DEFAULT_PORT",
@@ -125,11 +125,7 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.loopback = is_loopback(settings.host)
         cors = check_origins(settings.cors)
-        if settings.token is not None:
-            self.token, self.token_file = check_token(settings.token), None
-        else:
-            token, path = load_or_create_token()
-            self.token, self.token_file = token, path
+        self.token, self.token_file = settle_token(settings.token)
         self.socket = sock if sock is not None else bind(settings.host, settings.port)
         try:
             recommender = Recommender(

@@ -34,7 +34,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from localrec.errors import LocalrecError, ServeError
-from localrec.serve.auth import check_token, is_loopback, load_or_create_token
+from localrec.serve.auth import is_loopback, settle_token
 from localrec.serve.server import (
     GRACE_SECONDS,
     Server,
@@ -88,12 +88,8 @@ class Workers:
         require_extra()
         check_origins(settings.cors)
         self.loopback = is_loopback(settings.host)
-        if settings.token is not None:
-            token, self.token_file = check_token(settings.token), None
-        else:
-            token, self.token_file = load_or_create_token()
+        token, self.token_file = settle_token(settings.token)
         self.settings = replace(settings, token=token)
-        self.count = count
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[BaseProcess] = []
         self._channels: list[socket.socket] = []  # ours, to each worker
@@ -111,10 +107,6 @@ class Workers:
     @property
     def url(self) -> str:
         return url_of(self.settings.host, self.socket)
-
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self._processes if p.pid is not None]
 
     def _start(self) -> tuple[BaseProcess, socket.socket]:
         """One more worker, loaded and warm, and the channel to pass it connections; its

@@ -208,10 +208,10 @@ class Spawned:
                     found.append(pid)
         return found
 
-    def stop(self) -> str:
+    def stop(self, timeout: float = 90) -> str:
         """SIGTERM, then what the server wrote to stderr; it must exit cleanly."""
         self.process.send_signal(signal.SIGTERM)
-        _, err = self.process.communicate(timeout=90)
+        _, err = self.process.communicate(timeout=timeout)
         assert self.process.returncode in (0, -signal.SIGTERM), err
         return err
 

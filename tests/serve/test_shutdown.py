@@ -4,10 +4,7 @@ with every acknowledged event stored and no request's events stored in part; wit
 
 from __future__ import annotations
 
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,30 +13,10 @@ import httpx
 import pytest
 
 from tests.conftest import link_models
-from tests.helpers import subprocess_env
-from tests.serve.conftest import Device
+from tests.serve.conftest import Device, Spawned
 
 CLIENTS = 4
 BATCH = 5  # events per request: one transaction, stored whole or not at all
-
-
-def start(
-    device: Device, home: Path, db: Path, workers: int = 1
-) -> tuple[subprocess.Popen[str], str]:
-    args = ["serve", "--pack", str(device.pack), "--db", str(db), "--port", "0"]
-    args += ["--workers", str(workers)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "localrec", *args],
-        env=subprocess_env(home, OPENBLAS_NUM_THREADS="1"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    first = process.stderr.readline()  # printed once the server is bound and loaded
-    assert first.startswith("localrec serve: http://127.0.0.1:"), first + process.stderr.read()
-    return process, first.split()[2].rstrip("/")
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -48,8 +25,8 @@ def test_sigterm_finishes_the_requests_in_flight_and_closes(
 ) -> None:
     home = link_models(pulled_home, tmp_path / "home")
     db = tmp_path / "me.db"
-    process, url = start(device, home, db, workers)
-    token = (home / "serve" / "token").read_text().strip()
+    server = Spawned(device, home, db, workers)
+    url, token = server.url, server.token
     acknowledged: set[tuple[str, int]] = set()
     lock = threading.Lock()
 
@@ -76,12 +53,10 @@ def test_sigterm_finishes_the_requests_in_flight_and_closes(
     deadline = time.monotonic() + 60
     while len(acknowledged) < 40 and time.monotonic() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=60)
+    err = server.stop(timeout=60)  # SIGTERM; it must exit 0 or by the signal
     for client in clients:
         client.join(60)
 
-    assert process.returncode in (0, -signal.SIGTERM), err
     assert "Traceback" not in err
     assert len(acknowledged) >= 40
     assert not Path(f"{db}-wal").exists()  # the database was closed, not abandoned
